@@ -1,0 +1,154 @@
+"""The mnist-ref command: parses arguments, calls the library, prints; errors become one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mnist_ref import __version__
+from mnist_ref.errors import MnistRefError
+
+PROG = "mnist-ref"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    from mnist_ref.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED, KERAS_SGD_DEFAULT_LEARNING_RATE
+
+    parser.add_argument("--epochs", type=int, default=BOOK_EPOCHS, help="training epochs (book: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=BOOK_BATCH_SIZE, help="batch size (book: %(default)s)")
+    parser.add_argument(
+        "--learning-rate", type=float, default=KERAS_SGD_DEFAULT_LEARNING_RATE, help="SGD learning rate (Keras default: %(default)s)"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default: %(default)s)")
+    parser.add_argument("--backend", default=None, help="Keras 3 backend: tensorflow, jax or torch (default: $KERAS_BACKEND or tensorflow)")
+    parser.add_argument("--mode", default="book", choices=("book", "tuned"), help="book: Keras defaults; tuned: steps_per_execution + XLA")
+    parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files or mnist.npz (default: $MNIST_REF_DATA, else Keras' download)")
+    parser.add_argument("--deterministic", action="store_true", help="force deterministic kernels (TensorFlow op determinism)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = _Parser(prog=PROG, description="The classic Keras MNIST model as a reproducible, measurable reference.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="walk the book's seven steps and write a run record")
+    _add_run_options(train)
+    train.add_argument("--seed", type=int, default=None, help="seed for every generator (default: 42)")
+    train.add_argument("--validation-split", type=float, default=0.0, help="fraction of the training set held out for validation (book: 0)")
+    train.add_argument("--out", type=Path, default=None, help="run record path (default: results/runs/<time>-seed<seed>-<fingerprint>.json)")
+
+    sweep = sub.add_parser("sweep", help="train several seeds and record their test accuracies (derives the bands)")
+    _add_run_options(sweep)
+    sweep.add_argument("--seeds", type=int, default=10, help="number of seeds, 0..N-1 (default: %(default)s)")
+    sweep.add_argument("--out", type=Path, default=None, help="JSON path (default: results/seed-sweep/bs<batch>-<backend>.json)")
+
+    env = sub.add_parser("env", help="print the environment capture as JSON")
+    env.add_argument("--backend", default=None, help="Keras 3 backend to describe")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the mnist-ref console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except MnistRefError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _cmd_env(args) -> int:
+    from mnist_ref import environment, framework
+
+    framework.select_backend(args.backend)
+    print(json.dumps(environment.capture(), indent=2))
+    return 0
+
+
+def _config(args, **overrides):
+    from mnist_ref import framework
+    from mnist_ref.config import Config
+
+    framework.select_backend(args.backend)
+    return Config(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        device=args.device,
+        deterministic=args.deterministic,
+        mode=args.mode,
+        **overrides,
+    )
+
+
+def _print_walkthrough(result, band, path) -> None:
+    """What the book prints after fit, then one verdict line."""
+    print("## training loss and acc ##")
+    print(result.history["loss"])
+    print(result.history["accuracy"])
+    print("## evaluation loss and_metrics ##")
+    print([result.evaluate["loss"], result.evaluate["accuracy"]])
+    print("## yhat ##")
+    print(result.first_prediction)
+    accuracy = result.evaluate["accuracy"]
+    verdict = "no band for this configuration" if band is None else (
+        f"band {band.describe()}: {'inside' if band.contains(accuracy) else 'OUTSIDE'}"
+    )
+    print(
+        f"test accuracy {accuracy:.4f}, {verdict}; predicted {result.first_predicted_class} for the first test image; "
+        f"fingerprint {result.fingerprint[:16]}; record: {path}"
+    )
+
+
+def _cmd_train(args) -> int:
+    from mnist_ref import book, dataset, environment, record, walkthrough
+    from mnist_ref.config import DEFAULT_SEED
+
+    cfg = _config(
+        args,
+        seed=DEFAULT_SEED if args.seed is None else args.seed,
+        validation_split=args.validation_split,
+    )
+    raw = dataset.load_raw(args.data_dir)
+    result = walkthrough.run(cfg, raw, verbose=1)
+    document = record.build(result, raw=raw, environment=environment.capture())
+    path = record.write_json(args.out or record.default_path(result), document)
+    _print_walkthrough(result, book.band_for(cfg), path)
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from mnist_ref import dataset, environment, record, sweep
+
+    cfg = _config(args)
+    raw = dataset.load_raw(args.data_dir)
+    document = sweep.run(cfg, raw, seeds=range(args.seeds), progress=print)
+    document["environment"] = environment.capture()
+    path = args.out or sweep.default_path(cfg)
+    record.write_json(path, document)
+    summary = document["summary"]
+    print(
+        f"{summary['n']} seeds: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
+        f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band {summary['band']}; written to {path}"
+    )
+    return 0
+
+
+_COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "env": _cmd_env}
+
+if __name__ == "__main__":
+    sys.exit(main())

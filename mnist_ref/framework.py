@@ -1,0 +1,215 @@
+"""Every framework-specific call in one place: Keras 2 vs 3, backends, seeds, determinism, devices.
+
+Keras 3 chooses its backend when it is first imported, so a process runs one backend: callers pick
+it with select_backend() before anything imports keras. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import importlib.util
+import os
+import sys
+
+from mnist_ref.errors import BackendError, DeviceError
+
+BACKEND_ENV = "KERAS_BACKEND"
+BACKENDS = ("tensorflow", "jax", "torch")
+DEFAULT_BACKEND = "tensorflow"
+INSTALL_HINTS = {
+    "tensorflow": "pip install 'mnist-ref[cpu]' (or 'mnist-ref[gpu]')",
+    "jax": "pip install 'mnist-ref[jax]'",
+    "torch": "pip install 'mnist-ref[torch]'",
+}
+
+
+def backend_installed(name: str) -> bool:
+    """Whether the Python package behind a Keras backend can be imported."""
+    return importlib.util.find_spec(name) is not None
+
+
+def select_backend(name: str | None) -> str:
+    """Choose the Keras backend for this process; must run before keras is imported."""
+    name = name or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if not backend_installed(name):
+        raise BackendError(f"the {name} backend is not installed; install it with: {INSTALL_HINTS[name]}")
+    if "keras" in sys.modules and backend() != name:
+        raise BackendError(
+            f"keras is already loaded with the {backend()} backend in this process; "
+            f"run the {name} backend in a separate process (KERAS_BACKEND={name})"
+        )
+    os.environ[BACKEND_ENV] = name
+    return name
+
+
+@functools.cache
+def keras():
+    """The keras module (Keras 3, or Keras 2 under TensorFlow 2.15 and older)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    module = importlib.import_module("keras")
+    if module.__version__.startswith("2.") and os.environ.get(BACKEND_ENV, DEFAULT_BACKEND) != DEFAULT_BACKEND:
+        raise BackendError(
+            f"Keras {module.__version__} runs only on TensorFlow; the {os.environ[BACKEND_ENV]} backend needs Keras 3"
+        )
+    return module
+
+
+def is_keras2() -> bool:
+    """True under Keras 2 (TensorFlow 2.15 and older)."""
+    return keras().__version__.startswith("2.")
+
+
+def backend() -> str:
+    """The active Keras backend's name."""
+    return keras().backend.backend()
+
+
+def versions() -> dict:
+    """Versions of Keras, the active backend's library and its compiler stack where known."""
+    out = {"keras": keras().__version__, "backend": backend()}
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        out["tensorflow"] = tf.__version__
+        build = dict(tf.sysconfig.get_build_info())
+        out["cuda"] = build.get("cuda_version")
+        out["cudnn"] = build.get("cudnn_version")
+    elif name == "jax":
+        import jax
+        import jaxlib
+
+        out["jax"] = jax.__version__
+        out["jaxlib"] = jaxlib.__version__
+    elif name == "torch":
+        import torch
+
+        out["torch"] = torch.__version__
+        out["cuda"] = torch.version.cuda
+        out["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return out
+
+
+def set_seed(seed: int, *, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and the backend from one seed; optionally force deterministic kernels."""
+    keras().utils.set_random_seed(seed)
+    if not deterministic:
+        return
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif name == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+    elif name == "jax":
+        # XLA reads this when the GPU client starts; CPU kernels are deterministic already.
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_gpu_deterministic_ops" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
+
+
+@functools.cache
+def list_devices() -> tuple[str, ...]:
+    """Devices the active backend sees, as 'cpu:0', 'gpu:0', ..."""
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        found = []
+        for kind in ("CPU", "GPU"):
+            found += [f"{kind.lower()}:{i}" for i, _ in enumerate(tf.config.list_physical_devices(kind))]
+        return tuple(found)
+    if name == "jax":
+        import jax
+
+        found = ["cpu:0"]
+        with contextlib.suppress(RuntimeError):
+            found += [f"gpu:{i}" for i, _ in enumerate(jax.devices("gpu"))]
+        return tuple(found)
+    import torch
+
+    return ("cpu:0", *(f"gpu:{i}" for i in range(torch.cuda.device_count())))
+
+
+def normalize_device(device: str) -> str:
+    """'cpu' -> 'cpu:0', 'gpu' -> 'gpu:0'."""
+    return device if ":" in device else f"{device}:0"
+
+
+def resolve_device(device: str) -> str:
+    """The normalized device name, or DeviceError if the active backend does not see it."""
+    wanted = normalize_device(device)
+    present = list_devices()
+    if wanted not in present:
+        raise DeviceError(
+            f"device {device!r} is not present for the {backend()} backend; "
+            f"available: {', '.join(present)} (use --device cpu, or install a GPU build of the backend)"
+        )
+    return wanted
+
+
+def device_scope(device: str):
+    """A context manager placing Keras work on device ('cpu:0', 'gpu:0')."""
+    if is_keras2():
+        import tensorflow as tf
+
+        kind, index = device.split(":")
+        return tf.device(f"/{kind.upper()}:{index}")
+    return keras().device(device)
+
+
+def gpu_details() -> list[dict]:
+    """Name (and compute capability where known) of each GPU the active backend sees."""
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return [dict(tf.config.experimental.get_device_details(d)) for d in tf.config.list_physical_devices("GPU")]
+    if name == "jax":
+        import jax
+
+        with contextlib.suppress(RuntimeError):
+            return [{"device_name": d.device_kind} for d in jax.devices("gpu")]
+        return []
+    import torch
+
+    return [{"device_name": torch.cuda.get_device_name(i)} for i in range(torch.cuda.device_count())]
+
+
+def compile_options(mode: str) -> dict:
+    """Extra compile() arguments for a mode; {} for the book's Keras defaults."""
+    from mnist_ref.config import TUNED_STEPS_PER_EXECUTION
+
+    if mode == "book":
+        return {}
+    if not tuned_supported():
+        raise BackendError(f"the tuned mode is not applicable on the {backend()} backend: {tuned_unsupported_reason()}")
+    return {"steps_per_execution": TUNED_STEPS_PER_EXECUTION, "jit_compile": True}
+
+
+def tuned_unsupported_reason() -> str | None:
+    """Why the tuned mode cannot run on the active backend, or None if it can."""
+    if backend() == "torch":
+        return "Keras' torch backend rejects steps_per_execution > 1"
+    return None
+
+
+def tuned_supported() -> bool:
+    """Whether the active backend accepts steps_per_execution > 1 and XLA compilation."""
+    return tuned_unsupported_reason() is None
+
+
+def history_dict(history) -> dict[str, list[float]]:
+    """History as plain floats, with Keras 2's legacy 'acc' keys named 'accuracy'."""
+    out = {}
+    for key, values in history.history.items():
+        key = {"acc": "accuracy", "val_acc": "val_accuracy"}.get(key, key)
+        out[key] = [float(v) for v in values]
+    return out

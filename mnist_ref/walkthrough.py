@@ -1,0 +1,96 @@
+"""The book's seven steps as one function: dataset, model, compile, fit, history, evaluate, predict."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from mnist_ref import framework
+from mnist_ref.config import Config
+from mnist_ref.dataset import Dataset, RawMnist, prepare
+from mnist_ref.model import build_model, compile_model, weight_fingerprint
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What one walk-through produced."""
+
+    config: Config
+    device: str
+    history: dict[str, list[float]]
+    evaluate: dict[str, float]
+    first_prediction: list[float]
+    first_predicted_class: int
+    first_label: int
+    timings_s: dict[str, float | list[float]]
+    fingerprint: str
+
+
+def _epoch_timer():
+    """A Keras callback recording each epoch's wall time with perf_counter."""
+    keras = framework.keras()
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
+
+
+def fit(model, data: Dataset, cfg: Config, *, verbose: int | str = 0):
+    """Step 4: model.fit with the book's schedule; returns the History and per-epoch seconds."""
+    timer = _epoch_timer()
+    validation = (data.x_val, data.y_val) if data.x_val is not None else None
+    history = model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        validation_data=validation,
+        callbacks=[timer],
+        verbose=verbose,
+    )
+    return history, timer.seconds
+
+
+def run(cfg: Config, raw: RawMnist, *, verbose: int | str = 0) -> RunResult:
+    """Walk the book's seven steps under cfg's seed on cfg's device, timing fit, evaluate and predict.
+
+    Keras' fit, evaluate and predict return host values, so device work has finished when each returns
+    and the clock is read.
+    """
+    framework.set_seed(cfg.seed, deterministic=cfg.deterministic)
+    device = framework.resolve_device(cfg.device)
+    data = prepare(raw, validation_split=cfg.validation_split, seed=cfg.seed)  # step 1
+    with framework.device_scope(device):
+        model = build_model()  # step 2
+        compile_model(model, cfg)  # step 3
+        start = time.perf_counter()
+        history, epoch_seconds = fit(model, data, cfg, verbose=verbose)  # step 4
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=cfg.batch_size, verbose=verbose)  # step 6
+        evaluate_s = time.perf_counter() - start
+        start = time.perf_counter()
+        yhat = model.predict(data.x_test[0:1], verbose=verbose)  # step 7
+        predict_s = time.perf_counter() - start
+    return RunResult(
+        config=cfg,
+        device=device,
+        history=framework.history_dict(history),  # step 5
+        evaluate={"loss": float(loss), "accuracy": float(accuracy)},
+        first_prediction=[float(p) for p in yhat[0]],
+        first_predicted_class=int(np.argmax(yhat[0])),
+        first_label=int(data.test_labels[0]),
+        timings_s={"fit": fit_s, "epochs": epoch_seconds, "evaluate": evaluate_s, "predict": predict_s},
+        fingerprint=weight_fingerprint(model),
+    )
