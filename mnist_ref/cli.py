@@ -149,6 +149,3 @@ def _cmd_sweep(args) -> int:
 
 
 _COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "env": _cmd_env}
-
-if __name__ == "__main__":
-    sys.exit(main())

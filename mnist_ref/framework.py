@@ -95,7 +95,12 @@ def versions() -> dict:
 
 
 def set_seed(seed: int, *, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and the backend from one seed; optionally force deterministic kernels."""
+    """Start a fresh Keras session seeded from one seed; optionally force deterministic kernels.
+
+    Clearing the session first makes a run in a long-lived process (a sweep, a benchmark) start
+    from the same state as a run in a new process.
+    """
+    keras().backend.clear_session()
     keras().utils.set_random_seed(seed)
     if not deterministic:
         return

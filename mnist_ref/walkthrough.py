@@ -62,6 +62,21 @@ def fit(model, data: Dataset, cfg: Config, *, verbose: int | str = 0):
     return history, timer.seconds
 
 
+def fit_epoch(model, data: Dataset, cfg: Config, *, epoch: int) -> dict[str, list[float]]:
+    """One more epoch of model.fit (epoch counts from 0), as Keras resumes with initial_epoch."""
+    validation = (data.x_val, data.y_val) if data.x_val is not None else None
+    history = model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=epoch + 1,
+        initial_epoch=epoch,
+        batch_size=cfg.batch_size,
+        validation_data=validation,
+        verbose=0,
+    )
+    return framework.history_dict(history)
+
+
 def run(cfg: Config, raw: RawMnist, *, verbose: int | str = 0) -> RunResult:
     """Walk the book's seven steps under cfg's seed on cfg's device, timing fit, evaluate and predict.
 

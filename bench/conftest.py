@@ -1,0 +1,165 @@
+"""The benchmark matrix: backend (one per process) x device x batch size x mode, and what every result records."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import pytest
+
+from mnist_ref import framework
+from mnist_ref.config import MODES, Config
+from mnist_ref.errors import MnistRefError
+
+DEFAULT_BATCH_SIZES = "32,128,512,2048"
+SMOKE_BATCH_SIZES = "32"
+DEFAULT_DEVICES = "cpu,gpu"
+# Rounds per hot path. A fit round is one epoch: the book's 5 epochs give one warm-up epoch
+# and 4 timed ones. evaluate and predict over the 10,000 test images take well under a second
+# each on 2 cores; a one-image predict takes milliseconds, so it gets more rounds.
+ROUNDS = {"evaluate": 5, "predict": 5, "predict_one": 30}
+SMOKE_ROUNDS = {"evaluate": 2, "predict": 2, "predict_one": 5}
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One cell of the matrix."""
+
+    backend: str
+    device: str
+    batch_size: int
+    mode: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.backend}-{self.device.replace(':', '')}-bs{self.batch_size}-{self.mode}"
+
+    def config(self) -> Config:
+        return Config(batch_size=self.batch_size, mode=self.mode, device=self.device)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("mnist-ref", "mnist-ref benchmark matrix")
+    group.addoption("--bench-backend", default=None, help="Keras backend for this process (default: $KERAS_BACKEND or tensorflow)")
+    group.addoption("--bench-devices", default=DEFAULT_DEVICES, help="comma list of cpu, gpu, gpu:N (default: %(default)s)")
+    group.addoption("--bench-batch-sizes", default=None, help=f"comma list (default: {DEFAULT_BATCH_SIZES}; smoke: {SMOKE_BATCH_SIZES})")
+    group.addoption("--bench-modes", default=",".join(MODES), help="comma list of book, tuned (default: %(default)s)")
+    group.addoption("--bench-smoke", action="store_true", help="CI mode: batch 32 only, fewer rounds")
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise pytest.UsageError(f"{option} takes whole numbers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise pytest.UsageError(f"{option} needs batch sizes of at least 1, got {text!r}")
+    return values
+
+
+def _expand_devices(names: list[str]) -> list[str]:
+    """'gpu' means every GPU the backend sees, or gpu:0 (skipped as not present) when it sees none."""
+    present = framework.list_devices()
+    out: list[str] = []
+    for name in names:
+        if name == "gpu":
+            out += [d for d in present if d.startswith("gpu")] or ["gpu:0"]
+        else:
+            out.append(framework.normalize_device(name))
+    return out
+
+
+def pytest_configure(config):
+    config._mnist_ref_skipped = []
+    try:
+        framework.select_backend(config.getoption("--bench-backend"))
+    except MnistRefError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def matrix(config) -> list[Case]:
+    """Every case of this session's matrix."""
+    smoke = config.getoption("--bench-smoke")
+    sizes = _int_list(config.getoption("--bench-batch-sizes") or (SMOKE_BATCH_SIZES if smoke else DEFAULT_BATCH_SIZES), "--bench-batch-sizes")
+    modes = [m for m in config.getoption("--bench-modes").split(",") if m]
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise pytest.UsageError(f"--bench-modes accepts {', '.join(MODES)}, got {', '.join(sorted(unknown))}")
+    devices = _expand_devices([d.strip() for d in config.getoption("--bench-devices").split(",") if d.strip()])
+    backend = framework.backend()
+    return [Case(backend, d, bs, m) for d in devices for bs in sizes for m in modes]
+
+
+def skip_reason(case: Case) -> str | None:
+    """Why a case cannot run here (device not present, mode not applicable), or None."""
+    if case.device not in framework.list_devices():
+        return f"not present: the {case.backend} backend sees no {case.device}"
+    if case.mode == "tuned" and not framework.tuned_supported():
+        return f"not applicable: {framework.tuned_unsupported_reason()}"
+    return None
+
+
+def pytest_generate_tests(metafunc):
+    if "case" not in metafunc.fixturenames:
+        return
+    params = []
+    for case in matrix(metafunc.config):
+        reason = skip_reason(case)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(case, id=case.id, marks=marks))
+        if reason and metafunc.function.__name__ == "test_fit":
+            metafunc.config._mnist_ref_skipped.append({**dataclasses.asdict(case), "reason": reason})
+    metafunc.parametrize("case", params)
+
+
+@pytest.fixture(scope="session")
+def rounds(request) -> dict[str, int]:
+    """Rounds per hot path for this session."""
+    return SMOKE_ROUNDS if request.config.getoption("--bench-smoke") else ROUNDS
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    from mnist_ref import environment
+
+    machine_info["mnist_ref"] = environment.capture()
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    output_json["mnist_ref"] = {
+        "schema": "mnist-ref/bench/1",
+        "command": " ".join(["pytest", *sys.argv[1:]]),
+        "smoke": config.getoption("--bench-smoke"),
+        "skipped": config._mnist_ref_skipped,
+    }
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The book's dataset ($MNIST_REF_DATA, else Keras' download), prepared once per session."""
+    from mnist_ref import dataset
+
+    try:
+        return dataset.prepare(dataset.load_raw())
+    except MnistRefError as exc:
+        pytest.exit(f"mnist-ref bench: {exc}", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def matmul_flops():
+    """This machine's measured matmul FLOP/s per device, calibrated once per device."""
+    from mnist_ref.speed_of_light import matmul_throughput
+
+    measured: dict[str, float] = {}
+
+    def get(device: str) -> float:
+        if device not in measured:
+            measured[device] = matmul_throughput(device)
+        return measured[device]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def trained():
+    """Models trained by test_fit, keyed by case, for the evaluate and predict benchmarks."""
+    return {}

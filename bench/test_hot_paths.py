@@ -1,0 +1,120 @@
+"""fit / evaluate / predict of the book's model, timed with pytest-benchmark, and the accuracy gate."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from mnist_ref import book, framework
+from mnist_ref.config import BOOK_BATCH_SIZE
+from mnist_ref.model import build_model, compile_model
+from mnist_ref.speed_of_light import forward_flops, speed_of_light_s, train_flops
+from mnist_ref.walkthrough import fit_epoch
+
+TEST_IMAGES = 10_000
+
+
+class KerasCall:
+    """Wraps a Keras call, recording the seconds spent inside it, to measure the harness' own share."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.inside: list[float] = []
+
+    def __call__(self):
+        start = time.perf_counter()
+        result = self.fn()
+        self.inside.append(time.perf_counter() - start)
+        return result
+
+
+def _timings(benchmark) -> list[float] | None:
+    """Per-round seconds pytest-benchmark measured, or None when benchmarks are disabled."""
+    return None if benchmark.stats is None else list(benchmark.stats.stats.data)
+
+
+def _record(benchmark, case, *, path: str, call: KerasCall, samples: int, steps: int, flops: int, throughput: float, **extra) -> None:
+    """Common extra_info: the case, throughput, speed of light and the harness overhead."""
+    data = _timings(benchmark)
+    info = {"path": path, "backend": case.backend, "device": case.device, "batch_size": case.batch_size, "mode": case.mode, **extra}
+    info.update(samples_per_round=samples, steps_per_round=steps, flops_per_round=flops, matmul_flops_per_s=throughput)
+    if data:
+        median = float(np.median(data))
+        inside = call.inside[-len(data):]
+        info.update(
+            samples_per_s=samples / median,
+            steps_per_s=steps / median,
+            speed_of_light_s=speed_of_light_s(flops, throughput),
+            speed_of_light_pct=100 * speed_of_light_s(flops, throughput) / median,
+            harness_overhead_pct=100 * (sum(data) - sum(inside)) / sum(data),
+            p95_s=float(np.percentile(data, 95)),
+        )
+    benchmark.extra_info.update(info)
+
+
+def test_fit(benchmark, case, mnist, matmul_flops, trained):
+    """One epoch a round over the book's 5-epoch schedule; the first epoch is the warm-up."""
+    cfg = case.config()
+    framework.set_seed(cfg.seed)
+    with framework.device_scope(case.device):
+        model = build_model()
+        compile_model(model, cfg)
+        epoch = iter(range(cfg.epochs))
+        call = KerasCall(lambda: fit_epoch(model, mnist, cfg, epoch=next(epoch)))
+        history = [call()]  # warm-up: tracing and compilation
+        benchmark.pedantic(lambda: history.append(call()), rounds=cfg.epochs - 1, warmup_rounds=0, iterations=1)
+        loss, accuracy = model.evaluate(mnist.x_test, mnist.y_test, batch_size=cfg.batch_size, verbose=0)
+    trained[case] = model
+    data = _timings(benchmark)
+    band = book.band_for(cfg)
+    steps = -(-len(mnist.x_train) // cfg.batch_size)
+    _record(
+        benchmark, case, path="fit", call=call, samples=len(mnist.x_train), steps=steps,
+        flops=train_flops(len(mnist.x_train)), throughput=matmul_flops(case.device),
+        warmup_s=call.inside[0], compile_s=call.inside[0] - float(np.median(data)) if data else None,
+        test_accuracy=float(accuracy), test_loss=float(loss),
+        band=None if band is None else [band.low, band.high],
+        in_band=None if band is None else band.contains(float(accuracy)),
+        history={key: [h[key][0] for h in history] for key in history[0]},
+    )
+    if cfg.batch_size == BOOK_BATCH_SIZE and not book.BOOK_BAND.contains(float(accuracy)):
+        pytest.fail(f"test accuracy {accuracy:.4f} is outside the book's band {book.BOOK_BAND.describe()} ({case.id})")
+
+
+def _model_for(case, trained, mnist):
+    if case not in trained:
+        pytest.skip(f"no model trained for {case.id}: test_fit for this case did not run or failed")
+    return trained[case]
+
+
+def test_evaluate(benchmark, case, mnist, matmul_flops, trained, rounds):
+    """model.evaluate over the 10,000 test images."""
+    model = _model_for(case, trained, mnist)
+    call = KerasCall(lambda: model.evaluate(mnist.x_test, mnist.y_test, batch_size=case.batch_size, verbose=0))
+    with framework.device_scope(case.device):
+        benchmark.pedantic(call, rounds=rounds["evaluate"], warmup_rounds=1, iterations=1)
+    _record(benchmark, case, path="evaluate", call=call, samples=TEST_IMAGES, steps=-(-TEST_IMAGES // case.batch_size),
+            flops=forward_flops(TEST_IMAGES), throughput=matmul_flops(case.device))
+
+
+def test_predict(benchmark, case, mnist, matmul_flops, trained, rounds):
+    """model.predict over the 10,000 test images."""
+    model = _model_for(case, trained, mnist)
+    call = KerasCall(lambda: model.predict(mnist.x_test, batch_size=case.batch_size, verbose=0))
+    with framework.device_scope(case.device):
+        benchmark.pedantic(call, rounds=rounds["predict"], warmup_rounds=1, iterations=1)
+    _record(benchmark, case, path="predict", call=call, samples=TEST_IMAGES, steps=-(-TEST_IMAGES // case.batch_size),
+            flops=forward_flops(TEST_IMAGES), throughput=matmul_flops(case.device))
+
+
+def test_predict_one(benchmark, case, mnist, matmul_flops, trained, rounds):
+    """The book's step 7: model.predict on the first test image; its latency."""
+    model = _model_for(case, trained, mnist)
+    first = mnist.x_test[0:1]
+    call = KerasCall(lambda: model.predict(first, verbose=0))
+    with framework.device_scope(case.device):
+        prediction = benchmark.pedantic(call, rounds=rounds["predict_one"], warmup_rounds=2, iterations=1)
+    _record(benchmark, case, path="predict_one", call=call, samples=1, steps=1, flops=forward_flops(1),
+            throughput=matmul_flops(case.device), predicted_class=int(np.argmax(prediction[0])))

@@ -1,0 +1,113 @@
+"""The command line: bad input gives one line, a non-zero exit, no traceback and no run record."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_idx
+from mnist_ref.dataset import LABEL_MAGIC, MNIST_IDX
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m mnist_ref ARGS` in a fresh process, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_ref", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=300
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("mnist-ref")]
+    assert len(lines) == 1, proc.stderr
+    assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def out(tmp_path) -> Path:
+    """Where a run record would go; every bad-input test checks nothing lands there."""
+    target = tmp_path / "records" / "run.json"
+    yield target
+    assert not target.parent.exists() or not any(target.parent.iterdir())
+
+
+def test_missing_data_directory(tmp_path, out):
+    proc = run_cli("train", "--data-dir", str(tmp_path / "absent"), "--out", str(out))
+    assert_one_line_error(proc, "does not exist")
+
+
+def test_truncated_gzip(tiny_dir, out):
+    path = tiny_dir / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:100])
+    assert_one_line_error(run_cli("train", "--data-dir", str(tiny_dir), "--out", str(out)), "corrupt or truncated gzip")
+
+
+def test_wrong_magic(tiny_dir, out):
+    (tiny_dir / "train-images-idx3-ubyte.gz").rename(tiny_dir / "keep.gz")
+    (tiny_dir / "train-labels-idx1-ubyte.gz").rename(tiny_dir / "train-images-idx3-ubyte.gz")
+    assert_one_line_error(run_cli("train", "--data-dir", str(tiny_dir), "--out", str(out)), "magic number")
+
+
+def test_wrong_shape(tiny_dir, out):
+    assert_one_line_error(run_cli("train", "--data-dir", str(tiny_dir), "--out", str(out)), "expected (60000, 28, 28)")
+
+
+def test_checksum_mismatch(real_data_dir, tmp_path, out):
+    data = tmp_path / "data"
+    data.mkdir()
+    for spec in (MNIST_IDX.train_images, MNIST_IDX.train_labels, MNIST_IDX.test_images):
+        (data / f"{spec.name}.gz").symlink_to((real_data_dir / f"{spec.name}.gz").resolve())
+    write_idx(data / MNIST_IDX.test_labels.name, np.zeros(10000, np.uint8), LABEL_MAGIC, gz=True)
+    assert_one_line_error(run_cli("train", "--data-dir", str(data), "--out", str(out)), "sha256")
+
+
+def test_no_local_data_and_no_network(tmp_path, out):
+    # An empty Keras cache and a proxy that refuses connections: Keras' download must fail.
+    env = {"MNIST_REF_DATA": "", "KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    proc = run_cli("train", "--out", str(out), env=env)
+    assert_one_line_error(proc, "download of mnist.npz failed")
+    assert "MNIST_REF_DATA" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--batch-size", "0"], "batch size must be"),
+        (["--batch-size", "-8"], "batch size must be"),
+        (["--epochs", "0"], "epochs must be"),
+        (["--device", "tpu"], "device must be cpu, gpu or gpu:N"),
+        (["--backend", "theano"], "unknown backend"),
+        (["--epochs", "two"], "invalid int value"),
+    ],
+)
+def test_bad_options(args, fragment, tiny_dir, out):
+    assert_one_line_error(run_cli("train", *args, "--data-dir", str(tiny_dir), "--out", str(out)), fragment)
+
+
+def test_absent_device(real_data_dir, out):
+    proc = run_cli("train", "--device", "gpu:7", "--data-dir", str(real_data_dir), "--out", str(out))
+    assert_one_line_error(proc, "device 'gpu:7' is not present")
+
+
+def test_env_prints_the_environment():
+    proc = run_cli("env")
+    assert proc.returncode == 0, proc.stderr
+    env = json.loads(proc.stdout)
+    assert env["framework"]["backend"] == "tensorflow"
+    assert env["framework"]["keras"] and env["numpy"] and env["python"]
+    assert env["cpu"]["logical_cores"] >= 1
+    assert "cpu:0" in env["framework"]["devices"]
+
+
+def test_help_everywhere():
+    for args in ([], ["train"], ["sweep"], ["env"]):
+        proc = run_cli(*args, "--help")
+        assert proc.returncode == 0 and "usage: mnist-ref" in proc.stdout
