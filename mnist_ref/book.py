@@ -46,7 +46,8 @@ BAND_MIN_HALF_WIDTH = 0.005
 # to 0.001. The batch-32 band is the book's; larger batches at the book's learning rate take fewer
 # steps and land lower, so each has its own baseline.
 BANDS: dict[int, Band] = {
-    32: Band(0.925, 0.940, "provisional"),
+    # 12 seeds, TF 2.21 / Keras 3.15 on 2 CPU cores: mean 0.9346, std 0.0020, min 0.9307, max 0.9377.
+    32: Band(0.924, 0.945, "results/seed-sweep/bs32-tensorflow-book.json"),
 }
 
 

@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", type=int, default=10, help="number of seeds, 0..N-1 (default: %(default)s)")
     sweep.add_argument("--out", type=Path, default=None, help="JSON path (default: results/seed-sweep/bs<batch>-<backend>.json)")
 
+    report = sub.add_parser("report", help="turn bench and sweep JSON files into markdown tables and plots")
+    report.add_argument("files", nargs="+", type=Path, help="pytest-benchmark JSON from bench/, or mnist-ref sweep JSON")
+    report.add_argument("--out-dir", type=Path, default=Path("results"), help="where the markdown and PNG files go (default: %(default)s)")
+    report.add_argument("--name", default="bench", help="base name of the bench table and plots (default: %(default)s)")
+
     env = sub.add_parser("env", help="print the environment capture as JSON")
     env.add_argument("--backend", default=None, help="Keras 3 backend to describe")
     return parser
@@ -115,7 +120,7 @@ def _print_walkthrough(result, band, path) -> None:
 
 
 def _cmd_train(args) -> int:
-    from mnist_ref import book, dataset, environment, record, walkthrough
+    from mnist_ref import atomic, book, dataset, environment, record, walkthrough
     from mnist_ref.config import DEFAULT_SEED
 
     cfg = _config(
@@ -124,22 +129,23 @@ def _cmd_train(args) -> int:
         validation_split=args.validation_split,
     )
     raw = dataset.load_raw(args.data_dir)
-    result = walkthrough.run(cfg, raw, verbose=1)
+    # Keras' live progress bar on a terminal; one line per epoch when the output is a file or a pipe.
+    result = walkthrough.run(cfg, raw, verbose=1 if sys.stdout.isatty() else 2)
     document = record.build(result, raw=raw, environment=environment.capture())
-    path = record.write_json(args.out or record.default_path(result), document)
+    path = atomic.write_json(args.out or record.default_path(result), document)
     _print_walkthrough(result, book.band_for(cfg), path)
     return 0
 
 
 def _cmd_sweep(args) -> int:
-    from mnist_ref import dataset, environment, record, sweep
+    from mnist_ref import atomic, dataset, environment, sweep
 
     cfg = _config(args)
     raw = dataset.load_raw(args.data_dir)
     document = sweep.run(cfg, raw, seeds=range(args.seeds), progress=print)
     document["environment"] = environment.capture()
     path = args.out or sweep.default_path(cfg)
-    record.write_json(path, document)
+    atomic.write_json(path, document)
     summary = document["summary"]
     print(
         f"{summary['n']} seeds: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
@@ -148,4 +154,27 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "env": _cmd_env}
+def _cmd_report(args) -> int:
+    from mnist_ref import atomic, plots, report
+
+    command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["report"] else f"{PROG} report " + " ".join(map(str, args.files))
+    benches, sweeps = [], []
+    for path in args.files:
+        document = report.load_json(path)
+        if report.schema_of(document) == report.SWEEP_SCHEMA:
+            sweeps.append(report.load_sweep(path))
+        else:
+            benches.append(report.load_bench(path))
+    written = []
+    if benches:
+        written.append(atomic.write_text(args.out_dir / f"{args.name}.md", report.render_bench(benches, command=command)))
+        written.append(plots.throughput(benches, args.out_dir / f"{args.name}-throughput.png"))
+        written.append(plots.training_curves(benches, args.out_dir / f"{args.name}-training.png"))
+    if sweeps:
+        written.append(atomic.write_text(args.out_dir / "seed-sweep.md", report.render_sweeps(sweeps, command=command)))
+    written.append(atomic.write_text(args.out_dir / "README.md", report.render_index(args.out_dir)))
+    print("wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+_COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "report": _cmd_report, "env": _cmd_env}

@@ -1,11 +1,8 @@
-"""Run records: the JSON document written for every run, atomically."""
+"""Run records: the JSON document describing every run."""
 
 from __future__ import annotations
 
 import datetime
-import json
-import os
-import tempfile
 from pathlib import Path
 
 from mnist_ref import book
@@ -44,22 +41,3 @@ def default_path(result: RunResult, *, runs_dir: Path = DEFAULT_RUNS_DIR) -> Pat
     """results/runs/<UTC time>-seed<seed>-<fingerprint prefix>.json"""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return runs_dir / f"{stamp}-seed{result.config.seed}-{result.fingerprint[:12]}.json"
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write text to path through a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json(path: Path, document: dict) -> Path:
-    """Write a JSON document atomically."""
-    return write_atomic(path, json.dumps(document, indent=2, sort_keys=False) + "\n")

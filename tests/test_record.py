@@ -7,19 +7,19 @@ import re
 
 import pytest
 
-from mnist_ref import environment, record
+from mnist_ref import atomic, environment
 
 
 def test_write_is_atomic_and_leaves_no_temp_file(tmp_path):
-    path = record.write_json(tmp_path / "a" / "r.json", {"x": 1})
+    path = atomic.write_json(tmp_path / "a" / "r.json", {"x": 1})
     assert json.loads(path.read_text()) == {"x": 1}
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):
-    path = record.write_json(tmp_path / "r.json", {"x": 1})
+    path = atomic.write_json(tmp_path / "r.json", {"x": 1})
     with pytest.raises(TypeError):
-        record.write_json(path, {"x": object()})
+        atomic.write_json(path, {"x": object()})
     assert json.loads(path.read_text()) == {"x": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 

@@ -1,0 +1,70 @@
+"""PNG plots of bench results (matplotlib, headless): throughput against batch size, training curves."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from mnist_ref import atomic
+from mnist_ref.report import BenchFile, cells
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _figure().close(fig)
+    return atomic.write_bytes(path, buffer.getvalue())
+
+
+def throughput(files: list[BenchFile], path: Path) -> Path:
+    """fit and predict samples/s against batch size, one line per backend, device and mode."""
+    plt = _figure()
+    measured = cells(files)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, hot_path in zip(axes, ("fit", "predict")):
+        for backend, device, mode in sorted({(k[0], k[1], k[3]) for k in measured}):
+            points = sorted(
+                (batch, paths[hot_path]["extra_info"]["samples_per_s"])
+                for (b, d, batch, m), paths in measured.items()
+                if (b, d, m) == (backend, device, mode) and "samples_per_s" in paths.get(hot_path, {}).get("extra_info", {})
+            )
+            if points:
+                ax.plot(*zip(*points), marker="o", label=f"{backend} {device} {mode}")
+        ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="samples/s (median)", title=hot_path)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def training_curves(files: list[BenchFile], path: Path) -> Path:
+    """Loss and accuracy per epoch of each case's 5-epoch training, train and validation where present."""
+    plt = _figure()
+    measured = cells(files)
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for key in sorted(measured):
+        history = measured[key].get("fit", {}).get("extra_info", {}).get("history")
+        if not history:
+            continue
+        label = " ".join(map(str, key[:2])) + f" bs{key[2]} {key[3]}"
+        epochs = range(1, len(history["loss"]) + 1)
+        line = loss_ax.plot(epochs, history["loss"], marker="o", label=label)[0]
+        acc_ax.plot(epochs, history["accuracy"], marker="o", color=line.get_color(), label=label)
+        for ax, key_name in ((loss_ax, "val_loss"), (acc_ax, "val_accuracy")):
+            if key_name in history:
+                ax.plot(epochs, history[key_name], linestyle="--", color=line.get_color())
+    loss_ax.set(xlabel="epoch", ylabel="training loss", title="loss")
+    acc_ax.set(xlabel="epoch", ylabel="training accuracy", title="accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    acc_ax.legend(fontsize=7)
+    return _save(fig, path)
