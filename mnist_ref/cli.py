@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out-dir", type=Path, default=Path("results"), help="where the markdown and PNG files go (default: %(default)s)")
     report.add_argument("--name", default="bench", help="base name of the bench table and plots (default: %(default)s)")
 
+    versions = sub.add_parser("versions", help="merge per-tox-env results into the cross-version table")
+    versions.add_argument("results_dir", type=Path, help="directory holding one folder per tox env (results/tox)")
+    versions.add_argument("--envs", nargs="+", required=True, help="tox env names, in table order")
+    versions.add_argument("--out", type=Path, default=Path("results") / "tf-versions.md", help="markdown path (default: %(default)s)")
+
     env = sub.add_parser("env", help="print the environment capture as JSON")
     env.add_argument("--backend", default=None, help="Keras 3 backend to describe")
     return parser
@@ -177,4 +182,14 @@ def _cmd_report(args) -> int:
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "report": _cmd_report, "env": _cmd_env}
+def _cmd_versions(args) -> int:
+    from mnist_ref import atomic, report, versions
+
+    envs = [e for arg in args.envs for e in arg.replace(",", " ").split()]
+    path = atomic.write_text(args.out, versions.render(args.results_dir, envs))
+    atomic.write_text(args.out.parent / "README.md", report.render_index(args.out.parent))
+    print(f"wrote {path}")
+    return 0
+
+
+_COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "report": _cmd_report, "versions": _cmd_versions, "env": _cmd_env}

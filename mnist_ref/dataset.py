@@ -223,7 +223,7 @@ def load_raw(data_dir: str | os.PathLike | None = None) -> RawMnist:
     """Load MNIST from data_dir, else $MNIST_REF_DATA, else Keras' download."""
     chosen = data_dir if data_dir is not None else os.environ.get(DATA_ENV) or None
     if chosen is not None:
-        return load_local(Path(chosen).expanduser())
+        return load_local(Path(chosen).expanduser().resolve())
     return load_keras_download()
 
 

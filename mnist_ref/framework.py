@@ -188,6 +188,16 @@ def gpu_details() -> list[dict]:
     return [{"device_name": torch.cuda.get_device_name(i)} for i in range(torch.cuda.device_count())]
 
 
+def tensor_ops():
+    """(to_tensor, matmul, to_numpy) on the active backend; Keras 2 has no keras.ops, so TensorFlow's."""
+    if is_keras2():
+        import tensorflow as tf
+
+        return tf.convert_to_tensor, tf.matmul, lambda tensor: tensor.numpy()
+    ops = keras().ops
+    return ops.convert_to_tensor, ops.matmul, ops.convert_to_numpy
+
+
 def compile_options(mode: str) -> dict:
     """Extra compile() arguments for a mode; {} for the book's Keras defaults."""
     from mnist_ref.config import TUNED_STEPS_PER_EXECUTION

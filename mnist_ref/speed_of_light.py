@@ -41,17 +41,17 @@ def matmul_throughput(device: str, *, size: int = CALIBRATION_SIZE) -> float:
     """Best-of-repeats float32 matmul FLOP/s of the active backend on device."""
     import numpy as np
 
-    ops = framework.keras().ops
+    to_tensor, matmul, to_numpy = framework.tensor_ops()
     with framework.device_scope(device):
-        a = ops.convert_to_tensor(np.random.default_rng(0).random((size, size), dtype=np.float32))
-        b = ops.convert_to_tensor(np.random.default_rng(1).random((size, size), dtype=np.float32))
-        ops.convert_to_numpy(ops.matmul(a, b))  # warm-up: kernel selection, first allocation
+        a = to_tensor(np.random.default_rng(0).random((size, size), dtype=np.float32))
+        b = to_tensor(np.random.default_rng(1).random((size, size), dtype=np.float32))
+        to_numpy(matmul(a, b))  # warm-up: kernel selection, first allocation
         best = float("inf")
         for _ in range(CALIBRATION_REPEATS):
             start = time.perf_counter()
             for _ in range(CALIBRATION_PRODUCTS):
-                out = ops.matmul(a, b)
-            ops.convert_to_numpy(out[0, 0])  # host copy: the device has finished
+                out = matmul(a, b)
+            to_numpy(out[0, 0])  # host copy: the device has finished
             best = min(best, time.perf_counter() - start)
     return CALIBRATION_PRODUCTS * 2 * size**3 / best
 

@@ -108,6 +108,6 @@ def test_env_prints_the_environment():
 
 
 def test_help_everywhere():
-    for args in ([], ["train"], ["sweep"], ["env"]):
+    for args in ([], ["train"], ["sweep"], ["report"], ["versions"], ["env"]):
         proc = run_cli(*args, "--help")
         assert proc.returncode == 0 and "usage: mnist-ref" in proc.stdout

@@ -1,0 +1,83 @@
+"""The cross-version table: one row per tox environment (one TensorFlow version each)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnist_ref.config import BOOK_BATCH_SIZE
+from mnist_ref.errors import ReportError
+from mnist_ref.report import cells, fmt, load_bench, load_json, table
+
+HEADERS = [
+    "env", "TensorFlow", "Keras", "fit samples/s", "evaluate samples/s", "predict 10k (ms)",
+    "fit vs newest", "evaluate vs newest", "predict vs newest",
+    "test accuracy", "in band", "fingerprint", "same weights as newest",
+]
+
+
+def load_env(directory: Path) -> dict | None:
+    """An env's run record and book-mode batch-32 benchmarks, or None when it left no results."""
+    run_path, bench_path = directory / "run.json", directory / "bench.json"
+    if not run_path.is_file() or not bench_path.is_file():
+        return None
+    run = load_json(run_path)
+    if "fingerprint" not in run or "environment" not in run:
+        raise ReportError(f"{run_path}: not an mnist-ref run record (no fingerprint or environment)")
+    measured = cells([load_bench(bench_path)])
+    paths = next((p for (_, device, batch, mode), p in measured.items()
+                  if device == "cpu:0" and batch == BOOK_BATCH_SIZE and mode == "book"), {})
+    medians = {path: bench["extra_info"].get("samples_per_s") for path, bench in paths.items()}
+    return {"run": run, "rates": medians, "predict_s": paths["predict"]["stats"]["median"] if "predict" in paths else None}
+
+
+def _ratio(value, newest) -> str:
+    return fmt(value / newest, "x") if value and newest else ""
+
+
+def row(env: str, result: dict | None, newest: dict | None) -> list[str]:
+    """One table row; an env without results says so instead of being dropped."""
+    if result is None:
+        return [env, "no results: TensorFlow did not install here or the env failed (see its tox log)"] + [""] * (len(HEADERS) - 2)
+    run, rates = result["run"], result["rates"]
+    fw = run["environment"].get("framework", {})
+    newest_rates = newest["rates"] if newest else {}
+    band = run.get("band") or {}
+    same = newest is not None and run["fingerprint"] == newest["run"]["fingerprint"]
+    return [
+        env, fw.get("tensorflow", "?"), fw.get("keras", "?"),
+        fmt(rates.get("fit"), "rate"), fmt(rates.get("evaluate"), "rate"), fmt(result["predict_s"], "ms"),
+        _ratio(rates.get("fit"), newest_rates.get("fit")),
+        _ratio(rates.get("evaluate"), newest_rates.get("evaluate")),
+        _ratio(rates.get("predict"), newest_rates.get("predict")),
+        fmt(run["evaluate"]["accuracy"], "acc"),
+        {True: "yes", False: "**no**"}.get(band.get("inside"), ""),
+        run["fingerprint"][:12], "yes" if same else "no",
+    ]
+
+
+def _version_key(result: dict) -> tuple:
+    version = result["run"]["environment"].get("framework", {}).get("tensorflow", "0")
+    return tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:3])
+
+
+def render(results_dir: Path, envs: list[str]) -> str:
+    """results/tf-versions.md: every env, newest TensorFlow as the reference for relative columns."""
+    results = {env: load_env(results_dir / env) for env in envs}
+    present = [r for r in results.values() if r]
+    newest = max(present, key=_version_key) if present else None
+    rows = [row(env, results[env], newest) for env in envs]
+    newest_tf = newest["run"]["environment"]["framework"].get("tensorflow") if newest else "none"
+    machines = sorted({r["run"]["environment"].get("cpu", {}).get("model", "?") for r in present})
+    return "\n".join([
+        "# The book's model across TensorFlow versions",
+        "",
+        f"One tox environment per TensorFlow minor version (`tox -p`, then `tox -e report`), measured on "
+        f"{', '.join(machines) or 'no machine'}. Throughput: the bench suite at the book's batch size (32), "
+        "book mode, CPU, medians. Accuracy and fingerprint: `mnist-ref train --seed 42` in the same env. "
+        f"Relative columns: each version's throughput divided by the newest's (TensorFlow {newest_tf}), so the "
+        "table reads without comparing absolute numbers across machines. Weights need not match across "
+        "versions; the last column shows which do.",
+        "",
+        table(rows, HEADERS, label_columns=1),
+        "",
+    ])
