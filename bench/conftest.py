@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,8 +73,14 @@ def _expand_devices(names: list[str]) -> list[str]:
 
 def pytest_configure(config):
     config._mnist_ref_skipped = []
+    config._mnist_ref_backend_missing = None
+    name = config.getoption("--bench-backend") or os.environ.get(framework.BACKEND_ENV) or framework.DEFAULT_BACKEND
+    if name in framework.BACKENDS and not framework.backend_installed(name):
+        # Reported as skipped cases with the install command, not as an error.
+        config._mnist_ref_backend_missing = (name, f"not installed: {framework.INSTALL_HINTS[name]}")
+        return
     try:
-        framework.select_backend(config.getoption("--bench-backend"))
+        framework.select_backend(name)
     except MnistRefError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -85,13 +93,18 @@ def matrix(config) -> list[Case]:
     unknown = set(modes) - set(MODES)
     if unknown:
         raise pytest.UsageError(f"--bench-modes accepts {', '.join(MODES)}, got {', '.join(sorted(unknown))}")
-    devices = _expand_devices([d.strip() for d in config.getoption("--bench-devices").split(",") if d.strip()])
-    backend = framework.backend()
+    names = [d.strip() for d in config.getoption("--bench-devices").split(",") if d.strip()]
+    if config._mnist_ref_backend_missing:
+        backend, devices = config._mnist_ref_backend_missing[0], [framework.normalize_device(d) for d in names]
+    else:
+        backend, devices = framework.backend(), _expand_devices(names)
     return [Case(backend, d, bs, m) for d in devices for bs in sizes for m in modes]
 
 
-def skip_reason(case: Case) -> str | None:
-    """Why a case cannot run here (device not present, mode not applicable), or None."""
+def skip_reason(case: Case, config) -> str | None:
+    """Why a case cannot run here (backend not installed, device not present, mode not applicable), or None."""
+    if config._mnist_ref_backend_missing:
+        return config._mnist_ref_backend_missing[1]
     if case.device not in framework.list_devices():
         return f"not present: the {case.backend} backend sees no {case.device}"
     if case.mode == "tuned" and not framework.tuned_supported():
@@ -104,7 +117,7 @@ def pytest_generate_tests(metafunc):
         return
     params = []
     for case in matrix(metafunc.config):
-        reason = skip_reason(case)
+        reason = skip_reason(case, metafunc.config)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         params.append(pytest.param(case, id=case.id, marks=marks))
         if reason and metafunc.function.__name__ == "test_fit":
@@ -116,6 +129,23 @@ def pytest_generate_tests(metafunc):
 def rounds(request) -> dict[str, int]:
     """Rounds per hot path for this session."""
     return SMOKE_ROUNDS if request.config.getoption("--bench-smoke") else ROUNDS
+
+
+def pytest_sessionstart(session):
+    """Send pytest-benchmark's JSON to a temporary file; pytest_unconfigure renames it into place."""
+    bench_session = getattr(session.config, "_benchmarksession", None)
+    if bench_session is None or not bench_session.json:
+        return
+    target = Path(bench_session.json)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    session.config._mnist_ref_json = (target.with_name(f".{target.name}.tmp"), target)
+    bench_session.json = session.config._mnist_ref_json[0]
+
+
+def pytest_unconfigure(config):
+    temporary, target = getattr(config, "_mnist_ref_json", (None, None))
+    if temporary is not None and temporary.exists():
+        os.replace(temporary, target)
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("files", nargs="+", type=Path, help="pytest-benchmark JSON from bench/, or mnist-ref sweep JSON")
     report.add_argument("--out-dir", type=Path, default=Path("results"), help="where the markdown and PNG files go (default: %(default)s)")
     report.add_argument("--name", default="bench", help="base name of the bench table and plots (default: %(default)s)")
+    report.add_argument("--backends", action="store_true", help="write results/backends.md instead: backends side by side, runs of a case compared")
 
     versions = sub.add_parser("versions", help="merge per-tox-env results into the cross-version table")
     versions.add_argument("results_dir", type=Path, help="directory holding one folder per tox env (results/tox)")
@@ -70,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the mnist-ref console script."""
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return _COMMANDS[args.command](args)
     except MnistRefError as exc:
@@ -162,16 +165,16 @@ def _cmd_sweep(args) -> int:
 def _cmd_report(args) -> int:
     from mnist_ref import atomic, plots, report
 
-    command = " ".join([PROG, *sys.argv[1:]]) if sys.argv[1:2] == ["report"] else f"{PROG} report " + " ".join(map(str, args.files))
-    benches, sweeps = [], []
-    for path in args.files:
-        document = report.load_json(path)
-        if report.schema_of(document) == report.SWEEP_SCHEMA:
-            sweeps.append(report.load_sweep(path))
-        else:
-            benches.append(report.load_bench(path))
+    command = " ".join([PROG, *args.argv])
+    loaded = [report.load(path) for path in args.files]
+    benches = [f for f in loaded if isinstance(f, report.BenchFile)]
+    sweeps = [f for f in loaded if not isinstance(f, report.BenchFile)]
     written = []
-    if benches:
+    if benches and args.backends:
+        from mnist_ref import backend_table
+
+        written.append(atomic.write_text(args.out_dir / "backends.md", backend_table.render(benches, command=command)))
+    elif benches:
         written.append(atomic.write_text(args.out_dir / f"{args.name}.md", report.render_bench(benches, command=command)))
         written.append(plots.throughput(benches, args.out_dir / f"{args.name}-throughput.png"))
         written.append(plots.training_curves(benches, args.out_dir / f"{args.name}-training.png"))

@@ -63,13 +63,24 @@ def parse_bench(path: Path, document: dict) -> BenchFile:
     return BenchFile(Path(path), document["machine_info"], document["mnist_ref"], benchmarks, document.get("datetime", ""))
 
 
-def load_bench(path: Path) -> BenchFile:
-    """Load and check one bench JSON file."""
+def load(path: Path) -> BenchFile | dict:
+    """A bench file (BenchFile) or a seed sweep (dict), or ReportError naming what the file is not."""
     document = load_json(path)
-    if schema_of(document) != BENCH_SCHEMA:
-        raise ReportError(f"{path}: not an mnist-ref benchmark file (expected schema {BENCH_SCHEMA}); "
-                          "write one with `pytest bench/ --benchmark-only --benchmark-json=FILE`")
-    return parse_bench(path, document)
+    schema = schema_of(document)
+    if schema == BENCH_SCHEMA:
+        return parse_bench(path, document)
+    if schema == SWEEP_SCHEMA and isinstance(document.get("runs"), list):
+        return document
+    raise ReportError(f"{path}: not an mnist-ref benchmark file or seed sweep (schema {schema!r}); write one with "
+                      "`pytest bench/ --benchmark-only --benchmark-json=FILE` or `mnist-ref sweep`")
+
+
+def load_bench(path: Path) -> BenchFile:
+    """Load one bench JSON file; anything else is a ReportError."""
+    loaded = load(path)
+    if not isinstance(loaded, BenchFile):
+        raise ReportError(f"{path}: a seed sweep, where a benchmark file was expected")
+    return loaded
 
 
 # --- formatting: one place for units -------------------------------------------------------------
@@ -284,11 +295,11 @@ def render_bench(files: list[BenchFile], *, command: str) -> str:
 
 
 def load_sweep(path: Path) -> dict:
-    """Load and check one seed-sweep JSON file."""
-    document = load_json(path)
-    if schema_of(document) != SWEEP_SCHEMA or not isinstance(document.get("runs"), list):
-        raise ReportError(f"{path}: not an mnist-ref seed sweep (expected schema {SWEEP_SCHEMA}); write one with `mnist-ref sweep`")
-    return document
+    """Load one seed-sweep JSON file; anything else is a ReportError."""
+    loaded = load(path)
+    if isinstance(loaded, BenchFile):
+        raise ReportError(f"{path}: a benchmark file, where a seed sweep was expected")
+    return loaded
 
 
 def render_sweeps(sweeps: list[dict], *, command: str) -> str:
