@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    from mnist_ref.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED, KERAS_SGD_DEFAULT_LEARNING_RATE
+    from mnist_ref.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, KERAS_SGD_DEFAULT_LEARNING_RATE, MODES
 
     parser.add_argument("--epochs", type=int, default=BOOK_EPOCHS, help="training epochs (book: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=BOOK_BATCH_SIZE, help="batch size (book: %(default)s)")
@@ -31,30 +31,32 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default: %(default)s)")
     parser.add_argument("--backend", default=None, help="Keras 3 backend: tensorflow, jax or torch (default: $KERAS_BACKEND or tensorflow)")
-    parser.add_argument("--mode", default="book", choices=("book", "tuned"), help="book: Keras defaults; tuned: steps_per_execution + XLA")
+    parser.add_argument("--mode", default="book", choices=MODES, help="book: Keras defaults; tuned: steps_per_execution + XLA")
     parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files or mnist.npz (default: $MNIST_REF_DATA, else Keras' download)")
     parser.add_argument("--deterministic", action="store_true", help="force deterministic kernels (TensorFlow op determinism)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
+    from mnist_ref.config import DEFAULT_SEED
+
     parser = _Parser(prog=PROG, description="The classic Keras MNIST model as a reproducible, measurable reference.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = sub.add_parser("train", help="walk the book's seven steps and write a run record")
     _add_run_options(train)
-    train.add_argument("--seed", type=int, default=None, help="seed for every generator (default: 42)")
+    train.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for every generator (default: %(default)s)")
     train.add_argument("--validation-split", type=float, default=0.0, help="fraction of the training set held out for validation (book: 0)")
     train.add_argument("--out", type=Path, default=None, help="run record path (default: results/runs/<time>-seed<seed>-<fingerprint>.json)")
 
     sweep = sub.add_parser("sweep", help="train several seeds and record their test accuracies (derives the bands)")
     _add_run_options(sweep)
-    sweep.add_argument("--seeds", type=int, default=10, help="number of seeds, 0..N-1 (default: %(default)s)")
-    sweep.add_argument("--out", type=Path, default=None, help="JSON path (default: results/seed-sweep/bs<batch>-<backend>.json)")
+    sweep.add_argument("--seeds", type=int, default=12, help="number of seeds, 0..N-1 (default: %(default)s)")
+    sweep.add_argument("--out", type=Path, default=None, help="JSON path (default: results/seed-sweep/bs<batch>-<backend>-<mode>.json)")
 
     report = sub.add_parser("report", help="turn bench and sweep JSON files into markdown tables and plots")
-    report.add_argument("files", nargs="+", type=Path, help="pytest-benchmark JSON from bench/, or mnist-ref sweep JSON")
+    report.add_argument("files", nargs="+", type=Path, help="pytest-benchmark JSON from bench/, mnist-ref sweep JSON, or folders of them")
     report.add_argument("--out-dir", type=Path, default=Path("results"), help="where the markdown and PNG files go (default: %(default)s)")
     report.add_argument("--name", default="bench", help="base name of the bench table and plots (default: %(default)s)")
     report.add_argument("--backends", action="store_true", help="write results/backends.md instead: backends side by side, runs of a case compared")
@@ -79,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except MnistRefError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # an output path that cannot be written
+        print(f"{PROG}: error: cannot write {exc.filename or ''}: {exc.strerror or exc}; choose another --out", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
         return 130
@@ -129,13 +134,8 @@ def _print_walkthrough(result, band, path) -> None:
 
 def _cmd_train(args) -> int:
     from mnist_ref import atomic, book, dataset, environment, record, walkthrough
-    from mnist_ref.config import DEFAULT_SEED
 
-    cfg = _config(
-        args,
-        seed=DEFAULT_SEED if args.seed is None else args.seed,
-        validation_split=args.validation_split,
-    )
+    cfg = _config(args, seed=args.seed, validation_split=args.validation_split)
     raw = dataset.load_raw(args.data_dir)
     # Keras' live progress bar on a terminal; one line per epoch when the output is a file or a pipe.
     result = walkthrough.run(cfg, raw, verbose=1 if sys.stdout.isatty() else 2)
@@ -166,7 +166,8 @@ def _cmd_report(args) -> int:
     from mnist_ref import atomic, plots, report
 
     command = " ".join([PROG, *args.argv])
-    loaded = [report.load(path) for path in args.files]
+    paths = [p for arg in args.files for p in (sorted(arg.glob("*.json")) if arg.is_dir() else [arg])]
+    loaded = [report.load(path) for path in paths]
     benches = [f for f in loaded if isinstance(f, report.BenchFile)]
     sweeps = [f for f in loaded if not isinstance(f, report.BenchFile)]
     written = []

@@ -2,6 +2,18 @@
 
 Keras 3 chooses its backend when it is first imported, so a process runs one backend: callers pick
 it with select_backend() before anything imports keras. Nothing here runs at import time.
+
+Keras 2 (TensorFlow 2.15 and older) and Keras 3 differ, for this model, in:
+- imports: `import keras` is Keras 2.15 under TF 2.15 and Keras 3 from TF 2.16; both expose
+  Sequential, Input, layers.Dense, optimizers.SGD, callbacks.Callback, utils.set_random_seed;
+- device placement: Keras 3 has keras.device(), Keras 2 needs tf.device() (device_scope);
+- tensor operations: Keras 3 has keras.ops, Keras 2 uses TensorFlow's (tensor_ops);
+- history keys: old Keras wrote 'acc' / 'val_acc' (history_dict renames them);
+- determinism: TensorFlow's op determinism applies to both; JAX and PyTorch have their own (set_seed);
+- steps_per_execution and jit_compile: accepted by Keras 2 and by Keras 3's TensorFlow and JAX
+  backends; Keras 3's torch backend rejects steps_per_execution > 1 (compile_options).
+One-hot labels are made with NumPy (dataset.to_categorical), identical to keras.utils.to_categorical
+on both, and nothing is saved to disk in Keras' formats, so saving differences do not arise.
 """
 
 from __future__ import annotations
@@ -167,6 +179,10 @@ def device_scope(device: str):
 
         kind, index = device.split(":")
         return tf.device(f"/{kind.upper()}:{index}")
+    if backend() == "torch" and device == "cpu:0":
+        # torch names its one CPU device "cpu"; under "cpu:0" Keras' torch backend copies each new
+        # variable to that device, leaving a non-leaf tensor that receives no gradients.
+        device = "cpu"
     return keras().device(device)
 
 

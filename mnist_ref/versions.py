@@ -30,14 +30,33 @@ def load_env(directory: Path) -> dict | None:
     return {"run": run, "rates": medians, "predict_s": paths["predict"]["stats"]["median"] if "predict" in paths else None}
 
 
+TOX_RESULT = "tox-result.json"  # written by `tox p --result-json results/tox/tox-result.json`
+
+
+def tox_outcomes(results_dir: Path) -> dict[str, str]:
+    """Why each failed env failed, from tox's result JSON where it was written."""
+    path = results_dir / TOX_RESULT
+    if not path.is_file():
+        return {}
+    outcomes = {}
+    for env, data in load_json(path).get("testenvs", {}).items():
+        if not isinstance(data, dict) or data.get("result", {}).get("success", True):
+            continue
+        failed_setup = any(step.get("retcode") for step in data.get("setup", []))
+        outcomes[env] = ("TensorFlow could not be installed on this Python and platform" if failed_setup
+                         else f"a command failed (exit {data['result'].get('exit_code')})")
+    return outcomes
+
+
 def _ratio(value, newest) -> str:
     return fmt(value / newest, "x") if value and newest else ""
 
 
-def row(env: str, result: dict | None, newest: dict | None) -> list[str]:
-    """One table row; an env without results says so instead of being dropped."""
+def row(env: str, result: dict | None, newest: dict | None, *, failure: str | None = None) -> list[str]:
+    """One table row; an env without results says why instead of being dropped."""
     if result is None:
-        return [env, "no results: TensorFlow did not install here or the env failed (see its tox log)"] + [""] * (len(HEADERS) - 2)
+        why = failure or "no results (env not run, or it failed: see its tox log)"
+        return [env, why] + [""] * (len(HEADERS) - 2)
     run, rates = result["run"], result["rates"]
     fw = run["environment"].get("framework", {})
     newest_rates = newest["rates"] if newest else {}
@@ -65,9 +84,13 @@ def render(results_dir: Path, envs: list[str]) -> str:
     results = {env: load_env(results_dir / env) for env in envs}
     present = [r for r in results.values() if r]
     newest = max(present, key=_version_key) if present else None
-    rows = [row(env, results[env], newest) for env in envs]
+    failures = tox_outcomes(results_dir)
+    rows = [row(env, results[env], newest, failure=failures.get(env)) for env in envs]
     newest_tf = newest["run"]["environment"]["framework"].get("tensorflow") if newest else "none"
-    machines = sorted({r["run"]["environment"].get("cpu", {}).get("model", "?") for r in present})
+    machines = sorted({
+        f"{cpu.get('model', '?')} ({cpu.get('usable_cores', '?')} cores)"
+        for cpu in (r["run"]["environment"].get("cpu", {}) for r in present)
+    })
     return "\n".join([
         "# The book's model across TensorFlow versions",
         "",

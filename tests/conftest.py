@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,14 @@ from mnist_ref.dataset import DATA_ENV, IMAGE_MAGIC, LABEL_MAGIC, IdxFile, IdxSp
 from mnist_ref.errors import DownloadError
 
 TINY_TRAIN, TINY_TEST = 64, 16
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m mnist_ref ARGS` in a fresh process, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_ref", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=300
+    )
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:

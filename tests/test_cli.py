@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import write_idx
+from conftest import run_cli, write_idx
 from mnist_ref.dataset import LABEL_MAGIC, MNIST_IDX
-
-
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m mnist_ref ARGS` in a fresh process, as a user would."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "mnist_ref", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=300
-    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
@@ -111,3 +101,12 @@ def test_help_everywhere():
     for args in ([], ["train"], ["sweep"], ["report"], ["versions"], ["env"]):
         proc = run_cli(*args, "--help")
         assert proc.returncode == 0 and "usage: mnist-ref" in proc.stdout
+
+
+def test_unwritable_output_is_one_line(real_data_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    proc = run_cli("train", "--epochs", "1", "--batch-size", "512", "--data-dir", str(real_data_dir), "--out", str(blocker / "run.json"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "cannot write" in proc.stderr.strip().splitlines()[-1]
+    assert blocker.read_text() == "not a directory"

@@ -143,3 +143,12 @@ def test_real_files_match_the_published_facts(real_raw):
     assert pixels.mean() == pytest.approx(0.1307, abs=5e-5)
     assert pixels.std() == pytest.approx(0.3081, abs=5e-5)
     assert real_raw.checksums["train-images-idx3-ubyte"] == MNIST_IDX.train_images.sha256
+
+
+def test_one_hot_matches_keras_to_categorical():
+    from mnist_ref import framework
+
+    labels = np.array([7, 2, 1, 0, 4, 1, 4, 9, 5, 9], dtype=np.uint8)
+    expected = framework.keras().utils.to_categorical(labels, 10)
+    assert np.array_equal(dataset.to_categorical(labels), expected)
+    assert dataset.to_categorical(labels).dtype == np.float32
