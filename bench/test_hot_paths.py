@@ -84,35 +84,38 @@ def test_fit(benchmark, case, mnist, matmul_flops, trained):
         pytest.fail(f"test accuracy {accuracy:.4f} is outside the book's band {book.BOOK_BAND.describe()} ({case.id})")
 
 
-def _model_for(case, trained, mnist):
+def _model_for(case, trained):
     if case not in trained:
         pytest.skip(f"no model trained for {case.id}: test_fit for this case did not run or failed")
     return trained[case]
 
 
+def _time_test_set(benchmark, case, rounds: int, *, path: str, keras_call, matmul_flops) -> None:
+    """Time a Keras call over the 10,000 test images at the case's batch size."""
+    call = KerasCall(keras_call)
+    with framework.device_scope(case.device):
+        benchmark.pedantic(call, rounds=rounds, warmup_rounds=1, iterations=1)
+    _record(benchmark, case, path=path, call=call, samples=TEST_IMAGES, steps=-(-TEST_IMAGES // case.batch_size),
+            flops=forward_flops(TEST_IMAGES), throughput=matmul_flops(case.device))
+
+
 def test_evaluate(benchmark, case, mnist, matmul_flops, trained, rounds):
     """model.evaluate over the 10,000 test images."""
-    model = _model_for(case, trained, mnist)
-    call = KerasCall(lambda: model.evaluate(mnist.x_test, mnist.y_test, batch_size=case.batch_size, verbose=0))
-    with framework.device_scope(case.device):
-        benchmark.pedantic(call, rounds=rounds["evaluate"], warmup_rounds=1, iterations=1)
-    _record(benchmark, case, path="evaluate", call=call, samples=TEST_IMAGES, steps=-(-TEST_IMAGES // case.batch_size),
-            flops=forward_flops(TEST_IMAGES), throughput=matmul_flops(case.device))
+    model = _model_for(case, trained)
+    _time_test_set(benchmark, case, rounds["evaluate"], path="evaluate", matmul_flops=matmul_flops,
+                   keras_call=lambda: model.evaluate(mnist.x_test, mnist.y_test, batch_size=case.batch_size, verbose=0))
 
 
 def test_predict(benchmark, case, mnist, matmul_flops, trained, rounds):
     """model.predict over the 10,000 test images."""
-    model = _model_for(case, trained, mnist)
-    call = KerasCall(lambda: model.predict(mnist.x_test, batch_size=case.batch_size, verbose=0))
-    with framework.device_scope(case.device):
-        benchmark.pedantic(call, rounds=rounds["predict"], warmup_rounds=1, iterations=1)
-    _record(benchmark, case, path="predict", call=call, samples=TEST_IMAGES, steps=-(-TEST_IMAGES // case.batch_size),
-            flops=forward_flops(TEST_IMAGES), throughput=matmul_flops(case.device))
+    model = _model_for(case, trained)
+    _time_test_set(benchmark, case, rounds["predict"], path="predict", matmul_flops=matmul_flops,
+                   keras_call=lambda: model.predict(mnist.x_test, batch_size=case.batch_size, verbose=0))
 
 
 def test_predict_one(benchmark, case, mnist, matmul_flops, trained, rounds):
     """The book's step 7: model.predict on the first test image; its latency."""
-    model = _model_for(case, trained, mnist)
+    model = _model_for(case, trained)
     first = mnist.x_test[0:1]
     call = KerasCall(lambda: model.predict(first, verbose=0))
     with framework.device_scope(case.device):

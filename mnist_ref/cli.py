@@ -33,7 +33,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None, help="Keras 3 backend: tensorflow, jax or torch (default: $KERAS_BACKEND or tensorflow)")
     parser.add_argument("--mode", default="book", choices=MODES, help="book: Keras defaults; tuned: steps_per_execution + XLA")
     parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files or mnist.npz (default: $MNIST_REF_DATA, else Keras' download)")
-    parser.add_argument("--deterministic", action="store_true", help="force deterministic kernels (TensorFlow op determinism)")
+    parser.add_argument(
+        "--deterministic", action="store_true",
+        help="force deterministic kernels (TensorFlow op determinism, torch deterministic algorithms, XLA deterministic GPU ops for JAX)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +104,7 @@ def _config(args, **overrides):
     from mnist_ref import framework
     from mnist_ref.config import Config
 
-    framework.select_backend(args.backend)
+    framework.select_backend(args.backend, deterministic=args.deterministic)
     return Config(
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -42,8 +42,12 @@ def backend_installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def select_backend(name: str | None) -> str:
-    """Choose the Keras backend for this process; must run before keras is imported."""
+def select_backend(name: str | None, *, deterministic: bool = False) -> str:
+    """Choose the Keras backend for this process; must run before keras is imported.
+
+    With deterministic, JAX is told to use deterministic GPU kernels: XLA reads XLA_FLAGS when its GPU
+    client starts, which is before any seed can be set.
+    """
     name = name or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
@@ -55,6 +59,10 @@ def select_backend(name: str | None) -> str:
             f"run the {name} backend in a separate process (KERAS_BACKEND={name})"
         )
     os.environ[BACKEND_ENV] = name
+    if deterministic and name == "jax":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_gpu_deterministic_ops" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
     return name
 
 
@@ -125,11 +133,7 @@ def set_seed(seed: int, *, deterministic: bool = False) -> None:
         import torch
 
         torch.use_deterministic_algorithms(True)
-    elif name == "jax":
-        # XLA reads this when the GPU client starts; CPU kernels are deterministic already.
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "xla_gpu_deterministic_ops" not in flags:
-            os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
+    # JAX: deterministic GPU kernels are chosen in select_backend(); its CPU kernels already are.
 
 
 @functools.cache

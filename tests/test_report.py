@@ -27,6 +27,7 @@ def test_numbers_are_right_aligned_and_absent_devices_shown():
     assert [c.startswith(":") for c in cells[:3]] == [True] * 3
     assert all(c.endswith(":") and not c.startswith(":") for c in cells[3:])
     assert "| tensorflow | gpu:0    | book   |      32 |              not present |" in rendered
+    assert "| tensorflow | gpu:0    | tuned  |      32 |              not present |" in rendered
 
 
 def with_gpu(document: dict, factor: dict[int, float]) -> dict:
