@@ -159,6 +159,8 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "schema": "mnist-ref/bench/1",
         "command": " ".join(["pytest", *sys.argv[1:]]),
         "smoke": config.getoption("--bench-smoke"),
+        # The book's configuration every case starts from; each case overrides device, batch size and mode.
+        "config": Config().to_dict(),
         "skipped": config._mnist_ref_skipped,
     }
 

@@ -56,11 +56,13 @@ def training_curves(files: list[BenchFile], path: Path) -> Path:
             continue
         label = " ".join(map(str, key[:2])) + f" bs{key[2]} {key[3]}"
         epochs = range(1, len(history["loss"]) + 1)
-        line = loss_ax.plot(epochs, history["loss"], marker="o", label=label)[0]
-        acc_ax.plot(epochs, history["accuracy"], marker="o", color=line.get_color(), label=label)
+        # tuned trains the same math as book, so its curves often lie on book's: draw it dotted on top.
+        style = {"marker": "x", "linestyle": ":"} if key[3] == "tuned" else {"marker": "o", "linestyle": "-"}
+        line = loss_ax.plot(epochs, history["loss"], label=label, **style)[0]
+        acc_ax.plot(epochs, history["accuracy"], color=line.get_color(), label=label, **style)
         for ax, key_name in ((loss_ax, "val_loss"), (acc_ax, "val_accuracy")):
             if key_name in history:
-                ax.plot(epochs, history[key_name], linestyle="--", color=line.get_color())
+                ax.plot(epochs, history[key_name], linestyle="--", alpha=0.6, color=line.get_color())
     loss_ax.set(xlabel="epoch", ylabel="training loss", title="loss")
     acc_ax.set(xlabel="epoch", ylabel="training accuracy", title="accuracy")
     for ax in (loss_ax, acc_ax):
