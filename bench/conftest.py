@@ -34,9 +34,11 @@ class Case:
 
     @property
     def id(self) -> str:
+        """The pytest id: backend-device-bs<batch>-mode."""
         return f"{self.backend}-{self.device.replace(':', '')}-bs{self.batch_size}-{self.mode}"
 
     def config(self) -> Config:
+        """The book's configuration with this case's batch size, mode and device."""
         return Config(batch_size=self.batch_size, mode=self.mode, device=self.device)
 
 

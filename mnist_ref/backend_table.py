@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnist_ref.report import BenchFile, CaseKey, cells, cpu_gpu_tables, fmt, header_lines, ordered_rows, table
+from mnist_ref.report import BenchFile, CaseKey, cells, cpu_gpu_section, fmt, header_lines, ordered_rows, table
 
 HEADERS = [
     "backend", "device", "mode", "batch", "fit samples/s", "evaluate samples/s", "predict 10k (ms)",
@@ -54,10 +54,6 @@ def render(files: list[BenchFile], *, command: str) -> str:
         "same case. Accuracy: the book's 5 epochs with seed 42, judged against the batch size's band.",
         "",
         backends_table(files),
-        "",
-        "## CPU versus GPU",
-        "",
-        cpu_gpu_tables(files),
-        "",
+        *cpu_gpu_section(files),
     ]
     return "\n".join(lines)

@@ -204,7 +204,7 @@ def performance_table(files: list[BenchFile]) -> str:
     return table(rows, PERFORMANCE_HEADERS, label_columns=3)
 
 
-def _device_medians(measured, backend: str, mode: str, path: str, device_prefix: str) -> dict[int, float]:
+def _device_medians(measured, backend: str, mode: str, *, path: str, device_prefix: str) -> dict[int, float]:
     """batch size -> median seconds of one hot path on the first device of a kind."""
     out = {}
     for (b, device, batch, m), paths in measured.items():
@@ -228,8 +228,8 @@ def cpu_gpu_tables(files: list[BenchFile]) -> str:
     speedups, summary = [], []
     for backend, mode in sorted({(k[0], k[3]) for k in measured}):
         for path in PATHS:
-            cpu = _device_medians(measured, backend, mode, path, "cpu")
-            gpu = _device_medians(measured, backend, mode, path, "gpu")
+            cpu = _device_medians(measured, backend, mode, path=path, device_prefix="cpu")
+            gpu = _device_medians(measured, backend, mode, path=path, device_prefix="gpu")
             if not cpu or not gpu:
                 continue
             for batch in sorted(set(cpu) & set(gpu)):
@@ -243,6 +243,11 @@ def cpu_gpu_tables(files: list[BenchFile]) -> str:
         table(speedups, ["backend", "mode", "path", "batch", "CPU median (ms)", "GPU median (ms)", "GPU speed-up"], label_columns=3),
         table(summary, ["backend", "mode", "path", "GPU overtakes the CPU from"], label_columns=4),
     ])
+
+
+def cpu_gpu_section(files: list[BenchFile]) -> list[str]:
+    """The closing '## CPU versus GPU' section of a report, as lines."""
+    return ["", "## CPU versus GPU", "", cpu_gpu_tables(files), ""]
 
 
 def environment_lines(bench_file: BenchFile) -> list[str]:
@@ -300,11 +305,7 @@ def render_bench(files: list[BenchFile], *, command: str) -> str:
         performance_table(files),
         "",
         overhead_line(files),
-        "",
-        "## CPU versus GPU",
-        "",
-        cpu_gpu_tables(files),
-        "",
+        *cpu_gpu_section(files),
     ]
     return "\n".join(lines)
 
