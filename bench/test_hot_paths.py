@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from mnist_ref import book, framework
-from mnist_ref.config import BOOK_BATCH_SIZE
 from mnist_ref.model import build_model, compile_model, weight_fingerprint
 from mnist_ref.speed_of_light import forward_flops, speed_of_light_s, train_flops
 from mnist_ref.walkthrough import fit_epoch
@@ -80,8 +79,9 @@ def test_fit(benchmark, case, mnist, matmul_flops, trained):
         history={key: [h[key][0] for h in history] for key in history[0]},
         fingerprint=weight_fingerprint(model),
     )
-    if cfg.batch_size == BOOK_BATCH_SIZE and not book.BOOK_BAND.contains(float(accuracy)):
-        pytest.fail(f"test accuracy {accuracy:.4f} is outside the book's band {book.BOOK_BAND.describe()} ({case.id})")
+    failure = book.gate_failure(cfg, float(accuracy))
+    if failure:
+        pytest.fail(f"{failure} ({case.id})")
 
 
 def _model_for(case, trained):

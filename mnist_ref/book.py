@@ -64,3 +64,13 @@ def band_for(cfg: Config) -> Band | None:
 
 
 BOOK_BAND = BANDS[BOOK_BATCH_SIZE]
+
+
+def gate_failure(cfg: Config, accuracy: float) -> str | None:
+    """Why a run of the book's configuration (batch 32, 5 epochs, lr 0.01) fails the accuracy gate, or None.
+
+    Other configurations are reported against their own bands, never failed.
+    """
+    if cfg.batch_size != BOOK_BATCH_SIZE or band_for(cfg) is None or BOOK_BAND.contains(accuracy):
+        return None
+    return f"test accuracy {accuracy:.4f} is outside the book's band {BOOK_BAND.describe()}"

@@ -50,3 +50,16 @@ def test_band_applies_only_to_the_books_schedule():
 
 def test_books_own_accuracy_falls_inside_its_band():
     assert book.BOOK_BAND.contains(book.BOOK_TEST_ACCURACY)
+
+
+def test_gate_fails_the_book_configuration_outside_its_band():
+    assert book.gate_failure(Config(), 0.9340) is None
+    assert book.gate_failure(Config(mode="tuned"), 0.9340) is None
+    message = book.gate_failure(Config(), 0.9012)
+    assert message == "test accuracy 0.9012 is outside the book's band [0.924, 0.945]"
+    assert book.gate_failure(Config(mode="tuned"), 0.95) is not None
+
+
+def test_gate_never_fails_other_configurations():
+    assert book.gate_failure(Config(batch_size=2048), 0.10) is None
+    assert book.gate_failure(Config(epochs=1), 0.10) is None
