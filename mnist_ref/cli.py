@@ -152,6 +152,7 @@ def _cmd_sweep(args) -> int:
     from mnist_ref import atomic, dataset, environment, sweep
 
     cfg = _config(args)
+    sweep.check_seed_count(args.seeds)
     raw = dataset.load_raw(args.data_dir)
     document = sweep.run(cfg, raw, seeds=range(args.seeds), progress=print)
     document["environment"] = environment.capture()
@@ -160,7 +161,8 @@ def _cmd_sweep(args) -> int:
     summary = document["summary"]
     print(
         f"{summary['n']} seeds: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
-        f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band {summary['band']}; written to {path}"
+        f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band [{summary['band'][0]:.3f}, {summary['band'][1]:.3f}]; "
+        f"written to {path}"
     )
     return 0
 

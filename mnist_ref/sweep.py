@@ -38,11 +38,16 @@ def summarize(accuracies: list[float]) -> dict:
     }
 
 
+def check_seed_count(count: int) -> None:
+    """ConfigError unless there are enough seeds to estimate a spread."""
+    if count < 2:
+        raise ConfigError(f"a sweep needs at least 2 seeds to estimate a spread, got {count}; pass --seeds 8 or more")
+
+
 def run(cfg: Config, raw: RawMnist, *, seeds: Iterable[int], progress: Callable[[str], None] = lambda _: None) -> dict:
     """Train cfg once per seed; return per-seed accuracies, fingerprints and their summary."""
     seeds = list(seeds)
-    if len(seeds) < 2:
-        raise ConfigError("a sweep needs at least 2 seeds to estimate a spread; pass --seeds 8 or more")
+    check_seed_count(len(seeds))
     runs = []
     for seed in seeds:
         result = run_walkthrough(dataclasses.replace(cfg, seed=seed), raw)

@@ -110,3 +110,7 @@ def test_unwritable_output_is_one_line(real_data_dir, tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "cannot write" in proc.stderr.strip().splitlines()[-1]
     assert blocker.read_text() == "not a directory"
+
+
+def test_sweep_needs_two_seeds(tiny_dir, out):
+    assert_one_line_error(run_cli("sweep", "--seeds", "1", "--data-dir", str(tiny_dir), "--out", str(out)), "at least 2 seeds")
