@@ -15,7 +15,7 @@ def _measured_row(key: CaseKey, runs: list[dict[str, dict]]) -> list[str]:
     first = runs[0]
     fit = first.get("fit", {}).get("extra_info", {})
     prints = [r["fit"]["extra_info"].get("fingerprint") for r in runs if "fit" in r]
-    stable = "" if len(prints) < 2 or None in prints else ("yes" if len(set(prints)) == 1 else "**no**")
+    stable = "" if len(prints) < 2 or None in prints else fmt(len(set(prints)) == 1, "verdict")
     band = fit.get("band")
     return [
         backend, device, mode, str(batch),
@@ -23,8 +23,8 @@ def _measured_row(key: CaseKey, runs: list[dict[str, dict]]) -> list[str]:
         fmt(first.get("evaluate", {}).get("extra_info", {}).get("samples_per_s"), "rate"),
         fmt(first["predict"]["stats"]["median"], "ms") if "predict" in first else "",
         fmt(fit.get("test_accuracy"), "acc"),
-        f"[{band[0]:.3f}, {band[1]:.3f}]" if band else "no baseline",
-        {True: "yes", False: "**no**"}.get(fit.get("in_band"), ""),
+        fmt(band, "band") or "no baseline",
+        fmt(fit.get("in_band"), "verdict"),
         (fit.get("fingerprint") or "")[:12],
         f"{stable} ({len(prints)} runs)" if stable else "one run",
     ]

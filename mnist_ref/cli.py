@@ -149,7 +149,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from mnist_ref import atomic, dataset, environment, sweep
+    from mnist_ref import atomic, dataset, environment, report, sweep
 
     cfg = _config(args)
     sweep.check_seed_count(args.seeds)
@@ -161,7 +161,7 @@ def _cmd_sweep(args) -> int:
     summary = document["summary"]
     print(
         f"{summary['n']} seeds: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
-        f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band [{summary['band'][0]:.3f}, {summary['band'][1]:.3f}]; "
+        f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band {report.fmt(summary['band'], 'band')}; "
         f"written to {path}"
     )
     return 0

@@ -85,19 +85,22 @@ def load_bench(path: Path) -> BenchFile:
 # --- formatting: one place for units -------------------------------------------------------------
 
 
+_FORMATS = {
+    "rate": lambda v: f"{v:,.0f}",
+    "ms": lambda v: f"{v * 1e3:,.1f}",
+    "s": lambda v: f"{v:,.2f}",
+    "pct": lambda v: f"{v:.1f}%" if v >= 0.1 else f"{v:.3f}%",
+    "acc": lambda v: f"{v:.4f}",
+    "x": lambda v: f"{v:.2f}x",
+    "band": lambda v: f"[{v[0]:.3f}, {v[1]:.3f}]",
+    "verdict": lambda v: "yes" if v else "**no**",
+}
+
+
 def fmt(value, kind: str) -> str:
-    """A number formatted for reading: rate (per s), ms, s, pct, acc; '' for None."""
-    if value is None:
-        return ""
-    formats = {
-        "rate": lambda v: f"{v:,.0f}",
-        "ms": lambda v: f"{v * 1e3:,.1f}",
-        "s": lambda v: f"{v:,.2f}",
-        "pct": lambda v: f"{v:.1f}%" if v >= 0.1 else f"{v:.3f}%",
-        "acc": lambda v: f"{v:.4f}",
-        "x": lambda v: f"{v:.2f}x",
-    }
-    return formats[kind](value)
+    """A value formatted for reading: rate (per s), ms, s, pct, acc, x, band ([low, high]),
+    verdict (yes / **no**); '' for None."""
+    return "" if value is None else _FORMATS[kind](value)
 
 
 def table(rows: list[list], headers: list[str], *, label_columns: int) -> str:
@@ -166,8 +169,8 @@ def performance_row(key: CaseKey, paths: dict[str, dict]) -> list[str]:
         fmt(one["stats"]["median"], "ms") if one else "",
         fmt(one["extra_info"].get("p95_s"), "ms") if one else "",
         fmt(fit_info.get("test_accuracy"), "acc"),
-        f"[{band[0]:.3f}, {band[1]:.3f}]" if band else "no baseline",
-        "" if in_band is None else ("yes" if in_band else "**no**"),
+        fmt(band, "band") or "no baseline",
+        fmt(in_band, "verdict"),
         fmt(fit_info.get("speed_of_light_pct"), "pct"),
         fmt(fit_info.get("compile_s"), "s"),
     ]
@@ -327,7 +330,7 @@ def render_sweeps(sweeps: list[dict], *, command: str) -> str:
     summary = [
         [s["backend"], s["config"]["mode"], str(s["config"]["batch_size"]), str(s["summary"]["n"]),
          fmt(s["summary"]["mean"], "acc"), fmt(s["summary"]["std"], "acc"), fmt(s["summary"]["min"], "acc"),
-         fmt(s["summary"]["max"], "acc"), f"[{s['summary']['band'][0]:.3f}, {s['summary']['band'][1]:.3f}]"]
+         fmt(s["summary"]["max"], "acc"), fmt(s["summary"]["band"], "band")]
         for s in sweeps
     ]
     lines = [

@@ -69,7 +69,7 @@ def row(env: str, result: dict | None, newest: dict | None, *, failure: str | No
         _ratio(rates.get("evaluate"), newest_rates.get("evaluate")),
         _ratio(rates.get("predict"), newest_rates.get("predict")),
         fmt(run["evaluate"]["accuracy"], "acc"),
-        {True: "yes", False: "**no**"}.get(band.get("inside"), ""),
+        fmt(band.get("inside"), "verdict"),
         run["fingerprint"][:12], "yes" if same else "no",
     ]
 

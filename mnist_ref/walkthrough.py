@@ -46,16 +46,20 @@ def _epoch_timer():
     return EpochTimer()
 
 
+def _validation(data: Dataset):
+    """(x_val, y_val) for model.fit, or None when no validation set was carved."""
+    return (data.x_val, data.y_val) if data.x_val is not None else None
+
+
 def fit(model, data: Dataset, cfg: Config, *, verbose: int | str = 0):
     """Step 4: model.fit with the book's schedule; returns the History and per-epoch seconds."""
     timer = _epoch_timer()
-    validation = (data.x_val, data.y_val) if data.x_val is not None else None
     history = model.fit(
         data.x_train,
         data.y_train,
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
-        validation_data=validation,
+        validation_data=_validation(data),
         callbacks=[timer],
         verbose=verbose,
     )
@@ -64,14 +68,13 @@ def fit(model, data: Dataset, cfg: Config, *, verbose: int | str = 0):
 
 def fit_epoch(model, data: Dataset, cfg: Config, *, epoch: int) -> dict[str, list[float]]:
     """One more epoch of model.fit (epoch counts from 0), as Keras resumes with initial_epoch."""
-    validation = (data.x_val, data.y_val) if data.x_val is not None else None
     history = model.fit(
         data.x_train,
         data.y_train,
         epochs=epoch + 1,
         initial_epoch=epoch,
         batch_size=cfg.batch_size,
-        validation_data=validation,
+        validation_data=_validation(data),
         verbose=0,
     )
     return framework.history_dict(history)
