@@ -9,20 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from mnist_ref import framework
+from mnist_ref import framework, interrupts
+from mnist_ref.ab import SESSION_ENV
 from mnist_ref.config import MODES, Config
 from mnist_ref.errors import MnistRefError
+from mnist_ref.reporting.files import BENCH_SCHEMA, CASE_FIELDS
 
 DEFAULT_BATCH_SIZES = "32,128,512,2048"
 SMOKE_BATCH_SIZES = "32"
 DEFAULT_DEVICES = "cpu,gpu"
-# Rounds per hot path. A fit round is one epoch: the book's 5 epochs give one warm-up epoch
-# and 4 timed ones. evaluate and predict over the 10,000 test images take well under a second
-# each on 2 cores; a one-image predict takes milliseconds, so it gets more rounds.
-ROUNDS = {"evaluate": 5, "predict": 5, "predict_one": 30}
-SMOKE_ROUNDS = {"evaluate": 2, "predict": 2, "predict_one": 5}
-
-
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One cell of the matrix."""
@@ -48,7 +43,12 @@ def pytest_addoption(parser):
     group.addoption("--bench-devices", default=DEFAULT_DEVICES, help="comma list of cpu, gpu, gpu:N (default: %(default)s)")
     group.addoption("--bench-batch-sizes", default=None, help=f"comma list (default: {DEFAULT_BATCH_SIZES}; smoke: {SMOKE_BATCH_SIZES})")
     group.addoption("--bench-modes", default=",".join(MODES), help="comma list of book, tuned (default: %(default)s)")
-    group.addoption("--bench-smoke", action="store_true", help="CI mode: batch 32 only, fewer rounds")
+    group.addoption("--bench-smoke", action="store_true", help="CI mode: batch 32 only")
+    group.addoption(
+        "--bench-inject-slowdown", type=float, default=1.0, metavar="FACTOR",
+        help="make every timed Keras call take FACTOR times as long, by sleeping inside the timed call "
+             "after it returns (for validating the regression gate; recorded in the JSON; default: 1)",
+    )
 
 
 def _int_list(text: str, option: str) -> list[int]:
@@ -74,6 +74,10 @@ def _expand_devices(names: list[str]) -> list[str]:
 
 
 def pytest_configure(config):
+    if config.getoption("--bench-inject-slowdown") < 1:
+        raise pytest.UsageError("--bench-inject-slowdown takes a factor of at least 1 (1 = no slowdown)")
+    # SIGTERM ends the session like Ctrl-C: pytest finishes it as interrupted and the JSON goes to NAME.partial.json.
+    interrupts.raise_on_sigterm()
     config._mnist_ref_skipped = []
     config._mnist_ref_backend_missing = None
     name = config.getoption("--bench-backend") or os.environ.get(framework.BACKEND_ENV) or framework.DEFAULT_BACKEND
@@ -115,26 +119,34 @@ def skip_reason(case: Case, config) -> str | None:
 
 
 def pytest_generate_tests(metafunc):
+    """The matrix as plain parameters (backend, device, batch_size, mode), so that tools reading
+    pytest-benchmark JSON see them; the case fixture rebuilds the Case."""
     if "case" not in metafunc.fixturenames:
         return
     params = []
     for case in matrix(metafunc.config):
         reason = skip_reason(case, metafunc.config)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
-        params.append(pytest.param(case, id=case.id, marks=marks))
+        params.append(pytest.param(*dataclasses.astuple(case), id=case.id, marks=marks))
         if reason and metafunc.function.__name__ == "test_fit":
             metafunc.config._mnist_ref_skipped.append({**dataclasses.asdict(case), "reason": reason})
-    metafunc.parametrize("case", params)
+    metafunc.parametrize(",".join(CASE_FIELDS), params)
+
+
+@pytest.fixture
+def case(backend, device, batch_size, mode) -> Case:
+    """This test's cell of the matrix."""
+    return Case(backend, device, batch_size, mode)
 
 
 @pytest.fixture(scope="session")
-def rounds(request) -> dict[str, int]:
-    """Rounds per hot path for this session."""
-    return SMOKE_ROUNDS if request.config.getoption("--bench-smoke") else ROUNDS
+def slowdown(request) -> float:
+    """The injected slowdown factor of every timed call (1: none)."""
+    return request.config.getoption("--bench-inject-slowdown")
 
 
 def pytest_sessionstart(session):
-    """Send pytest-benchmark's JSON to a temporary file; pytest_unconfigure renames it into place."""
+    """Send pytest-benchmark's JSON to a temporary file; pytest_unconfigure moves it into place."""
     bench_session = getattr(session.config, "_benchmarksession", None)
     if bench_session is None or not bench_session.json:
         return
@@ -144,10 +156,58 @@ def pytest_sessionstart(session):
     bench_session.json = session.config._mnist_ref_json[0]
 
 
+_OUTCOMES: dict[str, str] = {}  # nodeid -> passed / skipped / failed, for this session
+
+
+def pytest_runtest_logreport(report):
+    """Each test's outcome: a failure in any phase sticks; otherwise the call's outcome."""
+    if report.failed or report.when == "call" or (report.when == "setup" and report.skipped):
+        if _OUTCOMES.get(report.nodeid) != "failed":
+            _OUTCOMES[report.nodeid] = report.outcome
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Decide whether this session is complete before pytest-benchmark's own wrapper writes its JSON."""
+    not_completed = [item.nodeid.split("::")[-1] for item in session.items
+                     if _OUTCOMES.get(item.nodeid) not in ("passed", "skipped")]
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if interrupted:
+        outcome = "interrupted"
+    elif not_completed:
+        outcome = "cases failed"
+    elif exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        outcome = "complete"
+    else:
+        outcome = f"pytest exit {int(exitstatus)}"
+    session.config._mnist_ref_outcome = {
+        "partial": outcome != "complete",
+        "outcome": outcome,
+        "not_completed": not_completed,
+    }
+    yield
+
+
+def partial_path(target: Path) -> Path:
+    """Where an incomplete session's JSON goes: NAME.partial.json beside NAME.json."""
+    return target.with_name(f"{target.stem}.partial{target.suffix or '.json'}")
+
+
 def pytest_unconfigure(config):
+    """A complete session's JSON replaces the target; any other goes to NAME.partial.json, and says so."""
     temporary, target = getattr(config, "_mnist_ref_json", (None, None))
-    if temporary is not None and temporary.exists():
+    if temporary is None or not temporary.exists():
+        return
+    outcome = getattr(config, "_mnist_ref_outcome", {"partial": True, "outcome": "interrupted"})
+    if not outcome["partial"]:
         os.replace(temporary, target)
+        return
+    destination = partial_path(target)
+    os.replace(temporary, destination)
+    sys.stderr.write(
+        f"mnist-ref bench: the session did not complete ({outcome['outcome']}); {target} was left as it was, "
+        f"and what was measured went to {destination}\n"
+    )
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -157,13 +217,17 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
+    outcome = getattr(config, "_mnist_ref_outcome", {"partial": True, "outcome": "interrupted", "not_completed": []})
     output_json["mnist_ref"] = {
-        "schema": "mnist-ref/bench/1",
+        "schema": BENCH_SCHEMA,
+        **outcome,
         "command": " ".join(["pytest", *sys.argv[1:]]),
         "smoke": config.getoption("--bench-smoke"),
         # The book's configuration every case starts from; each case overrides device, batch size and mode.
         "config": Config().to_dict(),
         "skipped": config._mnist_ref_skipped,
+        "injected_slowdown": config.getoption("--bench-inject-slowdown"),
+        "ab_session": os.environ.get(SESSION_ENV),
     }
 
 

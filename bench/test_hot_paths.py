@@ -9,22 +9,34 @@ import pytest
 
 from mnist_ref import book, framework
 from mnist_ref.model import build_model, compile_model, weight_fingerprint
+from mnist_ref.record import diverged, finite
 from mnist_ref.speed_of_light import forward_flops, speed_of_light_s, train_flops
 from mnist_ref.walkthrough import fit_epoch
 
 TEST_IMAGES = 10_000
+# Rounds per hot path, in smoke mode too (the regression gate needs them). A fit round is one epoch:
+# the book's 5 epochs give one warm-up epoch and 4 timed ones. evaluate and predict over the 10,000 test
+# images take about a second each on 2 cores; a one-image predict takes milliseconds, so it gets more rounds.
+ROUNDS = {"evaluate": 5, "predict": 5, "predict_one": 30}
 
 
 class KerasCall:
-    """Wraps a Keras call, recording the seconds spent inside it, to measure the harness' own share."""
+    """Wraps a Keras call, recording the seconds spent inside it, to measure the harness' own share.
 
-    def __init__(self, fn):
+    With slowdown > 1 the call sleeps (slowdown - 1) times its own duration before returning, so the
+    process really takes that much longer: the regression gate's validation uses it.
+    """
+
+    def __init__(self, fn, slowdown: float = 1.0):
         self.fn = fn
+        self.slowdown = slowdown
         self.inside: list[float] = []
 
     def __call__(self):
         start = time.perf_counter()
         result = self.fn()
+        if self.slowdown > 1:
+            time.sleep((self.slowdown - 1) * (time.perf_counter() - start))
         self.inside.append(time.perf_counter() - start)
         return result
 
@@ -53,7 +65,7 @@ def _record(benchmark, case, *, path: str, call: KerasCall, samples: int, steps:
     benchmark.extra_info.update(info)
 
 
-def test_fit(benchmark, case, mnist, matmul_flops, trained):
+def test_fit(benchmark, case, mnist, matmul_flops, trained, slowdown):
     """One epoch a round over the book's 5-epoch schedule; the first epoch is the warm-up."""
     cfg = case.config()
     framework.set_seed(cfg.seed)
@@ -61,22 +73,24 @@ def test_fit(benchmark, case, mnist, matmul_flops, trained):
         model = build_model()
         compile_model(model, cfg)
         epoch = iter(range(cfg.epochs))
-        call = KerasCall(lambda: fit_epoch(model, mnist, cfg, epoch=next(epoch)))
+        call = KerasCall(lambda: fit_epoch(model, mnist, cfg, epoch=next(epoch)), slowdown)
         history = [call()]  # warm-up: tracing and compilation
         benchmark.pedantic(lambda: history.append(call()), rounds=cfg.epochs - 1, warmup_rounds=0, iterations=1)
         loss, accuracy = model.evaluate(mnist.x_test, mnist.y_test, batch_size=cfg.batch_size, verbose=0)
     trained[case] = model
     data = _timings(benchmark)
     band = book.band_for(cfg)
+    history = {key: [h[key][0] for h in history] for key in history[0]}
     steps = -(-len(mnist.x_train) // cfg.batch_size)
     _record(
         benchmark, case, path="fit", call=call, samples=len(mnist.x_train), steps=steps,
         flops=train_flops(len(mnist.x_train)), throughput=matmul_flops(case.device),
         warmup_s=call.inside[0], compile_s=call.inside[0] - float(np.median(data)) if data else None,
-        test_accuracy=float(accuracy), test_loss=float(loss),
+        test_accuracy=finite(float(accuracy)), test_loss=finite(float(loss)),
+        diverged=diverged(history, float(loss)),
         band=None if band is None else [band.low, band.high],
         in_band=None if band is None else band.contains(float(accuracy)),
-        history={key: [h[key][0] for h in history] for key in history[0]},
+        history=finite(history),
         fingerprint=weight_fingerprint(model),
     )
     failure = book.gate_failure(cfg, float(accuracy))
@@ -90,35 +104,35 @@ def _model_for(case, trained):
     return trained[case]
 
 
-def _time_test_set(benchmark, case, rounds: int, *, path: str, keras_call, matmul_flops) -> None:
+def _time_test_set(benchmark, case, *, path: str, keras_call, matmul_flops, slowdown: float) -> None:
     """Time a Keras call over the 10,000 test images at the case's batch size."""
-    call = KerasCall(keras_call)
+    call = KerasCall(keras_call, slowdown)
     with framework.device_scope(case.device):
-        benchmark.pedantic(call, rounds=rounds, warmup_rounds=1, iterations=1)
+        benchmark.pedantic(call, rounds=ROUNDS[path], warmup_rounds=1, iterations=1)
     _record(benchmark, case, path=path, call=call, samples=TEST_IMAGES, steps=-(-TEST_IMAGES // case.batch_size),
             flops=forward_flops(TEST_IMAGES), throughput=matmul_flops(case.device))
 
 
-def test_evaluate(benchmark, case, mnist, matmul_flops, trained, rounds):
+def test_evaluate(benchmark, case, mnist, matmul_flops, trained, slowdown):
     """model.evaluate over the 10,000 test images."""
     model = _model_for(case, trained)
-    _time_test_set(benchmark, case, rounds["evaluate"], path="evaluate", matmul_flops=matmul_flops,
+    _time_test_set(benchmark, case, path="evaluate", matmul_flops=matmul_flops, slowdown=slowdown,
                    keras_call=lambda: model.evaluate(mnist.x_test, mnist.y_test, batch_size=case.batch_size, verbose=0))
 
 
-def test_predict(benchmark, case, mnist, matmul_flops, trained, rounds):
+def test_predict(benchmark, case, mnist, matmul_flops, trained, slowdown):
     """model.predict over the 10,000 test images."""
     model = _model_for(case, trained)
-    _time_test_set(benchmark, case, rounds["predict"], path="predict", matmul_flops=matmul_flops,
+    _time_test_set(benchmark, case, path="predict", matmul_flops=matmul_flops, slowdown=slowdown,
                    keras_call=lambda: model.predict(mnist.x_test, batch_size=case.batch_size, verbose=0))
 
 
-def test_predict_one(benchmark, case, mnist, matmul_flops, trained, rounds):
+def test_predict_one(benchmark, case, mnist, matmul_flops, trained, slowdown):
     """The book's step 7: model.predict on the first test image; its latency."""
     model = _model_for(case, trained)
     first = mnist.x_test[0:1]
-    call = KerasCall(lambda: model.predict(first, verbose=0))
+    call = KerasCall(lambda: model.predict(first, verbose=0), slowdown)
     with framework.device_scope(case.device):
-        prediction = benchmark.pedantic(call, rounds=rounds["predict_one"], warmup_rounds=2, iterations=1)
+        prediction = benchmark.pedantic(call, rounds=ROUNDS["predict_one"], warmup_rounds=2, iterations=1)
     _record(benchmark, case, path="predict_one", call=call, samples=1, steps=1, flops=forward_flops(1),
             throughput=matmul_flops(case.device), predicted_class=int(np.argmax(prediction[0])))

@@ -29,5 +29,6 @@ def write_text(path: Path, text: str) -> Path:
 
 
 def write_json(path: Path, document: dict) -> Path:
-    """write_bytes for an indented JSON document (serialised first, so a bad document writes nothing)."""
-    return write_text(path, json.dumps(document, indent=2) + "\n")
+    """write_bytes for an indented, strict JSON document (serialised first, so a bad document, a NaN
+    included, writes nothing)."""
+    return write_text(path, json.dumps(document, indent=2, allow_nan=False) + "\n")

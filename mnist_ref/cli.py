@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="turn bench and sweep JSON files into markdown tables and plots")
     report.add_argument("files", nargs="+", type=Path, help="pytest-benchmark JSON from bench/, mnist-ref sweep JSON, or folders of them")
+    report.add_argument("--allow-partial", action="store_true", help="accept bench files of interrupted or failed sessions")
     report.add_argument("--out-dir", type=Path, default=Path("results"), help="where the markdown and PNG files go (default: %(default)s)")
     report.add_argument("--name", default="bench", help="base name of the bench table and plots (default: %(default)s)")
     report.add_argument("--backends", action="store_true", help="write results/backends.md instead: backends side by side, runs of a case compared")
@@ -69,16 +70,53 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--envs", nargs="+", required=True, help="tox env names, in table order")
     versions.add_argument("--out", type=Path, default=Path("results") / "tf-versions.md", help="markdown path (default: %(default)s)")
 
+    _add_compare_parsers(sub)
+
     env = sub.add_parser("env", help="print the environment capture as JSON")
     env.add_argument("--backend", default=None, help="Keras 3 backend to describe")
     return parser
 
 
+def _add_compare_parsers(sub) -> None:
+    from mnist_ref import ab
+    from mnist_ref.reporting import compare
+
+    def policy_options(parser):
+        parser.add_argument("--perf", choices=compare.POLICIES, default="fail",
+                            help="a slowdown on the same machine kind: fail (exit 1), warn or off (default: %(default)s)")
+        parser.add_argument("--perf-across-machines", choices=compare.POLICIES, default="warn",
+                            help="a slowdown measured against another machine (default: %(default)s)")
+        parser.add_argument("--threshold", type=float, default=None,
+                            help="time ratio new/base from which a path can be slower (default: by kind of comparison)")
+        parser.add_argument("--out", type=Path, default=None, help="also write the markdown report here")
+
+    cmp = sub.add_parser("compare", help="regression verdict: a new bench run against a baseline (exit 0 ok, 1 slower, 2 bad input, 3 incorrect)")
+    cmp.add_argument("files", nargs="+", type=Path, metavar="[BASELINE] NEW",
+                     help="bench JSON files or folders; with one argument the committed baseline (results/baseline) is BASELINE")
+    cmp.add_argument("--allow-partial", action="store_true", help="accept bench files of interrupted or failed sessions")
+    policy_options(cmp)
+
+    run_ab = sub.add_parser("ab", help="interleaved A/B bench runs of two environments on this machine, then compare")
+    run_ab.add_argument("--a", default=None, help="baseline side: interpreter, virtualenv, tox env folder or checkout (default: this one)")
+    run_ab.add_argument("--b", required=True, help="new side, the same kinds")
+    run_ab.add_argument("--repeats", type=int, default=ab.DEFAULT_REPEATS, help="bench processes per side (default: %(default)s)")
+    run_ab.add_argument("--out-dir", type=Path, default=None, help="where the runs go (default: results/ab/<time>/)")
+    run_ab.add_argument("--bench-args", default=" ".join(ab.DEFAULT_BENCH_ARGS), help="pytest arguments of every run (default: %(default)r)")
+    policy_options(run_ab)
+
+    base = sub.add_parser("baseline", help="make a bench run the committed baseline, printing what changed")
+    base.add_argument("new", type=Path, help="bench JSON of a complete run (the smoke bench)")
+    base.add_argument("--dir", type=Path, default=None, help="baseline folder (default: results/baseline)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the mnist-ref console script."""
+    from mnist_ref import interrupts
+
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.argv = argv
+    interrupts.raise_on_sigterm()
     try:
         return _COMMANDS[args.command](args)
     except MnistRefError as exc:
@@ -87,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # an output path that cannot be written
         print(f"{PROG}: error: cannot write {exc.filename or ''}: {exc.strerror or exc}; choose another --out", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        written = getattr(args, "written", [])
+        kept = f"kept: {', '.join(map(str, written))}" if written else "nothing was written"
+        print(f"{PROG}: interrupted ({interrupts.signal_name(exc)}); earlier outputs left as they were, {kept}", file=sys.stderr)
+        return interrupts.exit_code(exc)
 
 
 def _cmd_env(args) -> int:
@@ -149,7 +189,8 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from mnist_ref import atomic, dataset, environment, report, sweep
+    from mnist_ref import atomic, dataset, environment, sweep
+    from mnist_ref.reporting.tables import fmt
 
     cfg = _config(args)
     sweep.check_seed_count(args.seeds)
@@ -161,44 +202,114 @@ def _cmd_sweep(args) -> int:
     summary = document["summary"]
     print(
         f"{summary['n']} seeds: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
-        f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band {report.fmt(summary['band'], 'band')}; "
+        f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band {fmt(summary['band'], 'band')}; "
         f"written to {path}"
     )
     return 0
 
 
 def _cmd_report(args) -> int:
-    from mnist_ref import atomic, plots, report
+    from mnist_ref import atomic
+    from mnist_ref.reporting import backends, bench, files, index, plots, sweeps
 
     command = " ".join([PROG, *args.argv])
-    paths = [p for arg in args.files for p in (sorted(arg.glob("*.json")) if arg.is_dir() else [arg])]
-    loaded = [report.load(path) for path in paths]
-    benches = [f for f in loaded if isinstance(f, report.BenchFile)]
-    sweeps = [f for f in loaded if not isinstance(f, report.BenchFile)]
-    written = []
+    loaded = [files.load(path, allow_partial=args.allow_partial) for path in files.expand(args.files)]
+    benches = [f for f in loaded if isinstance(f, files.BenchFile)]
+    sweep_docs = [f for f in loaded if not isinstance(f, files.BenchFile)]
+    written = args.written = []
     if benches and args.backends:
-        from mnist_ref import backend_table
-
-        written.append(atomic.write_text(args.out_dir / "backends.md", backend_table.render(benches, command=command)))
+        written.append(atomic.write_text(args.out_dir / "backends.md", backends.render(benches, command=command)))
     elif benches:
-        written.append(atomic.write_text(args.out_dir / f"{args.name}.md", report.render_bench(benches, command=command)))
+        written.append(atomic.write_text(args.out_dir / f"{args.name}.md", bench.render_bench(benches, command=command)))
         written.append(plots.throughput(benches, args.out_dir / f"{args.name}-throughput.png"))
         written.append(plots.training_curves(benches, args.out_dir / f"{args.name}-training.png"))
-    if sweeps:
-        written.append(atomic.write_text(args.out_dir / "seed-sweep.md", report.render_sweeps(sweeps, command=command)))
-    written.append(atomic.write_text(args.out_dir / "README.md", report.render_index(args.out_dir)))
+    if sweep_docs:
+        written.append(atomic.write_text(args.out_dir / "seed-sweep.md", sweeps.render_sweeps(sweep_docs, command=command)))
+    written.append(atomic.write_text(args.out_dir / "README.md", index.render_index(args.out_dir)))
     print("wrote " + ", ".join(map(str, written)))
     return 0
 
 
 def _cmd_versions(args) -> int:
-    from mnist_ref import atomic, report, versions
+    from mnist_ref import atomic
+    from mnist_ref.reporting import index, versions
 
     envs = [e for arg in args.envs for e in arg.replace(",", " ").split()]
-    path = atomic.write_text(args.out, versions.render(args.results_dir, envs))
-    atomic.write_text(args.out.parent / "README.md", report.render_index(args.out.parent))
-    print(f"wrote {path}")
+    args.written = [atomic.write_text(args.out, versions.render(args.results_dir, envs))]
+    atomic.write_text(args.out.parent / "README.md", index.render_index(args.out.parent))
+    print(f"wrote {args.written[0]}")
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "report": _cmd_report, "versions": _cmd_versions, "env": _cmd_env}
+def _publish_comparison(result, args, *, refresh: str) -> int:
+    """Print the verdict, write the markdown (--out, $GITHUB_STEP_SUMMARY); the comparison's exit code."""
+    import os
+
+    from mnist_ref import atomic
+    from mnist_ref.reporting import compare
+
+    print(compare.render_terminal(result))
+    markdown = compare.render_markdown(result, command=" ".join([PROG, *args.argv]), refresh=refresh)
+    if args.out:
+        args.written = [atomic.write_text(args.out, markdown)]
+        print(f"markdown report: {args.out}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")
+    return result.exit_code
+
+
+def _cmd_compare(args) -> int:
+    from mnist_ref import baseline
+    from mnist_ref.errors import ConfigError
+    from mnist_ref.reporting import compare
+
+    if len(args.files) > 2:
+        raise ConfigError(f"compare takes BASELINE and NEW (files or folders), got {len(args.files)} arguments; "
+                          "put the files of one side in a folder")
+    base_arg, new_arg = (args.files if len(args.files) == 2 else [baseline.default_dir(), args.files[0]])
+    base = baseline.load_side(base_arg, allow_partial=args.allow_partial)
+    new = baseline.load_side(new_arg, allow_partial=args.allow_partial)
+    result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold)
+    refresh = baseline.refresh_command(new_arg if len(args.files) == 1 else None)
+    return _publish_comparison(result, args, refresh=refresh)
+
+
+def _cmd_ab(args) -> int:
+    import shlex
+
+    from mnist_ref import ab, baseline
+    from mnist_ref.reporting import compare
+
+    bench_args = tuple(shlex.split(args.bench_args))
+    arms = [ab.arm("A", args.a or ab.this_python(), bench_args=bench_args), ab.arm("B", args.b, bench_args=bench_args)]
+    out_dir = args.out_dir or ab.default_out_dir()
+    print(f"interleaving {args.repeats} bench runs per side into {out_dir}: A = {arms[0].python}, B = {arms[1].python}")
+    written = ab.run_interleaved(arms, repeats=args.repeats, out_dir=out_dir)
+    base, new = (baseline.load_side(out_dir / name) for name in ("A", "B"))
+    result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold)
+    args.out = args.out or out_dir / "compare.md"
+    args.written = [p for paths in written.values() for p in paths]
+    return _publish_comparison(result, args, refresh=baseline.refresh_command(None))
+
+
+def _cmd_baseline(args) -> int:
+    from mnist_ref import baseline
+    from mnist_ref.reporting import compare
+
+    new = baseline.load_side(args.new)
+    folder = args.dir or baseline.default_dir()
+    old = baseline.load_side(folder) if baseline.present(folder) else None
+    if old:
+        print("what changed against the current baseline:")
+        print(compare.render_terminal(compare.compare(old, new, perf="warn", perf_across_machines="warn")))
+    args.written = [baseline.replace(folder, args.new)]
+    print(f"baseline is now {args.written[0]}")
+    return 0
+
+
+_COMMANDS = {
+    "train": _cmd_train, "sweep": _cmd_sweep, "report": _cmd_report, "versions": _cmd_versions, "env": _cmd_env,
+    "compare": _cmd_compare, "ab": _cmd_ab, "baseline": _cmd_baseline,
+}

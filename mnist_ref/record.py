@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 from pathlib import Path
 
 from mnist_ref import book
@@ -13,11 +14,27 @@ RECORD_SCHEMA = "mnist-ref/run-record/1"
 DEFAULT_RUNS_DIR = Path("results") / "runs"
 
 
+def finite(value):
+    """value with every NaN or infinite float replaced by None (strict JSON has no NaN), in lists and dicts too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def diverged(*metrics) -> bool:
+    """Whether any of the metrics (numbers, or lists and dicts of them) holds a NaN or infinite value."""
+    return finite(list(metrics)) != list(metrics)
+
+
 def build(result: RunResult, *, raw: RawMnist, environment: dict) -> dict:
     """The run record: config, environment, history, metrics, prediction, timings, fingerprint, data."""
     accuracy = result.evaluate["accuracy"]
     band = book.band_for(result.config)
-    return {
+    return finite({
         "schema": RECORD_SCHEMA,
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "config": result.config.to_dict(),
@@ -33,8 +50,9 @@ def build(result: RunResult, *, raw: RawMnist, environment: dict) -> dict:
         },
         "timings_s": result.timings_s,
         "fingerprint": result.fingerprint,
+        "diverged": diverged(result.history, result.evaluate),
         "band": None if band is None else {"low": band.low, "high": band.high, "inside": band.contains(accuracy)},
-    }
+    })
 
 
 def default_path(result: RunResult, *, runs_dir: Path = DEFAULT_RUNS_DIR) -> Path:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
+
 from mnist_ref import book, framework
 
 OTHER_BACKENDS = [b for b in framework.BACKENDS if b != framework.DEFAULT_BACKEND]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mnist_ref import book, report, sweep
+from mnist_ref import book, sweep
+from mnist_ref.reporting import files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize("batch_size", sorted(book.BANDS))
 def test_band_matches_its_recorded_sweep(batch_size):
     band = book.BANDS[batch_size]
-    recorded = report.load_sweep(ROOT / band.source)
+    recorded = files.load_sweep(ROOT / band.source)
     assert recorded["config"]["batch_size"] == batch_size
     assert len(recorded["runs"]) >= 8
     accuracies = [r["test_accuracy"] for r in recorded["runs"]]

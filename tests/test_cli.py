@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli, write_idx
+
 from mnist_ref.dataset import LABEL_MAGIC, MNIST_IDX
 
 

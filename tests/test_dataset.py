@@ -6,8 +6,8 @@ import gzip
 
 import numpy as np
 import pytest
-
 from conftest import TINY_TEST, TINY_TRAIN, idx_bytes, tiny_arrays, tiny_spec, write_idx
+
 from mnist_ref import dataset
 from mnist_ref.dataset import IMAGE_MAGIC, LABEL_MAGIC, MNIST_IDX
 from mnist_ref.errors import ChecksumError, DataFormatError, DataNotFoundError

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from mnist_ref import cli, report
+from mnist_ref import cli
 from mnist_ref.errors import ReportError
+from mnist_ref.reporting import bench as bench_report
+from mnist_ref.reporting import files, sweeps
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "bench-sample.json"
 
 
 def test_sample_renders_the_golden_markdown():
-    rendered = report.render_bench([report.load_bench(SAMPLE)], command="mnist-ref report bench-sample.json")
+    rendered = bench_report.render_bench([files.load_bench(SAMPLE)], command="mnist-ref report bench-sample.json")
     assert rendered == (DATA / "bench-sample.md").read_text()
 
 
@@ -45,15 +47,15 @@ def with_gpu(document: dict, factor: dict[int, float]) -> dict:
 def test_cpu_gpu_comparison_and_crossover(tmp_path):
     path = tmp_path / "gpu.json"
     path.write_text(json.dumps(with_gpu(json.loads(SAMPLE.read_text()), {32: 0.5})))
-    rendered = report.cpu_gpu_tables([report.load_bench(path)])
+    rendered = bench_report.cpu_gpu_tables([files.load_bench(path)])
     assert "2.00x" in rendered and "| batch 32" in rendered
 
 
 def test_crossover_is_where_the_gpu_stays_faster():
     cpu = {32: 1.0, 128: 1.0, 512: 1.0, 2048: 1.0}
-    assert report.crossover(cpu, {32: 2.0, 128: 0.9, 512: 0.5, 2048: 0.1}) == 128
-    assert report.crossover(cpu, {32: 0.9, 128: 1.1, 512: 0.5, 2048: 0.1}) == 512
-    assert report.crossover(cpu, {32: 2.0, 128: 2.0, 512: 2.0, 2048: 2.0}) is None
+    assert bench_report.crossover(cpu, {32: 2.0, 128: 0.9, 512: 0.5, 2048: 0.1}) == 128
+    assert bench_report.crossover(cpu, {32: 0.9, 128: 1.1, 512: 0.5, 2048: 0.1}) == 512
+    assert bench_report.crossover(cpu, {32: 2.0, 128: 2.0, 512: 2.0, 2048: 2.0}) is None
 
 
 @pytest.mark.parametrize(
@@ -70,7 +72,7 @@ def test_malformed_or_foreign_files_are_rejected(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
     with pytest.raises(ReportError, match=message):
-        report.load_bench(path)
+        files.load_bench(path)
 
 
 def test_cli_report_writes_tables_plots_and_index(tmp_path, capsys):
@@ -92,13 +94,13 @@ def test_cli_report_on_a_bad_file_is_one_line_and_writes_nothing(tmp_path, capsy
 
 def test_sweep_rendering(tmp_path):
     sweep = {
-        "schema": report.SWEEP_SCHEMA, "backend": "tensorflow", "data_source": "idx:/data",
+        "schema": files.SWEEP_SCHEMA, "backend": "tensorflow", "data_source": "idx:/data",
         "config": {"batch_size": 32, "mode": "book"},
         "summary": {"n": 2, "mean": 0.933, "std": 0.001, "min": 0.932, "max": 0.934, "band": [0.927, 0.939]},
         "runs": [{"seed": s, "test_accuracy": a, "test_loss": 0.24, "fit_s": 12.0, "fingerprint": "ab" * 32} for s, a in ((0, 0.932), (1, 0.934))],
     }
     path = tmp_path / "s.json"
     path.write_text(json.dumps(sweep))
-    text = report.render_sweeps([report.load_sweep(path)], command="mnist-ref report s.json")
+    text = sweeps.render_sweeps([files.load_sweep(path)], command="mnist-ref report s.json")
     assert "| tensorflow | book   |      32 |       2 | 0.9330 |" in text
     assert "|      1 |          0.9340 |" in text

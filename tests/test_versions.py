@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from mnist_ref import versions
+from mnist_ref.reporting import versions
 
 SAMPLE = Path(__file__).parent / "data" / "bench-sample.json"
 

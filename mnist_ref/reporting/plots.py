@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 from mnist_ref import atomic
-from mnist_ref.report import BenchFile, cells
+from mnist_ref.reporting.files import BenchFile, cells
 
 
 def _figure():
@@ -30,7 +30,7 @@ def throughput(files: list[BenchFile], path: Path) -> Path:
     plt = _figure()
     measured = cells(files)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, hot_path in zip(axes, ("fit", "predict")):
+    for ax, hot_path in zip(axes, ("fit", "predict"), strict=True):
         for backend, device, mode in sorted({(k[0], k[1], k[3]) for k in measured}):
             points = sorted(
                 (batch, paths[hot_path]["extra_info"]["samples_per_s"])
@@ -38,7 +38,7 @@ def throughput(files: list[BenchFile], path: Path) -> Path:
                 if (b, d, m) == (backend, device, mode) and "samples_per_s" in paths.get(hot_path, {}).get("extra_info", {})
             )
             if points:
-                ax.plot(*zip(*points), marker="o", label=f"{backend} {device} {mode}")
+                ax.plot(*zip(*points, strict=True), marker="o", label=f"{backend} {device} {mode}")
         ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="samples/s (median)", title=hot_path)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from mnist_ref.config import BOOK_BATCH_SIZE
 from mnist_ref.errors import ReportError
-from mnist_ref.report import cells, fmt, load_bench, load_json, table
+from mnist_ref.reporting.files import cells, load_bench, load_json
+from mnist_ref.reporting.tables import fmt, table
 
 HEADERS = [
     "env", "TensorFlow", "Keras", "fit samples/s", "evaluate samples/s", "predict 10k (ms)",

@@ -5,25 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mnist_ref import backend_table, report
+from mnist_ref.reporting import backends, files
 
 SAMPLE = Path(__file__).parent / "data" / "bench-sample.json"
 
 
-def write_run(path: Path, fingerprints: dict[str, str]) -> report.BenchFile:
+def write_run(path: Path, fingerprints: dict[str, str]) -> files.BenchFile:
     """The sample bench JSON with the given fingerprint per mode on its fit benchmarks."""
     document = json.loads(SAMPLE.read_text())
     for bench in document["benchmarks"]:
         if bench["extra_info"]["path"] == "fit":
             bench["extra_info"]["fingerprint"] = fingerprints[bench["extra_info"]["mode"]]
     path.write_text(json.dumps(document))
-    return report.load_bench(path)
+    return files.load_bench(path)
 
 
 def test_fingerprints_compared_across_runs(tmp_path):
     first = write_run(tmp_path / "run1.json", {"book": "a" * 64, "tuned": "c" * 64})
     second = write_run(tmp_path / "run2.json", {"book": "a" * 64, "tuned": "d" * 64})
-    text = backend_table.backends_table([first, second])
+    text = backends.backends_table([first, second])
     rows = {tuple(c.strip() for c in line.split("|")[1:5]): line for line in text.splitlines()[2:]}
     assert rows[("tensorflow", "cpu:0", "book", "32")].rstrip(" |").endswith("yes (2 runs)")
     assert rows[("tensorflow", "cpu:0", "tuned", "32")].rstrip(" |").endswith("**no** (2 runs)")
@@ -32,4 +32,4 @@ def test_fingerprints_compared_across_runs(tmp_path):
 
 def test_single_run_says_so(tmp_path):
     only = write_run(tmp_path / "run1.json", {"book": "a" * 64, "tuned": "b" * 64})
-    assert "one run" in backend_table.backends_table([only])
+    assert "one run" in backends.backends_table([only])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mnist_ref.report import BenchFile, CaseKey, cells, cpu_gpu_section, fmt, header_lines, ordered_rows, table
+from mnist_ref.reporting.bench import cpu_gpu_section, header_lines, ordered_rows
+from mnist_ref.reporting.files import BenchFile, CaseKey, cells
+from mnist_ref.reporting.tables import fmt, table
 
 HEADERS = [
     "backend", "device", "mode", "batch", "fit samples/s", "evaluate samples/s", "predict 10k (ms)",

@@ -1,0 +1,51 @@
+"""The committed baseline the regression gate compares against by default, and how it is refreshed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnist_ref import atomic
+from mnist_ref.errors import ReportError
+from mnist_ref.reporting.files import BenchFile, expand, load_bench
+
+# results/baseline/ of the checkout this package runs from (an editable install), else of the working directory.
+_CHECKOUT_BASELINE = Path(__file__).resolve().parent.parent / "results" / "baseline"
+BASELINE_NAME = "cpu-tensorflow-smoke.json"
+# How the committed baseline is made: the smoke bench (batch 32, book and tuned modes) on the CPU.
+BENCH_COMMAND = "pytest bench/ --benchmark-only --bench-smoke --bench-devices cpu --benchmark-json={path}"
+
+
+def default_dir() -> Path:
+    """results/baseline of this checkout when it exists, else ./results/baseline."""
+    return _CHECKOUT_BASELINE if _CHECKOUT_BASELINE.is_dir() else Path("results") / "baseline"
+
+
+def present(folder: Path) -> bool:
+    """Whether folder holds at least one baseline file."""
+    return bool(folder.is_dir() and expand([folder]))
+
+
+def load_side(path: Path, *, allow_partial: bool = False) -> list[BenchFile]:
+    """The bench files of one side of a comparison: a file, or every complete *.json in a folder."""
+    paths = expand([path])
+    if not paths:
+        raise ReportError(f"{path}: no bench JSON files in this folder; write one with `{BENCH_COMMAND.format(path='FILE')}`")
+    return [load_bench(p, allow_partial=allow_partial) for p in paths]
+
+
+def refresh_command(new: Path | None) -> str:
+    """The exact commands that make a fresh run (or the given one) the baseline."""
+    if new is not None:
+        return f"mnist-ref baseline {new}"
+    path = "/tmp/mnist-ref-baseline.json"
+    return f"{BENCH_COMMAND.format(path=path)}\nmnist-ref baseline {path}"
+
+
+def replace(folder: Path, new: Path) -> Path:
+    """Copy a new run into the baseline folder (atomically), replacing the baseline file there."""
+    load_bench(new)  # a complete, valid bench file, or ReportError
+    target = folder / BASELINE_NAME
+    atomic.write_bytes(target, Path(new).read_bytes())
+    return target
+
+

@@ -1,0 +1,187 @@
+"""Proof that the regression gate works: real bench runs, interleaved, judged by `mnist-ref compare`.
+
+    python -m mnist_ref.gate_validation collect --cycles 6 --out-dir results/gate-validation
+    python -m mnist_ref.gate_validation analyse results/gate-validation --out results/gate-validation.md
+
+Arms, one bench process each per cycle, in this order: two identical ones (A/A), two really slowed down
+(every timed Keras call sleeps (factor - 1) times its own duration inside the timed region, so the process
+takes that much longer), and one pinned to a single core with taskset (another machine, in effect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mnist_ref import ab, atomic, interrupts
+from mnist_ref.errors import MnistRefError
+from mnist_ref.reporting import compare
+from mnist_ref.reporting.files import BenchFile, load_bench
+from mnist_ref.reporting.tables import fmt, table
+
+BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu")
+SLOWDOWNS = {"slow2x": 2.0, "slow1.4x": 1.4}
+PINNED = "onecore"
+
+
+def arms(python: str, root: Path) -> list[ab.Arm]:
+    """The five arms of the validation run."""
+    return [
+        ab.Arm("same1", python, root, BENCH_ARGS),
+        ab.Arm("same2", python, root, BENCH_ARGS),
+        *(ab.Arm(name, python, root, (*BENCH_ARGS, f"--bench-inject-slowdown={f}")) for name, f in SLOWDOWNS.items()),
+        ab.Arm(PINNED, python, root, BENCH_ARGS, prefix=("taskset", "-c", "0")),
+    ]
+
+
+def runs(folder: Path) -> dict[str, list[BenchFile]]:
+    """arm name -> its bench files in cycle order."""
+    out = {}
+    for arm_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = sorted(arm_dir.glob("run-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+        out[arm_dir.name] = [load_bench(p) for p in files]
+    return out
+
+
+def _verdict(result: compare.Result) -> str:
+    if result.correctness_failed:
+        return "correctness"
+    if result.slower:
+        return "slower"
+    return "noisy" if any(v.verdict == "noisy" for v in result.paths) else "no change"
+
+
+def _fit_ratio(result: compare.Result) -> float:
+    return next(v.ratio for v in result.paths if v.path == "fit")
+
+
+def pairs(n_base: int, n_new: int, *, adjacent_too: bool) -> list[tuple[int, int]]:
+    """(base index, new index) pairs from the same cycle, and for A/A also new[i] against base[i + 1]."""
+    same_cycle = [(i, i) for i in range(min(n_base, n_new))]
+    later = [(i + 1, i) for i in range(min(n_base - 1, n_new))] if adjacent_too else []
+    return same_cycle + later
+
+
+def judge_pairs(base: list[BenchFile], new: list[BenchFile], *, adjacent_too: bool = False) -> list[compare.Result]:
+    """One two-file comparison per pair of processes."""
+    return [compare.compare([base[i]], [new[j]], threshold=compare.SAME_MACHINE_THRESHOLD) for i, j in pairs(len(base), len(new), adjacent_too=adjacent_too)]
+
+
+def judge_windows(base: list[BenchFile], new: list[BenchFile], *, width: int) -> list[compare.Result]:
+    """Interleaved comparisons: rounds of `width` consecutive cycles pooled per side, tight threshold."""
+    n = min(len(base), len(new))
+    return [compare.compare(base[s:s + width], new[s:s + width], threshold=compare.INTERLEAVED_THRESHOLD)
+            for s in range(0, n - width + 1)]
+
+
+def _count_row(label: str, results: list[compare.Result], *, expect: str) -> list[str]:
+    verdicts = [_verdict(r) for r in results]
+    ratios = sorted(_fit_ratio(r) for r in results)
+    hits = sum(v == expect for v in verdicts)
+    counts = ", ".join(f"{v} {verdicts.count(v)}" for v in dict.fromkeys(verdicts))
+    return [label, str(len(results)), f"{hits}/{len(results)}", counts,
+            f"{fmt(ratios[0], 'x')} - {fmt(ratios[-1], 'x')}" if ratios else ""]
+
+
+def _pinned_rows(normal: list[BenchFile], pinned: list[BenchFile]) -> list[list[str]]:
+    rows = []
+    for i, (a, b) in enumerate(zip(normal, pinned, strict=False)):
+        result = compare.compare([a], [b])
+        fa = next(x for x in a.benchmarks if x["extra_info"]["path"] == "fit")["extra_info"]
+        fb = next(x for x in b.benchmarks if x["extra_info"]["path"] == "fit")["extra_info"]
+        raw = _fit_ratio(result)
+        calibration = fa["matmul_flops_per_s"] / fb["matmul_flops_per_s"]
+        rows.append([str(i + 1), fmt(raw, "x"), fmt(calibration, "x"), fmt(raw / calibration, "x"),
+                     result.comparison.kind, _verdict(result), result.perf_policy])
+    return rows
+
+
+def render(folder: Path, *, command: str) -> str:
+    """results/gate-validation.md from a collected folder."""
+    arm_runs = runs(folder)
+    same1, same2 = arm_runs["same1"], arm_runs["same2"]
+    env = compare.environment_summary(same1[0])
+    rows = [
+        _count_row("A/A: two separate runs, nothing changed", judge_pairs(same1, same2, adjacent_too=True), expect="no change"),
+        *(_count_row(f"{name}: two separate runs", judge_pairs(same1, arm_runs[name]) + judge_pairs(same2, arm_runs[name]), expect="slower")
+          for name in SLOWDOWNS),
+    ]
+    window_rows = []
+    for width in (1, 2, 3):
+        window_rows.append(_count_row(f"A/A, {width} process(es) a side", judge_windows(same1, same2, width=width), expect="no change"))
+        for name in SLOWDOWNS:
+            window_rows.append(_count_row(f"{name}, {width} process(es) a side", judge_windows(same1, arm_runs[name], width=width), expect="slower"))
+    return "\n".join([
+        "# Does the regression gate tell \"worse\" from noise?",
+        "",
+        f"Generated by `{command}` from the bench JSON under `{folder.name}/` (one folder per arm). Machine: "
+        f"{env['cpu']}, {env['usable cores']} usable cores; Python {env['python']}, Keras {env['keras']}, "
+        f"{env['backend']} {env['backend version']}. Each process is the smoke bench in book mode on the CPU "
+        "(batch 32: 4 timed fit epochs, 5 evaluate and 5 predict rounds over the test set, 30 one-image predicts).",
+        "",
+        f"Arms, interleaved one process each per cycle ({len(same1)} cycles): `same1` and `same2` identical; "
+        + ", ".join(f"`{n}` every timed Keras call really slowed {f}x (it sleeps (factor - 1) times its own "
+                    "duration inside the timed region)" for n, f in SLOWDOWNS.items())
+        + f"; `{PINNED}` the same bench under `taskset -c 0` (one core of two).",
+        "",
+        "## Two separate runs (`mnist-ref compare BASE.json NEW.json`)",
+        "",
+        f"Each comparison is one process against another; the gate sees the same machine kind and uses its "
+        f"{fmt(compare.SAME_MACHINE_THRESHOLD, 'x')} threshold with the one-sided Mann-Whitney test at alpha {compare.ALPHA}. "
+        "A/A pairs: the two identical processes of a cycle, and the second against the next cycle's first. "
+        "Slowed pairs: each slowed process against both identical processes of its cycle. 'expected' counts "
+        "'no change' for A/A and 'slower' for the slowed arms. A comparison is 'slower' when any path is; fit ratios shown.",
+        "",
+        table(rows, ["comparison", "n", "expected verdict", "verdicts", "fit ratio new/base (min - max)"], label_columns=1),
+        "",
+        "## Interleaved runs (what `mnist-ref ab` does)",
+        "",
+        f"The rounds of k consecutive cycles pooled per side (sliding windows, so windows overlap), judged with the "
+        f"interleaved threshold {fmt(compare.INTERLEAVED_THRESHOLD, 'x')}.",
+        "",
+        table(window_rows, ["comparison", "n", "expected verdict", "verdicts", "fit ratio new/base (min - max)"], label_columns=1),
+        "",
+        "## Another machine: one core against two",
+        "",
+        "Each pinned process against the first identical process of its cycle. Raw: the fit time ratio. "
+        "Calibration: how much the 1024x1024 matmul throughput fell. Normalised: raw over calibration, the "
+        "correction a matmul-based normalisation would apply (1.00x would mean it explains the slowdown).",
+        "",
+        table(_pinned_rows(same1, arm_runs[PINNED]), ["cycle", "raw fit ratio", "matmul calibration ratio", "normalised",
+                                                       "gate saw", "verdict", "policy"], label_columns=1),
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """collect: run the arms; analyse: write the markdown."""
+    parser = argparse.ArgumentParser(prog="python -m mnist_ref.gate_validation")
+    sub = parser.add_subparsers(dest="command", required=True)
+    collect = sub.add_parser("collect")
+    collect.add_argument("--cycles", type=int, default=6)
+    collect.add_argument("--out-dir", type=Path, required=True)
+    analyse = sub.add_parser("analyse")
+    analyse.add_argument("folder", type=Path)
+    analyse.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    interrupts.raise_on_sigterm()
+    try:
+        if args.command == "collect":
+            root = Path(__file__).resolve().parent.parent
+            ab.run_interleaved(arms(sys.executable, root), repeats=args.cycles, out_dir=args.out_dir, session="gate-validation")
+        else:
+            command = " ".join(["python -m mnist_ref.gate_validation", *(argv or sys.argv[1:])])
+            atomic.write_text(args.out, render(args.folder, command=command))
+            print(f"wrote {args.out}")
+    except MnistRefError as exc:
+        print(f"gate validation: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt as exc:
+        print(f"gate validation: interrupted ({interrupts.signal_name(exc)}); completed runs kept", file=sys.stderr)
+        return interrupts.exit_code(exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

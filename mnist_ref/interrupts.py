@@ -1,0 +1,71 @@
+"""Ctrl-C and SIGTERM as one exception, and child processes that never outlive their parent's run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+
+# Shell convention: 128 + the signal's number.
+EXIT_SIGINT = 128 + signal.SIGINT  # 130
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
+# How long a child gets to finish after SIGTERM before it is killed.
+CHILD_GRACE_S = 20.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by the SIGTERM handler; a KeyboardInterrupt, so every cleanup path treats both alike."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+def _raise(signum, frame):
+    raise Interrupted(signum)
+
+
+def raise_on_sigterm() -> None:
+    """From now on SIGTERM raises Interrupted in the main thread, as Ctrl-C raises KeyboardInterrupt."""
+    signal.signal(signal.SIGTERM, _raise)
+
+
+def exit_code(exc: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C (SIGINT), 143 for SIGTERM."""
+    return EXIT_SIGTERM if getattr(exc, "signum", signal.SIGINT) == signal.SIGTERM else EXIT_SIGINT
+
+
+def signal_name(exc: KeyboardInterrupt) -> str:
+    """'SIGTERM' or 'Ctrl-C', for the one line the user sees."""
+    return "SIGTERM" if exit_code(exc) == EXIT_SIGTERM else "Ctrl-C"
+
+
+def stop(process: subprocess.Popen, *, grace_s: float = CHILD_GRACE_S) -> None:
+    """End a child started with start_new_session=True and everything in its process group: SIGTERM,
+    then SIGKILL after grace_s."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def run_child(command: list[str], *, env: dict | None = None, cwd=None, timeout_s: float | None = None, log=None) -> int:
+    """Run a child in its own process group; on an interrupt (or past timeout_s) stop it and its group
+    before the exception goes on. Returns its exit code (124 on timeout)."""
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT if log else None,
+                               start_new_session=True)
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        stop(process)
+        return 124
+    except BaseException:
+        stop(process)
+        raise

@@ -1,0 +1,1 @@
+"""Reading results files once (files), formatting them (tables), rendering them many ways."""

@@ -1,0 +1,179 @@
+"""results/bench.md: the bench matrix per device, batch size and mode, and the CPU/GPU comparison."""
+
+from __future__ import annotations
+
+from mnist_ref.reporting.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
+from mnist_ref.reporting.tables import fmt, table
+
+
+def _iqr_rate(bench: dict) -> float | None:
+    stats, samples = bench["stats"], bench["extra_info"].get("samples_per_round")
+    if not samples or not stats.get("q1") or not stats.get("q3"):
+        return None
+    return samples / stats["q1"] - samples / stats["q3"]
+
+
+def _label(key: CaseKey) -> list[str]:
+    """backend, device, mode, batch: the label columns, the batch size last so it aligns as a number."""
+    backend, device, batch, mode = key
+    return [backend, device, mode, str(batch)]
+
+
+def performance_row(key: CaseKey, paths: dict[str, dict]) -> list[str]:
+    """One row of the main table."""
+    fit, ev, pr, one = (paths.get(p) for p in PATHS)
+    fit_info = fit["extra_info"] if fit else {}
+    in_band = fit_info.get("in_band")
+    band = fit_info.get("band")
+    return [
+        *_label(key),
+        fmt(fit_info.get("samples_per_s"), "rate"),
+        fmt(_iqr_rate(fit), "rate") if fit else "",
+        fmt(fit["stats"]["median"], "s") if fit else "",
+        fmt(ev["extra_info"].get("samples_per_s"), "rate") if ev else "",
+        fmt(pr["stats"]["median"], "ms") if pr else "",
+        fmt(one["stats"]["median"], "ms") if one else "",
+        fmt(one["extra_info"].get("p95_s"), "ms") if one else "",
+        fmt(fit_info.get("test_accuracy"), "acc"),
+        fmt(band, "band") or "no baseline",
+        fmt(in_band, "verdict"),
+        fmt(fit_info.get("speed_of_light_pct"), "pct"),
+        fmt(fit_info.get("compile_s"), "s"),
+    ]
+
+
+PERFORMANCE_HEADERS = [
+    "backend", "device", "mode", "batch",
+    "fit samples/s (median)", "fit IQR (samples/s)", "epoch (s)", "evaluate samples/s",
+    "predict 10k (ms)", "1 image (ms, median)", "1 image (ms, p95)",
+    "test accuracy", "band", "in band", "fit % of speed of light", "warm-up extra (s)",
+]
+
+
+def ordered_rows(measured_rows: dict[CaseKey, list[str]], files: list[BenchFile], *, width: int, label) -> list[list[str]]:
+    """Measured rows and skipped cases in one order; skipped batch sizes of a (backend, device, mode)
+    that share a reason fold into one row, labelled label(reason), so no case goes missing."""
+    folded: dict[tuple, list[int]] = {}
+    for (backend, device, batch, mode), reason in skipped(files).items():
+        if (backend, device, batch, mode) not in measured_rows:
+            folded.setdefault((backend, device, mode, reason), []).append(batch)
+    entries = [(case_order(key), row) for key, row in measured_rows.items()]
+    for (backend, device, mode, reason), batches in folded.items():
+        sizes = ", ".join(map(str, sorted(batches)))
+        row = [backend, device, mode, sizes, label(reason)] + [""] * (width - 5)
+        entries.append((case_order((backend, device, min(batches), mode)), row))
+    return [row for _, row in sorted(entries, key=lambda entry: entry[0])]
+
+
+def performance_table(files: list[BenchFile]) -> str:
+    """Per backend x device x batch size x mode: throughput, latency, accuracy, speed of light."""
+    measured = cells(files)
+    rows = ordered_rows({key: performance_row(key, paths) for key, paths in measured.items()}, files,
+                        width=len(PERFORMANCE_HEADERS), label=lambda reason: reason.split(":")[0])
+    return table(rows, PERFORMANCE_HEADERS, label_columns=3)
+
+
+def _device_medians(measured, backend: str, mode: str, *, path: str, device_prefix: str) -> dict[int, float]:
+    """batch size -> median seconds of one hot path on the first device of a kind."""
+    out = {}
+    for (b, device, batch, m), paths in measured.items():
+        if (b, m) == (backend, mode) and device == f"{device_prefix}:0" and path in paths:
+            out[batch] = paths[path]["stats"]["median"]
+    return out
+
+
+def crossover(cpu: dict[int, float], gpu: dict[int, float]) -> int | None:
+    """The smallest measured batch size from which the GPU stays faster than the CPU."""
+    common = sorted(set(cpu) & set(gpu))
+    for i, batch in enumerate(common):
+        if all(gpu[b] < cpu[b] for b in common[i:]):
+            return batch
+    return None
+
+
+def cpu_gpu_tables(files: list[BenchFile]) -> str:
+    """CPU versus GPU speed-up per batch size and path, and where the GPU overtakes the CPU."""
+    measured = cells(files)
+    speedups, summary = [], []
+    for backend, mode in sorted({(k[0], k[3]) for k in measured}):
+        for path in PATHS:
+            cpu = _device_medians(measured, backend, mode, path=path, device_prefix="cpu")
+            gpu = _device_medians(measured, backend, mode, path=path, device_prefix="gpu")
+            if not cpu or not gpu:
+                continue
+            for batch in sorted(set(cpu) & set(gpu)):
+                speedups.append([backend, mode, path, str(batch), fmt(cpu[batch], "ms"), fmt(gpu[batch], "ms"), fmt(cpu[batch] / gpu[batch], "x")])
+            at = crossover(cpu, gpu)
+            summary.append([backend, mode, path, "not within the measured sizes" if at is None else f"batch {at}"])
+    if not speedups:
+        return ("No GPU was measured in these results, so there is no CPU/GPU comparison; the GPU rows above say "
+                "why. Run the suite on a machine with a GPU and pass its JSON files to `mnist-ref report`.")
+    return "\n\n".join([
+        table(speedups, ["backend", "mode", "path", "batch", "CPU median (ms)", "GPU median (ms)", "GPU speed-up"], label_columns=3),
+        table(summary, ["backend", "mode", "path", "GPU overtakes the CPU from"], label_columns=4),
+    ])
+
+
+def cpu_gpu_section(files: list[BenchFile]) -> list[str]:
+    """The closing '## CPU versus GPU' section of a report, as lines."""
+    return ["", "## CPU versus GPU", "", cpu_gpu_tables(files), ""]
+
+
+def environment_lines(bench_file: BenchFile) -> list[str]:
+    """Markdown bullet lines describing where one bench file was measured."""
+    env = bench_file.machine.get("mnist_ref", {})
+    fw, cpu = env.get("framework", {}), env.get("cpu", {})
+    gpus = ", ".join(g.get("device_name", "?") for g in fw.get("gpus", []) or []) or "none"
+    versions = ", ".join(f"{k} {fw[k]}" for k in ("tensorflow", "jax", "torch", "keras") if fw.get(k))
+    extras = ", ".join(f"{k} {fw[k]}" for k in ("cuda", "cudnn", "nvidia_driver") if fw.get(k))
+    return [
+        f"- `{bench_file.path.name}` ({bench_file.datetime[:19].replace('T', ' ')} UTC): "
+        f"{cpu.get('model', '?')}, {cpu.get('usable_cores', '?')} usable cores; GPUs: {gpus}",
+        f"  - Python {env.get('python', '?')}, NumPy {env.get('numpy', '?')}, {versions}; backend {fw.get('backend', '?')}"
+        + (f"; {extras}" if extras else ""),
+        f"  - command: `{bench_file.meta.get('command', '?')}`" + (" (smoke mode)" if bench_file.meta.get("smoke") else ""),
+    ]
+
+
+def overhead_line(files: list[BenchFile]) -> str:
+    """The largest share of a timed round spent outside Keras' own call, per hot path."""
+    worst: dict[str, float] = {}
+    for bench_file in files:
+        for bench in bench_file.benchmarks:
+            info = bench["extra_info"]
+            if "harness_overhead_pct" in info:
+                worst[info["path"]] = max(worst.get(info["path"], 0.0), info["harness_overhead_pct"])
+    if not worst:
+        return "Harness overhead: not measured (benchmarks were disabled)."
+    parts = ", ".join(f"{path} {fmt(worst[path], 'pct')}" for path in PATHS if path in worst)
+    return f"Harness overhead (largest share of a timed round spent outside Keras' own call, per path): {parts}."
+
+
+def header_lines(title: str, files: list[BenchFile], *, command: str) -> list[str]:
+    """A report's title, the command that made it, and where each input file was measured."""
+    lines = [f"# {title}", "", f"Generated by `{command}` from:", ""]
+    for bench_file in files:
+        lines += environment_lines(bench_file)
+    return lines
+
+
+def render_bench(files: list[BenchFile], *, command: str) -> str:
+    """The whole bench report: header, performance table, CPU/GPU comparison."""
+    lines = header_lines("Benchmark results", files, command=command)
+    lines += [
+        "",
+        "## Per device, batch size and mode",
+        "",
+        "fit: one epoch (60,000 images) a round after a warm-up epoch; evaluate and predict: the 10,000 test images; "
+        "1 image: `model.predict` on the first test image. Medians over the rounds; IQR in samples/s. "
+        "Test accuracy after the book's 5 epochs with seed 42; the band is the batch size's own multi-seed band "
+        "(the book's band at batch 32). % of speed of light: the time the step's FLOPs would take at this "
+        "machine's measured matmul throughput, over the measured time. Warm-up extra: the first epoch's time "
+        "beyond a steady epoch (tracing, compilation).",
+        "",
+        performance_table(files),
+        "",
+        overhead_line(files),
+        *cpu_gpu_section(files),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,384 @@
+"""The regression gate: a new bench run against a baseline, case by case, with verdicts a CI job can act on.
+
+Three questions, in order of severity:
+- correctness (hard): accuracy outside the case's band, a diverged run, another predicted class for the
+  first test image, or other final weights where the environments are identical;
+- performance: slower only when the ratio of medians passes a threshold *and* a one-sided Mann-Whitney U
+  test on the per-round times says the new rounds are consistently slower (exact for the few rounds we have);
+- machines: which comparison it was (same machine kind, interleaved or not; another machine; incomparable),
+  which decides the threshold and whether a slowdown may fail the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+from mnist_ref.errors import ReportError
+from mnist_ref.reporting.files import PATHS, BenchFile, CaseKey, case_order, cells, round_times
+from mnist_ref.reporting.tables import fmt, table
+
+# Exit codes of `mnist-ref compare`.
+EXIT_OK, EXIT_PERFORMANCE, EXIT_USAGE, EXIT_CORRECTNESS = 0, 1, 2, 3
+
+# Thresholds on the time ratio new/base, per kind of comparison; results/gate-validation.md holds the
+# measurements behind each (2-core VM, TF 2.21, book mode, batch 32).
+# Interleaved A/B runs (`mnist-ref ab`): drift hits both sides, so per-side medians agree closely.
+INTERLEAVED_THRESHOLD = 1.15
+# Two separate runs on the same machine kind: back-to-back runs of unchanged code differed by up to 1.25x
+# in fit and evaluate medians, so the threshold sits above that.
+SAME_MACHINE_THRESHOLD = 1.5
+# Another machine: nothing normalises per-step dispatch reliably (a one-core run was 1.40x slower at
+# batch 32 while the matmul calibration fell 1.77x), so only gross changes are flagged.
+CROSS_MACHINE_THRESHOLD = 2.0
+# One-sided significance level of the Mann-Whitney U test. With 4 rounds a side the exact test reaches it
+# only when at most one pair of rounds is out of order.
+ALPHA = 0.05
+# Machines whose usable cores differ by more than this factor are not compared for speed at all.
+MAX_CORE_RATIO = 4.0
+
+POLICIES = ("fail", "warn", "off")
+
+# What must be equal for "identical environments" (a changed fingerprint is then a correctness failure).
+ENVIRONMENT_FIELDS = ("python", "numpy", "keras", "backend", "backend version", "cpu", "gpus")
+MACHINE_FIELDS = ("cpu", "arch", "usable cores", "gpus")
+
+
+def environment_summary(bench_file: BenchFile) -> dict[str, str]:
+    """The fields that decide whether two runs are comparable, flattened to strings."""
+    env = bench_file.machine.get("mnist_ref", {})
+    fw, cpu = env.get("framework", {}) or {}, env.get("cpu", {}) or {}
+    backend = fw.get("backend", "?")
+    return {
+        "python": str(env.get("python", "?")),
+        "numpy": str(env.get("numpy", "?")),
+        "keras": str(fw.get("keras", "?")),
+        "backend": str(backend),
+        "backend version": str(fw.get(backend, "?")),
+        "cpu": str(cpu.get("model", "?")),
+        "arch": str(cpu.get("arch", "?")),
+        "usable cores": str(cpu.get("usable_cores", "?")),
+        "gpus": ", ".join(g.get("device_name", "?") for g in fw.get("gpus") or []) or "none",
+        "cuda": str(fw.get("cuda") or "none"),
+        "git commit": str((env.get("git") or {}).get("commit", "?"))[:12],
+        "injected slowdown": str(bench_file.meta.get("injected_slowdown", 1.0)),
+        "interleaved run": str(bench_file.meta.get("ab_session") or "no"),
+    }
+
+
+def _merged(files: list[BenchFile]) -> dict[str, str]:
+    """One summary for a side of several files: a field that varies reads 'a | b'."""
+    summaries = [environment_summary(f) for f in files]
+    return {k: " | ".join(dict.fromkeys(s[k] for s in summaries)) for k in summaries[0]}
+
+
+def _differing(base: dict[str, str], new: dict[str, str], fields) -> list[str]:
+    return [f for f in fields if base[f] != new[f]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """What kind of comparison this is, and the performance rule that follows."""
+
+    kind: str  # interleaved, same machine, different machine, incomparable
+    threshold: float | None
+    why: str
+
+
+def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | None = None) -> Comparison:
+    """interleaved (one `mnist-ref ab` session), same machine kind, different machine, or incomparable."""
+    b, n = _merged(base), _merged(new)
+    machine_diff = _differing(b, n, MACHINE_FIELDS)
+    if not machine_diff:
+        sessions = {f.meta.get("ab_session") for f in base + new}
+        if len(sessions) == 1 and None not in sessions:
+            return Comparison("interleaved", threshold or INTERLEAVED_THRESHOLD, "both sides interleaved in one `mnist-ref ab` session")
+        return Comparison("same machine", threshold or SAME_MACHINE_THRESHOLD, "same CPU model, cores and GPUs; separate runs")
+    why = "differs in " + ", ".join(f"{f} ({b[f]} vs {n[f]})" for f in machine_diff)
+    try:
+        cores = sorted([float(b["usable cores"]), float(n["usable cores"])])
+        core_ratio = cores[1] / cores[0]
+    except (ValueError, ZeroDivisionError):
+        core_ratio = float("inf")
+    if "arch" in machine_diff or "gpus" in machine_diff or core_ratio > MAX_CORE_RATIO:
+        return Comparison("incomparable", None, why + "; speed is not compared")
+    return Comparison("different machine", threshold or CROSS_MACHINE_THRESHOLD, why)
+
+
+def mann_whitney_greater(new: list[float], base: list[float]) -> float | None:
+    """One-sided p-value that new rounds take longer than base rounds (exact for small samples), or None
+    when either side has fewer than 2 rounds."""
+    if len(new) < 2 or len(base) < 2:
+        return None
+    from scipy.stats import mannwhitneyu
+
+    method = "exact" if len(new) * len(base) <= 400 else "asymptotic"
+    return float(mannwhitneyu(new, base, alternative="greater", method=method).pvalue)
+
+
+def _spread(times: list[float]) -> float | None:
+    """Interquartile range over median, as a fraction."""
+    if len(times) < 2:
+        return None
+    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return (q3 - q1) / statistics.median(times)
+
+
+@dataclasses.dataclass(frozen=True)
+class PathVerdict:
+    """One hot path of one case: medians, ratio, test and verdict."""
+
+    key: CaseKey
+    path: str
+    base_median: float
+    new_median: float
+    base_rounds: int
+    new_rounds: int
+    base_spread: float | None
+    new_spread: float | None
+    p_slower: float | None
+    p_faster: float | None
+    threshold: float | None
+    verdict: str  # slower, faster, noisy, no change, not compared
+
+    @property
+    def ratio(self) -> float:
+        """new median / base median: above 1 is slower."""
+        return self.new_median / self.base_median
+
+
+def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, threshold: float | None, alpha: float = ALPHA) -> PathVerdict:
+    """The performance verdict for one hot path: magnitude and consistency must agree."""
+    ratio = statistics.median(new) / statistics.median(base)
+    p_slower, p_faster = mann_whitney_greater(new, base), mann_whitney_greater(base, new)
+    if threshold is None:
+        verdict = "not compared"
+    elif ratio >= threshold:
+        verdict = "slower" if p_slower is not None and p_slower < alpha else "noisy"
+    elif ratio <= 1 / threshold:
+        verdict = "faster" if p_faster is not None and p_faster < alpha else "noisy"
+    else:
+        verdict = "no change"
+    return PathVerdict(key, path, statistics.median(base), statistics.median(new), len(base), len(new),
+                       _spread(base), _spread(new), p_slower, p_faster, threshold, verdict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """A correctness observation: failed (hard) or shown (informational)."""
+
+    key: CaseKey
+    what: str
+    failed: bool
+
+
+def _fit_info(paths_of_runs: list[dict[str, dict]]) -> list[dict]:
+    return [p["fit"]["extra_info"] for p in paths_of_runs if "fit" in p]
+
+
+def correctness(key: CaseKey, base: list[dict[str, dict]], new: list[dict[str, dict]], *, identical_env: bool, env_diff: list[str]) -> list[Finding]:
+    """Correctness findings for one case: band, divergence, first prediction, fingerprint."""
+    findings = []
+    for info in _fit_info(new):
+        if info.get("diverged") or info.get("test_accuracy") is None:
+            findings.append(Finding(key, "diverged: the loss became NaN or infinite", True))
+        elif info.get("band") and not (info["band"][0] <= info["test_accuracy"] <= info["band"][1]):
+            findings.append(Finding(key, f"test accuracy {info['test_accuracy']:.4f} outside the band {fmt(info['band'], 'band')}", True))
+    base_classes = {p["predict_one"]["extra_info"].get("predicted_class") for p in base if "predict_one" in p}
+    new_classes = {p["predict_one"]["extra_info"].get("predicted_class") for p in new if "predict_one" in p}
+    if base_classes and new_classes and new_classes != base_classes:
+        findings.append(Finding(key, f"first test image predicted {sorted(new_classes)}, baseline {sorted(base_classes)}", True))
+    base_prints = {i.get("fingerprint") for i in _fit_info(base)} - {None}
+    new_prints = {i.get("fingerprint") for i in _fit_info(new)} - {None}
+    if base_prints and new_prints and new_prints != base_prints:
+        short = ", ".join(sorted(p[:12] for p in new_prints))
+        if identical_env:
+            findings.append(Finding(key, f"weights changed ({short}) in an identical environment", True))
+        else:
+            findings.append(Finding(key, f"weights changed ({short}); environments differ in {', '.join(env_diff)}", False))
+    return findings
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """Everything `mnist-ref compare` found."""
+
+    comparison: Comparison
+    base_env: dict[str, str]
+    new_env: dict[str, str]
+    paths: list[PathVerdict]
+    findings: list[Finding]
+    only_base: list[CaseKey]
+    only_new: list[CaseKey]
+    perf_policy: str
+
+    @property
+    def correctness_failed(self) -> bool:
+        """Whether any hard correctness finding was made."""
+        return any(f.failed for f in self.findings)
+
+    @property
+    def slower(self) -> list[PathVerdict]:
+        """Paths judged consistently slower beyond the threshold."""
+        return [p for p in self.paths if p.verdict == "slower"]
+
+    @property
+    def exit_code(self) -> int:
+        """3 correctness, 1 performance (when the policy fails on it), else 0."""
+        if self.correctness_failed:
+            return EXIT_CORRECTNESS
+        if self.slower and self.perf_policy == "fail":
+            return EXIT_PERFORMANCE
+        return EXIT_OK
+
+
+def _per_file_cells(files: list[BenchFile]) -> list[dict[CaseKey, dict[str, dict]]]:
+    return [cells([f]) for f in files]
+
+
+def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", perf_across_machines: str = "warn",
+            threshold: float | None = None, alpha: float = ALPHA) -> Result:
+    """Match cases of the two sides and judge each; rounds of several files of one side are pooled."""
+    comparison = classify(base, new, threshold=threshold)
+    base_env, new_env = _merged(base), _merged(new)
+    env_diff = _differing(base_env, new_env, ENVIRONMENT_FIELDS)
+    base_cells, new_cells = _per_file_cells(base), _per_file_cells(new)
+    base_keys = {k for c in base_cells for k in c}
+    new_keys = {k for c in new_cells for k in c}
+    if not base_keys & new_keys:
+        raise ReportError(f"no case in common between the baseline ({', '.join(f.path.name for f in base)}: "
+                          f"{'; '.join(map(_case_label, sorted(base_keys, key=case_order))) or 'none'}) and the new run "
+                          f"({', '.join(f.path.name for f in new)}: {'; '.join(map(_case_label, sorted(new_keys, key=case_order))) or 'none'}); "
+                          "run the same bench selection on both sides")
+    policy = perf if comparison.kind in ("interleaved", "same machine") else perf_across_machines
+    threshold_used = None if policy == "off" else comparison.threshold
+    verdicts, findings = [], []
+    for key in sorted(base_keys & new_keys, key=case_order):
+        base_runs = [c[key] for c in base_cells if key in c]
+        new_runs = [c[key] for c in new_cells if key in c]
+        findings += correctness(key, base_runs, new_runs, identical_env=not env_diff, env_diff=env_diff)
+        for path in PATHS:
+            b = [t for run in base_runs if path in run for t in round_times(run[path])]
+            n = [t for run in new_runs if path in run for t in round_times(run[path])]
+            if b and n:
+                verdicts.append(judge_path(key, path, b, n, threshold=threshold_used, alpha=alpha))
+    return Result(comparison, base_env, new_env, verdicts, findings,
+                  sorted(base_keys - new_keys, key=case_order), sorted(new_keys - base_keys, key=case_order), policy)
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def _case_label(key: CaseKey) -> str:
+    backend, device, batch, mode = key
+    return f"{backend} {device} bs{batch} {mode}"
+
+
+def _p(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _verdict_cell(v: PathVerdict, policy: str, *, markdown: bool) -> str:
+    if v.verdict == "slower":
+        text = "SLOWER" if policy == "fail" else "slower (warning)"
+        return f"**{text}**" if markdown else text
+    return v.verdict
+
+
+def performance_rows(result: Result, *, markdown: bool) -> list[list[str]]:
+    """One row per case and path."""
+    return [
+        [_case_label(v.key), v.path, fmt(v.base_median, "ms"), fmt(v.new_median, "ms"), fmt(v.ratio, "x"),
+         f"{fmt(v.base_spread * 100 if v.base_spread is not None else None, 'pct')} / {fmt(v.new_spread * 100 if v.new_spread is not None else None, 'pct')}",
+         f"{v.base_rounds} / {v.new_rounds}", _p(v.p_slower if v.ratio >= 1 else v.p_faster),
+         fmt(v.threshold, "x") or "none", _verdict_cell(v, result.perf_policy, markdown=markdown)]
+        for v in result.paths
+    ]
+
+
+PERFORMANCE_HEADERS = ["case", "path", "base median (ms)", "new median (ms)", "new/base", "IQR/median base / new",
+                       "rounds", "p (one-sided)", "threshold", "verdict"]
+
+
+def summary_line(result: Result) -> str:
+    """One line: the verdict a CI log shows first."""
+    failed = [f for f in result.findings if f.failed]
+    if failed:
+        head = f"CORRECTNESS REGRESSION in {len({f.key for f in failed})} case(s)"
+    elif result.slower:
+        head = f"PERFORMANCE REGRESSION in {len(result.slower)} path(s)" if result.perf_policy == "fail" else \
+            f"slower in {len(result.slower)} path(s) (warning only: {result.comparison.kind})"
+    else:
+        head = "no regression"
+    noisy = sum(v.verdict == "noisy" for v in result.paths)
+    faster = sum(v.verdict == "faster" for v in result.paths)
+    return (f"{head}; {len(result.paths)} path(s) compared ({result.comparison.kind}), {faster} faster, "
+            f"{noisy} noisy; exit {result.exit_code}")
+
+
+def environment_rows(result: Result) -> list[list[str]]:
+    """Environment fields side by side, marking the ones that differ."""
+    return [[k, result.base_env[k], result.new_env[k], "" if result.base_env[k] == result.new_env[k] else "differs"]
+            for k in result.base_env]
+
+
+def findings_rows(result: Result) -> list[list[str]]:
+    """Correctness findings, failures first."""
+    ordered = sorted(result.findings, key=lambda f: not f.failed)
+    return [[_case_label(f.key), "FAIL" if f.failed else "shown", f.what] for f in ordered]
+
+
+def render_terminal(result: Result) -> str:
+    """The plain-text report for a terminal or CI log."""
+    parts = [summary_line(result), f"comparison: {result.comparison.kind} ({result.comparison.why})", ""]
+    if result.findings:
+        parts += [table(findings_rows(result), ["case", "status", "finding"], label_columns=3, tablefmt="simple"), ""]
+    parts.append(table(performance_rows(result, markdown=False), PERFORMANCE_HEADERS, label_columns=2, tablefmt="simple"))
+    parts += _unmatched_lines(result)
+    return "\n".join(parts)
+
+
+def _unmatched_lines(result: Result) -> list[str]:
+    lines = []
+    if result.only_base:
+        lines.append("only in the baseline (not compared): " + "; ".join(map(_case_label, result.only_base)))
+    if result.only_new:
+        lines.append("only in the new run (not compared): " + "; ".join(map(_case_label, result.only_new)))
+    return ["", *lines] if lines else []
+
+
+def render_markdown(result: Result, *, command: str, refresh: str) -> str:
+    """The markdown report: verdict, environments, correctness, per-path table, how to refresh the baseline."""
+    threshold = fmt(result.comparison.threshold, "x") or "none"
+    lines = [
+        "# mnist-ref regression check",
+        "",
+        f"**{summary_line(result)}**",
+        "",
+        f"Generated by `{command}`. Comparison: {result.comparison.kind} ({result.comparison.why}); "
+        f"performance policy `{result.perf_policy}`, threshold {threshold} on the ratio of medians, and a "
+        f"one-sided Mann-Whitney U test on the per-round times at alpha {ALPHA}. A path is slower only when "
+        "both agree; beyond the threshold without a consistent shift it is 'noisy'.",
+        "",
+        "## Environments",
+        "",
+        table(environment_rows(result), ["field", "baseline", "new", ""], label_columns=4),
+        "",
+        "## Correctness",
+        "",
+        table(findings_rows(result), ["case", "status", "finding"], label_columns=3) if result.findings
+        else "Every compared case is inside its band, converged, predicts the same class and has the same weights.",
+        "",
+        "## Performance",
+        "",
+        table(performance_rows(result, markdown=True), PERFORMANCE_HEADERS, label_columns=2),
+        *_unmatched_lines(result),
+        "",
+        "## Refresh the baseline",
+        "",
+        "When a change is intended (a new TensorFlow, a new machine), make this run the baseline:",
+        "",
+        f"```sh\n{refresh}\n```",
+        "",
+    ]
+    return "\n".join(lines)

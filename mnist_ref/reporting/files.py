@@ -1,0 +1,158 @@
+"""Reading results files once: bench JSON (pytest-benchmark), seed sweeps, run records; cases grouped."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from mnist_ref.errors import ReportError
+
+# Version 2 writes plain params, per-round times and null (with a 'diverged' flag) for a NaN or inf metric.
+BENCH_SCHEMAS = ("mnist-ref/bench/1", "mnist-ref/bench/2")
+BENCH_SCHEMA = BENCH_SCHEMAS[-1]
+SWEEP_SCHEMA = "mnist-ref/seed-sweep/1"
+PATHS = ("fit", "evaluate", "predict", "predict_one")
+CASE_FIELDS = ("backend", "device", "batch_size", "mode")
+
+CaseKey = tuple  # (backend, device, batch_size, mode)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchFile:
+    """One pytest-benchmark JSON file written by the bench suite."""
+
+    path: Path
+    machine: dict
+    meta: dict
+    benchmarks: list[dict]
+    datetime: str
+
+    @property
+    def partial(self) -> bool:
+        """Whether the session that wrote it was interrupted or had failing cases."""
+        return bool(self.meta.get("partial"))
+
+
+def load_json(path: Path) -> dict:
+    """A JSON object from path, or ReportError saying why it cannot be read."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ReportError(f"{path}: a folder, where a JSON file was expected") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: cannot read it ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(document, dict):
+        raise ReportError(f"{path}: expected a JSON object, found {type(document).__name__}")
+    return document
+
+
+def schema_of(document: dict) -> str | None:
+    """The mnist-ref schema a document declares, if any."""
+    if isinstance(document.get("mnist_ref"), dict):
+        return document["mnist_ref"].get("schema")
+    return document.get("schema")
+
+
+def parse_bench(path: Path, document: dict) -> BenchFile:
+    """Check a bench document's shape and wrap it; ReportError names what is missing."""
+    benchmarks = document.get("benchmarks")
+    if not isinstance(benchmarks, list) or not isinstance(document.get("machine_info"), dict):
+        raise ReportError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list or 'machine_info')")
+    for bench in benchmarks:
+        info = bench.get("extra_info", {}) if isinstance(bench, dict) else {}
+        missing = [k for k in ("path", *CASE_FIELDS) if k not in info]
+        if missing or not isinstance(bench.get("stats"), dict):
+            raise ReportError(f"{path}: benchmark {bench.get('name', '?')!r} lacks {', '.join(missing) or 'stats'}; "
+                              "was it written by `pytest bench/ --benchmark-json=...`?")
+    return BenchFile(Path(path), document["machine_info"], document["mnist_ref"], benchmarks, document.get("datetime", ""))
+
+
+def check_complete(bench_file: BenchFile) -> None:
+    """ReportError when a bench file is partial, naming what it lacks and how to take it anyway."""
+    if bench_file.partial:
+        missing = bench_file.meta.get("not_completed") or []
+        listed = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        what = f"{len(missing)} test(s) did not complete ({listed})" if missing else "its session did not complete"
+        raise ReportError(f"{bench_file.path}: a partial bench file ({bench_file.meta.get('outcome', 'interrupted')}): {what}; "
+                          "rerun the bench, or pass --allow-partial to use it as it is")
+
+
+def load(path: Path, *, allow_partial: bool = False) -> BenchFile | dict:
+    """A bench file (BenchFile) or a seed sweep (dict), or ReportError naming what the file is not."""
+    document = load_json(path)
+    schema = schema_of(document)
+    if schema in BENCH_SCHEMAS:
+        bench_file = parse_bench(path, document)
+        if not allow_partial:
+            check_complete(bench_file)
+        return bench_file
+    if schema == SWEEP_SCHEMA and isinstance(document.get("runs"), list):
+        return document
+    raise ReportError(f"{path}: not an mnist-ref benchmark file or seed sweep (schema {schema!r}); write one with "
+                      "`pytest bench/ --benchmark-only --benchmark-json=FILE` or `mnist-ref sweep`")
+
+
+def load_bench(path: Path, *, allow_partial: bool = False) -> BenchFile:
+    """Load one bench JSON file; anything else is a ReportError."""
+    loaded = load(path, allow_partial=allow_partial)
+    if not isinstance(loaded, BenchFile):
+        raise ReportError(f"{path}: a seed sweep, where a benchmark file was expected")
+    return loaded
+
+
+def load_sweep(path: Path) -> dict:
+    """Load one seed-sweep JSON file; anything else is a ReportError."""
+    loaded = load(path)
+    if isinstance(loaded, BenchFile):
+        raise ReportError(f"{path}: a benchmark file, where a seed sweep was expected")
+    return loaded
+
+
+def expand(arguments: list[Path]) -> list[Path]:
+    """Files as given, folders as their *.json files (sorted); partial files and hidden temporaries left out
+    of folders. A path that does not exist is a ReportError."""
+    paths: list[Path] = []
+    for arg in arguments:
+        arg = Path(arg)
+        if arg.is_dir():
+            paths += [p for p in sorted(arg.glob("*.json")) if not p.name.startswith(".") and not p.name.endswith(".partial.json")]
+        elif arg.exists():
+            paths.append(arg)
+        else:
+            raise ReportError(f"{arg}: no such file or folder")
+    return paths
+
+
+def case_key(info: dict) -> CaseKey:
+    """(backend, device, batch_size, mode) of a benchmark's extra_info or a skipped entry."""
+    return (info["backend"], info["device"], int(info["batch_size"]), info["mode"])
+
+
+def cells(files: list[BenchFile]) -> dict[CaseKey, dict[str, dict]]:
+    """Benchmarks grouped by case, then by hot path (later files win)."""
+    out: dict[CaseKey, dict[str, dict]] = {}
+    for bench_file in files:
+        for bench in bench_file.benchmarks:
+            out.setdefault(case_key(bench["extra_info"]), {})[bench["extra_info"]["path"]] = bench
+    return out
+
+
+def skipped(files: list[BenchFile]) -> dict[CaseKey, str]:
+    """Cases the suite skipped, with the reason."""
+    return {case_key(s): s["reason"] for f in files for s in f.meta.get("skipped", [])}
+
+
+def case_order(key: CaseKey):
+    """Sort key: backend, CPU before GPUs, device, mode, batch size."""
+    backend, device, batch, mode = key
+    return (backend, not device.startswith("cpu"), device, mode, batch)
+
+
+def round_times(bench: dict) -> list[float]:
+    """The seconds of each timed round of one benchmark (pytest-benchmark's stats.data)."""
+    return [float(t) for t in bench["stats"].get("data") or []]

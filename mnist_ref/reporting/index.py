@@ -1,0 +1,29 @@
+"""results/README.md: what each generated file holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnist_ref.reporting.tables import table
+
+INDEX_ENTRIES = {
+    "bench.md": "fit / evaluate / predict throughput and latency, accuracy and band, speed of light, CPU vs GPU",
+    "bench-throughput.png": "samples/s against batch size per device and mode",
+    "bench-training.png": "loss and accuracy per epoch of each benchmarked case",
+    "seed-sweep.md": "per-seed test accuracies behind the accuracy bands",
+    "backends.md": "Keras 3 backends x devices x batch sizes, fingerprint stability, CPU/GPU crossover",
+    "tf-versions.md": "the book's model across TensorFlow versions (Keras 2 and 3)",
+}
+
+
+def render_index(out_dir: Path) -> str:
+    """results/README.md: what each generated file holds, for the files present."""
+    rows = [[f"[{name}]({name})", text] for name, text in INDEX_ENTRIES.items() if (out_dir / name).exists()]
+    return "\n".join([
+        "# Results",
+        "",
+        "Generated files; regenerate them with the commands in the top-level README (section Results).",
+        "",
+        table(rows, ["file", "what it shows"], label_columns=2),
+        "",
+    ])
