@@ -18,6 +18,8 @@ from mnist_ref.reporting.files import BENCH_SCHEMA, CASE_FIELDS
 DEFAULT_BATCH_SIZES = "32,128,512,2048"
 SMOKE_BATCH_SIZES = "32"
 DEFAULT_DEVICES = "cpu,gpu"
+# The reference floor (bench/test_reference_floor.py): the book's training in NumPy, one case per batch size.
+FLOOR_BACKEND, FLOOR_MODE = "numpy", "floor"
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One cell of the matrix."""
@@ -33,8 +35,8 @@ class Case:
         return f"{self.backend}-{self.device.replace(':', '')}-bs{self.batch_size}-{self.mode}"
 
     def config(self) -> Config:
-        """The book's configuration with this case's batch size, mode and device."""
-        return Config(batch_size=self.batch_size, mode=self.mode, device=self.device)
+        """The book's configuration with this case's batch size, mode and device (the floor: book mode)."""
+        return Config(batch_size=self.batch_size, mode="book" if self.mode == FLOOR_MODE else self.mode, device=self.device)
 
 
 def pytest_addoption(parser):
@@ -91,10 +93,15 @@ def pytest_configure(config):
         raise pytest.UsageError(str(exc)) from None
 
 
+def batch_sizes(config) -> list[int]:
+    """This session's batch sizes."""
+    default = SMOKE_BATCH_SIZES if config.getoption("--bench-smoke") else DEFAULT_BATCH_SIZES
+    return _int_list(config.getoption("--bench-batch-sizes") or default, "--bench-batch-sizes")
+
+
 def matrix(config) -> list[Case]:
     """Every case of this session's matrix."""
-    smoke = config.getoption("--bench-smoke")
-    sizes = _int_list(config.getoption("--bench-batch-sizes") or (SMOKE_BATCH_SIZES if smoke else DEFAULT_BATCH_SIZES), "--bench-batch-sizes")
+    sizes = batch_sizes(config)
     modes = [m for m in config.getoption("--bench-modes").split(",") if m]
     unknown = set(modes) - set(MODES)
     if unknown:
@@ -124,7 +131,11 @@ def pytest_generate_tests(metafunc):
     if "case" not in metafunc.fixturenames:
         return
     params = []
-    for case in matrix(metafunc.config):
+    if metafunc.function.__name__.startswith("test_floor"):
+        cases = [Case(FLOOR_BACKEND, "cpu:0", bs, FLOOR_MODE) for bs in batch_sizes(metafunc.config)]
+    else:
+        cases = matrix(metafunc.config)
+    for case in cases:
         reason = skip_reason(case, metafunc.config)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         params.append(pytest.param(*dataclasses.astuple(case), id=case.id, marks=marks))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
+from timing import TimedCall, record, round_times
 
-from mnist_ref import book, framework
+from mnist_ref import book, framework, interrupts
 from mnist_ref.model import build_model, compile_model, weight_fingerprint
 from mnist_ref.record import diverged, finite
-from mnist_ref.speed_of_light import forward_flops, speed_of_light_s, train_flops
+from mnist_ref.speed_of_light import forward_flops, train_flops
 from mnist_ref.walkthrough import fit_epoch
 
 TEST_IMAGES = 10_000
@@ -18,51 +17,6 @@ TEST_IMAGES = 10_000
 # the book's 5 epochs give one warm-up epoch and 4 timed ones. evaluate and predict over the 10,000 test
 # images take about a second each on 2 cores; a one-image predict takes milliseconds, so it gets more rounds.
 ROUNDS = {"evaluate": 5, "predict": 5, "predict_one": 30}
-
-
-class KerasCall:
-    """Wraps a Keras call, recording the seconds spent inside it, to measure the harness' own share.
-
-    With slowdown > 1 the call sleeps (slowdown - 1) times its own duration before returning, so the
-    process really takes that much longer: the regression gate's validation uses it.
-    """
-
-    def __init__(self, fn, slowdown: float = 1.0):
-        self.fn = fn
-        self.slowdown = slowdown
-        self.inside: list[float] = []
-
-    def __call__(self):
-        start = time.perf_counter()
-        result = self.fn()
-        if self.slowdown > 1:
-            time.sleep((self.slowdown - 1) * (time.perf_counter() - start))
-        self.inside.append(time.perf_counter() - start)
-        return result
-
-
-def _timings(benchmark) -> list[float] | None:
-    """Per-round seconds pytest-benchmark measured, or None when benchmarks are disabled."""
-    return None if benchmark.stats is None else list(benchmark.stats.stats.data)
-
-
-def _record(benchmark, case, *, path: str, call: KerasCall, samples: int, steps: int, flops: int, throughput: float, **extra) -> None:
-    """Common extra_info: the case, throughput, speed of light and the harness overhead."""
-    data = _timings(benchmark)
-    info = {"path": path, "backend": case.backend, "device": case.device, "batch_size": case.batch_size, "mode": case.mode, **extra}
-    info.update(samples_per_round=samples, steps_per_round=steps, flops_per_round=flops, matmul_flops_per_s=throughput)
-    if data:
-        median = float(np.median(data))
-        inside = call.inside[-len(data):]
-        info.update(
-            samples_per_s=samples / median,
-            steps_per_s=steps / median,
-            speed_of_light_s=speed_of_light_s(flops, throughput),
-            speed_of_light_pct=100 * speed_of_light_s(flops, throughput) / median,
-            harness_overhead_pct=100 * (sum(data) - sum(inside)) / sum(data),
-            p95_s=float(np.percentile(data, 95)),
-        )
-    benchmark.extra_info.update(info)
 
 
 def test_fit(benchmark, case, mnist, matmul_flops, trained, slowdown):
@@ -73,16 +27,17 @@ def test_fit(benchmark, case, mnist, matmul_flops, trained, slowdown):
         model = build_model()
         compile_model(model, cfg)
         epoch = iter(range(cfg.epochs))
-        call = KerasCall(lambda: fit_epoch(model, mnist, cfg, epoch=next(epoch)), slowdown)
+        call = TimedCall(lambda: fit_epoch(model, mnist, cfg, epoch=next(epoch)), slowdown)
+        interrupts.stage("fit")
         history = [call()]  # warm-up: tracing and compilation
         benchmark.pedantic(lambda: history.append(call()), rounds=cfg.epochs - 1, warmup_rounds=0, iterations=1)
         loss, accuracy = model.evaluate(mnist.x_test, mnist.y_test, batch_size=cfg.batch_size, verbose=0)
     trained[case] = model
-    data = _timings(benchmark)
+    data = round_times(benchmark)
     band = book.band_for(cfg)
     history = {key: [h[key][0] for h in history] for key in history[0]}
     steps = -(-len(mnist.x_train) // cfg.batch_size)
-    _record(
+    record(
         benchmark, case, path="fit", call=call, samples=len(mnist.x_train), steps=steps,
         flops=train_flops(len(mnist.x_train)), throughput=matmul_flops(case.device),
         warmup_s=call.inside[0], compile_s=call.inside[0] - float(np.median(data)) if data else None,
@@ -106,10 +61,10 @@ def _model_for(case, trained):
 
 def _time_test_set(benchmark, case, *, path: str, keras_call, matmul_flops, slowdown: float) -> None:
     """Time a Keras call over the 10,000 test images at the case's batch size."""
-    call = KerasCall(keras_call, slowdown)
+    call = TimedCall(keras_call, slowdown)
     with framework.device_scope(case.device):
         benchmark.pedantic(call, rounds=ROUNDS[path], warmup_rounds=1, iterations=1)
-    _record(benchmark, case, path=path, call=call, samples=TEST_IMAGES, steps=-(-TEST_IMAGES // case.batch_size),
+    record(benchmark, case, path=path, call=call, samples=TEST_IMAGES, steps=-(-TEST_IMAGES // case.batch_size),
             flops=forward_flops(TEST_IMAGES), throughput=matmul_flops(case.device))
 
 
@@ -131,8 +86,8 @@ def test_predict_one(benchmark, case, mnist, matmul_flops, trained, slowdown):
     """The book's step 7: model.predict on the first test image; its latency."""
     model = _model_for(case, trained)
     first = mnist.x_test[0:1]
-    call = KerasCall(lambda: model.predict(first, verbose=0), slowdown)
+    call = TimedCall(lambda: model.predict(first, verbose=0), slowdown)
     with framework.device_scope(case.device):
         prediction = benchmark.pedantic(call, rounds=ROUNDS["predict_one"], warmup_rounds=2, iterations=1)
-    _record(benchmark, case, path="predict_one", call=call, samples=1, steps=1, flops=forward_flops(1),
+    record(benchmark, case, path="predict_one", call=call, samples=1, steps=1, flops=forward_flops(1),
             throughput=matmul_flops(case.device), predicted_class=int(np.argmax(prediction[0])))

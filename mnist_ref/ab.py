@@ -21,9 +21,9 @@ from mnist_ref.errors import ConfigError
 SESSION_ENV = "MNIST_REF_AB_SESSION"  # recorded by bench/conftest.py in the JSON's mnist_ref block
 # The default selection: the book's batch-32 fit (one warm-up and 4 timed epochs per process).
 DEFAULT_BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "test_fit")
-# Processes per side by default: measured in results/gate-validation.md (about 45-60 s a process here,
-# so 3 a side keeps the run near 5 minutes on 2 cores).
-DEFAULT_REPEATS = 3
+# Processes per side by default: the comparator tests per-process medians from 4 a side (about 40 s a
+# process here, so a default run takes 5-6 minutes on 2 cores); results/gate-validation.md measures it.
+DEFAULT_REPEATS = 4
 # One bench process may not take longer than this; a hung one is stopped and the run fails.
 PROCESS_TIMEOUT_S = 900
 
@@ -71,10 +71,12 @@ def arm(name: str, spec: str, *, bench_args: tuple[str, ...] = DEFAULT_BENCH_ARG
 
 
 def schedule(arms: list[Arm], repeats: int) -> list[tuple[int, Arm]]:
-    """Round-robin: A B A B ... (repeat index, arm), every arm once per repeat."""
+    """(repeat index, arm), every arm once per repeat, the order reversed every other repeat (A B B A A B ...):
+    the second process of a pair ran slower than the first on average here, so each side takes each place
+    equally often."""
     if repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
-    return [(i, a) for i in range(1, repeats + 1) for a in arms]
+    return [(i, a) for i in range(1, repeats + 1) for a in (arms if i % 2 else arms[::-1])]
 
 
 def _command(a: Arm, json_path: Path) -> list[str]:

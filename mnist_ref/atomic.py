@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from mnist_ref import interrupts
+
 
 def write_bytes(path: Path, data: bytes) -> Path:
     """Write data to path so that readers see the old file or the new one, never a part."""
@@ -16,6 +18,7 @@ def write_bytes(path: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        interrupts.stage("write")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

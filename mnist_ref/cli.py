@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(sweep)
     sweep.add_argument("--seeds", type=int, default=12, help="number of seeds, 0..N-1 (default: %(default)s)")
     sweep.add_argument("--out", type=Path, default=None, help="JSON path (default: results/seed-sweep/bs<batch>-<backend>-<mode>.json)")
+    sweep.add_argument("--fresh", action="store_true", help="ignore the completed seeds of an interrupted sweep (OUT.partial.json) and start over")
 
     report = sub.add_parser("report", help="turn bench and sweep JSON files into markdown tables and plots")
     report.add_argument("files", nargs="+", type=Path, help="pytest-benchmark JSON from bench/, mnist-ref sweep JSON, or folders of them")
@@ -71,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--out", type=Path, default=Path("results") / "tf-versions.md", help="markdown path (default: %(default)s)")
 
     _add_compare_parsers(sub)
+
+    oracle = sub.add_parser("oracle", help="check one Keras SGD step against the hand-written NumPy reference (exit 3 on a mismatch)")
+    oracle.add_argument("--backend", default=None, help="Keras 3 backend (default: $KERAS_BACKEND or tensorflow)")
+    oracle.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default: %(default)s)")
+    oracle.add_argument("--data-dir", default=None, help="MNIST location (default: $MNIST_REF_DATA, else Keras' download)")
+    oracle.add_argument("--steps", type=int, default=100, help="steps of the reported trajectory, 0 for none (default: %(default)s)")
+    oracle.add_argument("--seed", type=int, default=None, help="seed of the initial weights (default: the run default)")
+    oracle.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
 
     env = sub.add_parser("env", help="print the environment capture as JSON")
     env.add_argument("--backend", default=None, help="Keras 3 backend to describe")
@@ -184,6 +193,7 @@ def _cmd_train(args) -> int:
     result = walkthrough.run(cfg, raw, verbose=1 if sys.stdout.isatty() else 2)
     document = record.build(result, raw=raw, environment=environment.capture())
     path = atomic.write_json(args.out or record.default_path(result), document)
+    args.written = [path]
     _print_walkthrough(result, book.band_for(cfg), path)
     return 0
 
@@ -195,10 +205,19 @@ def _cmd_sweep(args) -> int:
     cfg = _config(args)
     sweep.check_seed_count(args.seeds)
     raw = dataset.load_raw(args.data_dir)
-    document = sweep.run(cfg, raw, seeds=range(args.seeds), progress=print)
-    document["environment"] = environment.capture()
     path = args.out or sweep.default_path(cfg)
-    atomic.write_json(path, document)
+    checkpoint = sweep.checkpoint_path(path)
+    if args.fresh:
+        checkpoint.unlink(missing_ok=True)
+    try:
+        document = sweep.run(cfg, raw, seeds=range(args.seeds), progress=print, checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        if checkpoint.exists():
+            args.written = [f"{checkpoint} (the completed seeds; the same command resumes from them)"]
+        raise
+    document["environment"] = environment.capture()
+    args.written = [atomic.write_json(path, document)]
+    checkpoint.unlink(missing_ok=True)
     summary = document["summary"]
     print(
         f"{summary['n']} seeds: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
@@ -309,7 +328,22 @@ def _cmd_baseline(args) -> int:
     return 0
 
 
+def _cmd_oracle(args) -> int:
+    from mnist_ref import atomic, dataset, environment, framework, oracle
+    from mnist_ref.config import DEFAULT_SEED, Config
+    from mnist_ref.reporting import oracle as oracle_report
+
+    framework.select_backend(args.backend)
+    cfg = Config(seed=DEFAULT_SEED if args.seed is None else args.seed, device=args.device)
+    data = dataset.prepare(dataset.load_raw(args.data_dir))
+    document = oracle.run(cfg, data.x_train, data.y_train, steps=max(args.steps, 0))
+    print(oracle_report.render(document))
+    if args.out:
+        args.written = [atomic.write_json(args.out, {**document, "environment": environment.capture()})]
+    return 0 if document["matches"] else 3
+
+
 _COMMANDS = {
     "train": _cmd_train, "sweep": _cmd_sweep, "report": _cmd_report, "versions": _cmd_versions, "env": _cmd_env,
-    "compare": _cmd_compare, "ab": _cmd_ab, "baseline": _cmd_baseline,
+    "compare": _cmd_compare, "ab": _cmd_ab, "baseline": _cmd_baseline, "oracle": _cmd_oracle,
 }

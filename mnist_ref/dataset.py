@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_ref import interrupts
 from mnist_ref.errors import ChecksumError, DataFormatError, DataNotFoundError, DownloadError
 
 DATA_ENV = "MNIST_REF_DATA"
@@ -221,6 +222,7 @@ def load_keras_download() -> RawMnist:
 
 def load_raw(data_dir: str | os.PathLike | None = None) -> RawMnist:
     """Load MNIST from data_dir, else $MNIST_REF_DATA, else Keras' download."""
+    interrupts.stage("data")
     chosen = data_dir if data_dir is not None else os.environ.get(DATA_ENV) or None
     if chosen is not None:
         return load_local(Path(chosen).expanduser().resolve())

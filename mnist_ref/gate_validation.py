@@ -17,7 +17,7 @@ from pathlib import Path
 from mnist_ref import ab, atomic, interrupts
 from mnist_ref.errors import MnistRefError
 from mnist_ref.reporting import compare
-from mnist_ref.reporting.files import BenchFile, load_bench
+from mnist_ref.reporting.files import PATHS, BenchFile, load_bench
 from mnist_ref.reporting.tables import fmt, table
 
 BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu")
@@ -65,13 +65,13 @@ def pairs(n_base: int, n_new: int, *, adjacent_too: bool) -> list[tuple[int, int
 
 def judge_pairs(base: list[BenchFile], new: list[BenchFile], *, adjacent_too: bool = False) -> list[compare.Result]:
     """One two-file comparison per pair of processes."""
-    return [compare.compare([base[i]], [new[j]], threshold=compare.SAME_MACHINE_THRESHOLD) for i, j in pairs(len(base), len(new), adjacent_too=adjacent_too)]
+    return [compare.compare([base[i]], [new[j]], thresholds=compare.SAME_MACHINE_THRESHOLDS) for i, j in pairs(len(base), len(new), adjacent_too=adjacent_too)]
 
 
 def judge_windows(base: list[BenchFile], new: list[BenchFile], *, width: int) -> list[compare.Result]:
     """Interleaved comparisons: rounds of `width` consecutive cycles pooled per side, tight threshold."""
     n = min(len(base), len(new))
-    return [compare.compare(base[s:s + width], new[s:s + width], threshold=compare.INTERLEAVED_THRESHOLD)
+    return [compare.compare(base[s:s + width], new[s:s + width], thresholds=compare.INTERLEAVED_THRESHOLDS)
             for s in range(0, n - width + 1)]
 
 
@@ -82,6 +82,15 @@ def _count_row(label: str, results: list[compare.Result], *, expect: str) -> lis
     counts = ", ".join(f"{v} {verdicts.count(v)}" for v in dict.fromkeys(verdicts))
     return [label, str(len(results)), f"{hits}/{len(results)}", counts,
             f"{fmt(ratios[0], 'x')} - {fmt(ratios[-1], 'x')}" if ratios else ""]
+
+
+def _per_path_row(label: str, results: list[compare.Result], *, expect: str) -> list[str]:
+    """How often each hot path alone gave the expected verdict."""
+    cells = []
+    for path in PATHS:
+        verdicts = [v.verdict for r in results for v in r.paths if v.path == path]
+        cells.append(f"{sum(v == expect for v in verdicts)}/{len(verdicts)}")
+    return [label, *cells]
 
 
 def _pinned_rows(normal: list[BenchFile], pinned: list[BenchFile]) -> list[list[str]]:
@@ -97,18 +106,22 @@ def _pinned_rows(normal: list[BenchFile], pinned: list[BenchFile]) -> list[list[
     return rows
 
 
+def _describe(thresholds: dict[str, float]) -> str:
+    return ", ".join(f"{path} {fmt(value, 'x')}" for path, value in thresholds.items())
+
+
 def render(folder: Path, *, command: str) -> str:
     """results/gate-validation.md from a collected folder."""
     arm_runs = runs(folder)
     same1, same2 = arm_runs["same1"], arm_runs["same2"]
     env = compare.environment_summary(same1[0])
-    rows = [
-        _count_row("A/A: two separate runs, nothing changed", judge_pairs(same1, same2, adjacent_too=True), expect="no change"),
-        *(_count_row(f"{name}: two separate runs", judge_pairs(same1, arm_runs[name]) + judge_pairs(same2, arm_runs[name]), expect="slower")
-          for name in SLOWDOWNS),
-    ]
+    pair_results = {"A/A": (judge_pairs(same1, same2, adjacent_too=True), "no change")}
+    for name in SLOWDOWNS:
+        pair_results[name] = (judge_pairs(same1, arm_runs[name]) + judge_pairs(same2, arm_runs[name]), "slower")
+    rows = [_count_row(label, results, expect=expect) for label, (results, expect) in pair_results.items()]
+    path_rows = [_per_path_row(label, results, expect=expect) for label, (results, expect) in pair_results.items()]
     window_rows = []
-    for width in (1, 2, 3):
+    for width in (1, 2, 3, 4):
         window_rows.append(_count_row(f"A/A, {width} process(es) a side", judge_windows(same1, same2, width=width), expect="no change"))
         for name in SLOWDOWNS:
             window_rows.append(_count_row(f"{name}, {width} process(es) a side", judge_windows(same1, arm_runs[name], width=width), expect="slower"))
@@ -128,17 +141,23 @@ def render(folder: Path, *, command: str) -> str:
         "## Two separate runs (`mnist-ref compare BASE.json NEW.json`)",
         "",
         f"Each comparison is one process against another; the gate sees the same machine kind and uses its "
-        f"{fmt(compare.SAME_MACHINE_THRESHOLD, 'x')} threshold with the one-sided Mann-Whitney test at alpha {compare.ALPHA}. "
+        f"thresholds for separate runs ({_describe(compare.SAME_MACHINE_THRESHOLDS)}) with the one-sided Mann-Whitney "
+        f"test at alpha {compare.ALPHA}. "
         "A/A pairs: the two identical processes of a cycle, and the second against the next cycle's first. "
         "Slowed pairs: each slowed process against both identical processes of its cycle. 'expected' counts "
         "'no change' for A/A and 'slower' for the slowed arms. A comparison is 'slower' when any path is; fit ratios shown.",
         "",
         table(rows, ["comparison", "n", "expected verdict", "verdicts", "fit ratio new/base (min - max)"], label_columns=1),
         "",
+        "Per hot path, how often that path alone gave the expected verdict:",
+        "",
+        table(path_rows, ["comparison", *PATHS], label_columns=1),
+        "",
         "## Interleaved runs (what `mnist-ref ab` does)",
         "",
         f"The rounds of k consecutive cycles pooled per side (sliding windows, so windows overlap), judged with the "
-        f"interleaved threshold {fmt(compare.INTERLEAVED_THRESHOLD, 'x')}.",
+        f"interleaved thresholds ({_describe(compare.INTERLEAVED_THRESHOLDS)}); from 4 processes a side the test "
+        "compares per-process medians, below that the rounds.",
         "",
         table(window_rows, ["comparison", "n", "expected verdict", "verdicts", "fit ratio new/base (min - max)"], label_columns=1),
         "",

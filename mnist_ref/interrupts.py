@@ -6,12 +6,18 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
+import time
 
 # Shell convention: 128 + the signal's number.
 EXIT_SIGINT = 128 + signal.SIGINT  # 130
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 # How long a child gets to finish after SIGTERM before it is killed.
 CHILD_GRACE_S = 20.0
+# Tests name a stage here to hold the process there until a signal arrives (or HOLD_MAX_S passes), so that
+# they can interrupt it at a known point: data, fit, write, seed-N.
+HOLD_ENV = "MNIST_REF_HOLD_AT"
+HOLD_MAX_S = 120.0
 
 
 class Interrupted(KeyboardInterrupt):
@@ -29,6 +35,15 @@ def _raise(signum, frame):
 def raise_on_sigterm() -> None:
     """From now on SIGTERM raises Interrupted in the main thread, as Ctrl-C raises KeyboardInterrupt."""
     signal.signal(signal.SIGTERM, _raise)
+
+
+def stage(name: str) -> None:
+    """A point where tests may interrupt a run: when $MNIST_REF_HOLD_AT names it, say so on stderr and wait."""
+    if os.environ.get(HOLD_ENV) != name:
+        return
+    sys.stderr.write(f"holding at {name}\n")
+    sys.stderr.flush()
+    time.sleep(HOLD_MAX_S)
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:

@@ -40,8 +40,13 @@ def compile_model(model, cfg: Config) -> None:
 
 def weight_fingerprint(model) -> str:
     """sha256 over every weight array's shape and float32 bytes, in layer order."""
+    return arrays_fingerprint(model.get_weights())
+
+
+def arrays_fingerprint(arrays) -> str:
+    """sha256 over each array's shape and float32 bytes, in order (weight_fingerprint of plain arrays)."""
     digest = hashlib.sha256()
-    for array in model.get_weights():
+    for array in arrays:
         array = np.ascontiguousarray(array, dtype=np.float32)
         digest.update(repr(array.shape).encode())
         digest.update(array.tobytes())

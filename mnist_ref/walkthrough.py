@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from mnist_ref import framework
+from mnist_ref import framework, interrupts
 from mnist_ref.config import Config
 from mnist_ref.dataset import Dataset, RawMnist, prepare
 from mnist_ref.model import build_model, compile_model, weight_fingerprint
@@ -92,6 +92,7 @@ def run(cfg: Config, raw: RawMnist, *, verbose: int | str = 0) -> RunResult:
     with framework.device_scope(device):
         model = build_model()  # step 2
         compile_model(model, cfg)  # step 3
+        interrupts.stage("fit")
         start = time.perf_counter()
         history, epoch_seconds = fit(model, data, cfg, verbose=verbose)  # step 4
         fit_s = time.perf_counter() - start

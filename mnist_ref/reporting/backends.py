@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mnist_ref.reporting.bench import cpu_gpu_section, header_lines, ordered_rows
 from mnist_ref.reporting.files import BenchFile, CaseKey, cells
-from mnist_ref.reporting.tables import fmt, table
+from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 
 HEADERS = [
     "backend", "device", "mode", "batch", "fit samples/s", "evaluate samples/s", "predict 10k (ms)",
@@ -24,7 +24,7 @@ def _measured_row(key: CaseKey, runs: list[dict[str, dict]]) -> list[str]:
         fmt(fit.get("samples_per_s"), "rate"),
         fmt(first.get("evaluate", {}).get("extra_info", {}).get("samples_per_s"), "rate"),
         fmt(first["predict"]["stats"]["median"], "ms") if "predict" in first else "",
-        fmt(fit.get("test_accuracy"), "acc"),
+        accuracy_cell(fit.get("test_accuracy"), diverged=bool(fit.get("diverged"))),
         fmt(band, "band") or "no baseline",
         fmt(fit.get("in_band"), "verdict"),
         (fit.get("fingerprint") or "")[:12],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mnist_ref.reporting.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
-from mnist_ref.reporting.tables import fmt, table
+from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 
 
 def _iqr_rate(bench: dict) -> float | None:
@@ -19,8 +19,16 @@ def _label(key: CaseKey) -> list[str]:
     return [backend, device, mode, str(batch)]
 
 
-def performance_row(key: CaseKey, paths: dict[str, dict]) -> list[str]:
-    """One row of the main table."""
+FLOOR_MODE = "floor"  # the NumPy reference's rows (bench/test_reference_floor.py)
+
+
+def floor_medians(measured: dict[CaseKey, dict[str, dict]]) -> dict[int, float]:
+    """batch size -> the reference floor's median fit epoch, where this run measured it."""
+    return {key[2]: paths["fit"]["stats"]["median"] for key, paths in measured.items() if key[3] == FLOOR_MODE and "fit" in paths}
+
+
+def performance_row(key: CaseKey, paths: dict[str, dict], *, floor: float | None = None) -> list[str]:
+    """One row of the main table; floor is the reference floor's epoch at this batch size, when measured."""
     fit, ev, pr, one = (paths.get(p) for p in PATHS)
     fit_info = fit["extra_info"] if fit else {}
     in_band = fit_info.get("in_band")
@@ -30,11 +38,12 @@ def performance_row(key: CaseKey, paths: dict[str, dict]) -> list[str]:
         fmt(fit_info.get("samples_per_s"), "rate"),
         fmt(_iqr_rate(fit), "rate") if fit else "",
         fmt(fit["stats"]["median"], "s") if fit else "",
+        fmt(fit["stats"]["median"] / floor, "x") if fit and floor else "",
         fmt(ev["extra_info"].get("samples_per_s"), "rate") if ev else "",
         fmt(pr["stats"]["median"], "ms") if pr else "",
         fmt(one["stats"]["median"], "ms") if one else "",
         fmt(one["extra_info"].get("p95_s"), "ms") if one else "",
-        fmt(fit_info.get("test_accuracy"), "acc"),
+        accuracy_cell(fit_info.get("test_accuracy"), diverged=bool(fit_info.get("diverged"))),
         fmt(band, "band") or "no baseline",
         fmt(in_band, "verdict"),
         fmt(fit_info.get("speed_of_light_pct"), "pct"),
@@ -44,7 +53,7 @@ def performance_row(key: CaseKey, paths: dict[str, dict]) -> list[str]:
 
 PERFORMANCE_HEADERS = [
     "backend", "device", "mode", "batch",
-    "fit samples/s (median)", "fit IQR (samples/s)", "epoch (s)", "evaluate samples/s",
+    "fit samples/s (median)", "fit IQR (samples/s)", "epoch (s)", "epoch / floor", "evaluate samples/s",
     "predict 10k (ms)", "1 image (ms, median)", "1 image (ms, p95)",
     "test accuracy", "band", "in band", "fit % of speed of light", "warm-up extra (s)",
 ]
@@ -68,7 +77,8 @@ def ordered_rows(measured_rows: dict[CaseKey, list[str]], files: list[BenchFile]
 def performance_table(files: list[BenchFile]) -> str:
     """Per backend x device x batch size x mode: throughput, latency, accuracy, speed of light."""
     measured = cells(files)
-    rows = ordered_rows({key: performance_row(key, paths) for key, paths in measured.items()}, files,
+    floors = floor_medians(measured)
+    rows = ordered_rows({key: performance_row(key, paths, floor=floors.get(key[2])) for key, paths in measured.items()}, files,
                         width=len(PERFORMANCE_HEADERS), label=lambda reason: reason.split(":")[0])
     return table(rows, PERFORMANCE_HEADERS, label_columns=3)
 
@@ -169,7 +179,9 @@ def render_bench(files: list[BenchFile], *, command: str) -> str:
         "Test accuracy after the book's 5 epochs with seed 42; the band is the batch size's own multi-seed band "
         "(the book's band at batch 32). % of speed of light: the time the step's FLOPs would take at this "
         "machine's measured matmul throughput, over the measured time. Warm-up extra: the first epoch's time "
-        "beyond a steady epoch (tracing, compilation).",
+        "beyond a steady epoch (tracing, compilation). Rows `numpy ... floor`: the same training written out in "
+        "NumPy (`mnist_ref/reference.py`), no framework; epoch / floor: a row's epoch over the floor's epoch at "
+        "the same batch size in the same run.",
         "",
         performance_table(files),
         "",

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from mnist_ref.reporting.tables import fmt, table
+from mnist_ref.reporting.tables import accuracy_cell, fmt, table
+
+
+def _seed_row(run: dict) -> list[str]:
+    """seed, accuracy ('diverged' where it is null), loss, fit seconds, fingerprint prefix."""
+    return [str(run["seed"]), accuracy_cell(run["test_accuracy"], diverged=run["test_accuracy"] is None),
+            fmt(run["test_loss"], "acc"), fmt(run["fit_s"], "s"), run["fingerprint"][:16]]
 
 
 def render_sweeps(sweeps: list[dict], *, command: str) -> str:
@@ -32,8 +38,7 @@ def render_sweeps(sweeps: list[dict], *, command: str) -> str:
             f"Measured on {env.get('cpu', {}).get('model', '?')} ({env.get('cpu', {}).get('usable_cores', '?')} cores), "
             f"Keras {env.get('framework', {}).get('keras', '?')}, data {s.get('data_source', '?')}.",
             "",
-            table([[str(r["seed"]), fmt(r["test_accuracy"], "acc"), fmt(r["test_loss"], "acc"), fmt(r["fit_s"], "s"), r["fingerprint"][:16]]
-                   for r in s["runs"]], ["seed", "test accuracy", "test loss", "fit (s)", "fingerprint"], label_columns=0),
+            table([_seed_row(r) for r in s["runs"]], ["seed", "test accuracy", "test loss", "fit (s)", "fingerprint"], label_columns=0),
             "",
         ]
     return "\n".join(lines)

@@ -26,3 +26,8 @@ def table(rows: list[list], headers: list[str], *, label_columns: int, tablefmt:
     """A table (GitHub pipe by default): the first label_columns left-aligned, the numbers right-aligned."""
     align = ["left"] * label_columns + ["right"] * (len(headers) - label_columns)
     return tabulate(rows, headers=headers, tablefmt=tablefmt, colalign=align, disable_numparse=True)
+
+
+def accuracy_cell(accuracy: float | None, *, diverged: bool = False) -> str:
+    """A test accuracy, or 'diverged' for a run whose loss became NaN or infinite (its accuracy is null)."""
+    return "diverged" if diverged else fmt(accuracy, "acc")

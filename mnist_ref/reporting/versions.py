@@ -7,12 +7,12 @@ from pathlib import Path
 from mnist_ref.config import BOOK_BATCH_SIZE
 from mnist_ref.errors import ReportError
 from mnist_ref.reporting.files import cells, load_bench, load_json
-from mnist_ref.reporting.tables import fmt, table
+from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 
 HEADERS = [
     "env", "TensorFlow", "Keras", "fit samples/s", "evaluate samples/s", "predict 10k (ms)",
     "fit vs newest", "evaluate vs newest", "predict vs newest",
-    "test accuracy", "in band", "fingerprint", "same weights as newest",
+    "test accuracy", "in band", "fingerprint", "same weights as newest", "matches the oracle",
 ]
 
 
@@ -28,7 +28,10 @@ def load_env(directory: Path) -> dict | None:
     paths = next((p for (_, device, batch, mode), p in measured.items()
                   if device == "cpu:0" and batch == BOOK_BATCH_SIZE and mode == "book"), {})
     medians = {path: bench["extra_info"].get("samples_per_s") for path, bench in paths.items()}
-    return {"run": run, "rates": medians, "predict_s": paths["predict"]["stats"]["median"] if "predict" in paths else None}
+    oracle_path = directory / "oracle.json"
+    matches = load_json(oracle_path).get("matches") if oracle_path.is_file() else None
+    return {"run": run, "rates": medians, "predict_s": paths["predict"]["stats"]["median"] if "predict" in paths else None,
+            "oracle": matches}
 
 
 TOX_RESULT = "tox-result.json"  # written by `tox p --result-json results/tox/tox-result.json`
@@ -69,9 +72,10 @@ def row(env: str, result: dict | None, newest: dict | None, *, failure: str | No
         _ratio(rates.get("fit"), newest_rates.get("fit")),
         _ratio(rates.get("evaluate"), newest_rates.get("evaluate")),
         _ratio(rates.get("predict"), newest_rates.get("predict")),
-        fmt(run["evaluate"]["accuracy"], "acc"),
+        accuracy_cell(run["evaluate"]["accuracy"], diverged=bool(run.get("diverged"))),
         fmt(band.get("inside"), "verdict"),
         run["fingerprint"][:12], "yes" if same else "no",
+        "not checked" if result.get("oracle") is None else fmt(result["oracle"], "verdict"),
     ]
 
 
@@ -100,7 +104,8 @@ def render(results_dir: Path, envs: list[str]) -> str:
         "book mode, CPU, medians. Accuracy and fingerprint: `mnist-ref train --seed 42` in the same env. "
         f"Relative columns: each version's throughput divided by the newest's (TensorFlow {newest_tf}), so the "
         "table reads without comparing absolute numbers across machines. Weights need not match across "
-        "versions; the last column shows which do.",
+        "versions; the next column shows which do. The oracle: one SGD step of the book's model against the "
+        "hand-written NumPy reference (`mnist-ref oracle`); 'not checked' where the env predates it.",
         "",
         table(rows, HEADERS, label_columns=1),
         "",

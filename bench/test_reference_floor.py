@@ -1,0 +1,41 @@
+"""The achievable floor: the book's training written out in NumPy (mnist_ref.reference), timed as fit is.
+
+One case per batch size (backend 'numpy', mode 'floor'); the tables divide each Keras path's epoch by it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from timing import TimedCall, record
+
+from mnist_ref import book, interrupts, reference
+from mnist_ref.model import arrays_fingerprint
+from mnist_ref.record import diverged, finite
+from mnist_ref.speed_of_light import train_flops
+
+
+def test_floor_fit(benchmark, case, mnist, matmul_flops, slowdown):
+    """One epoch a round of the book's 5-epoch schedule, reshuffled every epoch as Keras does."""
+    cfg = case.config()
+    x, y = mnist.x_train, mnist.y_train
+    w = reference.initial_weights(cfg.seed)
+    rng, spaces = np.random.default_rng(cfg.seed), {}
+    call = TimedCall(lambda: reference.fit_epoch(x, y, w, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                                                 order=rng.permutation(len(x)), spaces=spaces), slowdown)
+    interrupts.stage("fit")
+    losses = [call()]  # warm-up, as for Keras
+    benchmark.pedantic(lambda: losses.append(call()), rounds=cfg.epochs - 1, warmup_rounds=0, iterations=1)
+    loss, accuracy = reference.evaluate(mnist.x_test, mnist.y_test, w)
+    band = book.band_for(cfg)
+    record(
+        benchmark, case, path="fit", call=call, samples=len(x), steps=-(-len(x) // cfg.batch_size),
+        flops=train_flops(len(x)), throughput=matmul_flops("cpu:0"), warmup_s=call.inside[0],
+        test_accuracy=finite(accuracy), test_loss=finite(loss), diverged=diverged(losses, loss),
+        band=None if band is None else [band.low, band.high],
+        in_band=None if band is None else band.contains(accuracy),
+        history=finite({"loss": losses}), fingerprint=arrays_fingerprint(w.as_list()),
+    )
+    failure = book.gate_failure(cfg, accuracy)
+    if failure:
+        pytest.fail(f"{failure} ({case.id})")

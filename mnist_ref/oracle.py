@@ -1,0 +1,134 @@
+"""Does this framework compute the book's math? Keras' training steps against the hand-written reference.
+
+From Keras' own initial weights and the same batch, one `train_on_batch` of the book's compiled model must
+give the reference's loss, gradients and updated weights (float64 reference, float32 framework) within the
+tolerances below; a short run of consecutive steps shows how far the two trajectories drift (reported).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from mnist_ref import reference
+from mnist_ref.config import KERAS_SGD_DEFAULT_LEARNING_RATE
+
+# Tolerances, float32 framework against the float64 reference, one step at batch 32 (measured differences,
+# TF 2.15-2.21, JAX and torch on CPU, are 10-100x below these; see README, "The reference of the book's math"):
+# - the batch loss (about 2.3 at the start), relative;
+LOSS_RTOL = 1e-5
+# - each gradient, as max |difference| / max |reference gradient| of that tensor;
+GRADIENT_RTOL = 1e-4
+# - the updated weights, absolute (weights are of order 0.1; float32 resolves about 1e-8 there).
+WEIGHT_ATOL = 1e-6
+# Glorot-uniform bounds are checked exactly; its standard deviation (limit / sqrt(3)) within this fraction.
+INIT_STD_RTOL = 0.05
+NAMES = ("W1", "b1", "W2", "b2")
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One compared quantity: its largest difference, the tolerance, and whether it holds."""
+
+    quantity: str
+    difference: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether the difference is within the tolerance."""
+        return bool(self.difference <= self.tolerance)
+
+
+def initializer_checks(weights: list[np.ndarray]) -> list[Check]:
+    """Kernels Glorot-uniform (inside the bounds, the right spread), biases zero."""
+    checks = []
+    for name, w in zip(NAMES, weights, strict=True):
+        if w.ndim == 1:
+            checks.append(Check(f"initial {name} (zeros)", float(np.max(np.abs(w))), 0.0))
+            continue
+        limit = np.sqrt(6.0 / sum(w.shape))
+        checks.append(Check(f"initial {name} inside the Glorot bound", max(0.0, float(np.max(np.abs(w)) - limit)), 0.0))
+        checks.append(Check(f"initial {name} spread (std / expected - 1)", abs(float(np.std(w)) / (limit / np.sqrt(3)) - 1), INIT_STD_RTOL))
+    return checks
+
+
+def step_checks(before: list[np.ndarray], after: list[np.ndarray], keras_loss: float, x: np.ndarray, y: np.ndarray,
+                *, learning_rate: float) -> list[Check]:
+    """One Keras SGD step (weights before and after, its reported loss) against the reference in float64."""
+    w = reference.Weights.from_keras(before)
+    loss, grads = reference.gradients(x.astype(np.float64), y.astype(np.float64), w)
+    checks = [Check("batch loss (relative)", abs(keras_loss - loss) / abs(loss), LOSS_RTOL)]
+    for name, b, a, g in zip(NAMES, before, after, grads, strict=True):
+        implied = (np.asarray(b, np.float64) - np.asarray(a, np.float64)) / learning_rate
+        checks.append(Check(f"gradient d{name} (relative to its largest)", float(np.max(np.abs(implied - g)) / np.max(np.abs(g))), GRADIENT_RTOL))
+    for name, a, ref in zip(NAMES, after, _updated(w, grads, learning_rate), strict=True):
+        checks.append(Check(f"updated {name}", float(np.max(np.abs(np.asarray(a, np.float64) - ref))), WEIGHT_ATOL))
+    return checks
+
+
+def _updated(w: reference.Weights, grads, learning_rate: float) -> list[np.ndarray]:
+    new = w.copy()
+    reference.sgd_update(new, grads, learning_rate)
+    return new.as_list()
+
+
+def keras_learning_rate(model) -> float:
+    """The SGD learning rate the compiled model really uses."""
+    return float(np.asarray(model.optimizer.learning_rate))
+
+
+def run_checks(model, x: np.ndarray, y: np.ndarray) -> list[Check]:
+    """Initializer, optimizer default and one train_on_batch of a freshly compiled book model."""
+    before = [np.array(w) for w in model.get_weights()]
+    checks = initializer_checks(before)
+    checks.append(Check("SGD learning rate vs Keras' default 0.01", abs(keras_learning_rate(model) - KERAS_SGD_DEFAULT_LEARNING_RATE), 0.0))
+    keras_loss = float(np.ravel(model.train_on_batch(x, y))[0])
+    after = [np.array(w) for w in model.get_weights()]
+    return checks + step_checks(before, after, keras_loss, x, y, learning_rate=KERAS_SGD_DEFAULT_LEARNING_RATE)
+
+
+def trajectory(model, x: np.ndarray, y: np.ndarray, *, steps: int, batch_size: int, every: int = 10) -> list[dict]:
+    """Consecutive train_on_batch steps over x in stored order beside the float64 reference from the same
+    start; the largest weight difference and both losses every `every` steps."""
+    w = reference.Weights.from_keras(model.get_weights())
+    ws = reference.Workspace(batch_size, np.float64)
+    points = []
+    for step in range(1, steps + 1):
+        start = (step - 1) * batch_size
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        keras_loss = float(np.ravel(model.train_on_batch(xb, yb))[0])
+        ref_loss = reference.train_step(xb.astype(np.float64), yb.astype(np.float64), w, ws, learning_rate=KERAS_SGD_DEFAULT_LEARNING_RATE)
+        if step % every == 0 or step == 1:
+            diff = max(float(np.max(np.abs(np.asarray(k, np.float64) - r))) for k, r in zip(model.get_weights(), w.as_list(), strict=True))
+            points.append({"step": step, "max_weight_difference": diff, "keras_loss": keras_loss, "reference_loss": ref_loss})
+    return points
+
+
+def fresh_model(cfg):
+    """The book's model, compiled, with cfg's seed: the same initial weights every time."""
+    from mnist_ref import framework
+    from mnist_ref.model import build_model, compile_model
+
+    framework.set_seed(cfg.seed, deterministic=cfg.deterministic)
+    model = build_model()
+    compile_model(model, cfg)
+    return model
+
+
+def run(cfg, x: np.ndarray, y: np.ndarray, *, steps: int) -> dict:
+    """The oracle's document: every check of one step, and the trajectory of `steps` steps, on x, y in order."""
+    from mnist_ref import framework
+
+    with framework.device_scope(framework.resolve_device(cfg.device)):
+        checks = run_checks(fresh_model(cfg), x[:cfg.batch_size], y[:cfg.batch_size])
+        points = trajectory(fresh_model(cfg), x, y, steps=steps, batch_size=cfg.batch_size) if steps else []
+    return {
+        "schema": "mnist-ref/oracle/1",
+        "backend": framework.backend(),
+        "config": cfg.to_dict(),
+        "matches": all(c.ok for c in checks),
+        "checks": [{**dataclasses.asdict(c), "ok": c.ok} for c in checks],
+        "trajectory": points,
+    }

@@ -1,0 +1,44 @@
+"""The GitHub Actions workflow users copy: actionlint finds nothing in it, and does find a broken one."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / ".github" / "workflows" / "regression.yml"
+
+
+@pytest.fixture(scope="module")
+def actionlint() -> str:
+    found = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which("actionlint")
+    if not found:
+        pytest.skip("actionlint is not installed: pip install 'mnist-ref[test]'")
+    return found
+
+
+def lint(actionlint: str, path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([actionlint, "-no-color", str(path)], capture_output=True, text=True, timeout=120)
+
+
+def test_the_workflow_lints_clean(actionlint):
+    proc = lint(actionlint, WORKFLOW)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_broken_workflow_is_caught(actionlint, tmp_path):
+    broken = tmp_path / ".github" / "workflows" / "broken.yml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(WORKFLOW.read_text().replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latest\n    timeout-minutes: ${{ matrix.missing }}"))
+    proc = lint(actionlint, broken)
+    assert proc.returncode != 0 and "matrix" in proc.stdout
+
+
+def test_the_workflow_runs_the_tests_the_bench_and_the_gate():
+    text = WORKFLOW.read_text()
+    for step in ("python -m pytest\n", "--bench-smoke", "mnist-ref compare", "upload-artifact"):
+        assert step in text
