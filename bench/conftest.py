@@ -207,9 +207,14 @@ def partial_path(target: Path) -> Path:
 def pytest_unconfigure(config):
     """A complete session's JSON replaces the target; any other goes to NAME.partial.json, and says so."""
     temporary, target = getattr(config, "_mnist_ref_json", (None, None))
-    if temporary is None or not temporary.exists():
+    if temporary is None:
         return
     outcome = getattr(config, "_mnist_ref_outcome", {"partial": True, "outcome": "interrupted"})
+    if not temporary.exists():
+        if outcome["partial"]:
+            sys.stderr.write(f"mnist-ref bench: the session did not complete ({outcome['outcome']}) before anything was "
+                             f"measured; {target} was left as it was\n")
+        return
     if not outcome["partial"]:
         os.replace(temporary, target)
         return

@@ -28,7 +28,7 @@ def test_fit(benchmark, case, mnist, matmul_flops, trained, slowdown):
         compile_model(model, cfg)
         epoch = iter(range(cfg.epochs))
         call = TimedCall(lambda: fit_epoch(model, mnist, cfg, epoch=next(epoch)), slowdown)
-        interrupts.stage("fit")
+        interrupts.stage(f"fit-{case.mode}")
         history = [call()]  # warm-up: tracing and compilation
         benchmark.pedantic(lambda: history.append(call()), rounds=cfg.epochs - 1, warmup_rounds=0, iterations=1)
         loss, accuracy = model.evaluate(mnist.x_test, mnist.y_test, batch_size=cfg.batch_size, verbose=0)

@@ -19,8 +19,9 @@ from mnist_ref import interrupts
 from mnist_ref.errors import ConfigError
 
 SESSION_ENV = "MNIST_REF_AB_SESSION"  # recorded by bench/conftest.py in the JSON's mnist_ref block
-# The default selection: the book's batch-32 fit (one warm-up and 4 timed epochs per process).
-DEFAULT_BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "test_fit")
+# The default selection: the book's batch-32 fit (one warm-up and 4 timed epochs per process) and the NumPy
+# floor, which no Keras change should move (a control).
+DEFAULT_BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "fit")
 # Processes per side by default: the comparator tests per-process medians from 4 a side (about 40 s a
 # process here, so a default run takes 5-6 minutes on 2 cores); results/gate-validation.md measures it.
 DEFAULT_REPEATS = 4

@@ -305,7 +305,11 @@ def _cmd_ab(args) -> int:
     arms = [ab.arm("A", args.a or ab.this_python(), bench_args=bench_args), ab.arm("B", args.b, bench_args=bench_args)]
     out_dir = args.out_dir or ab.default_out_dir()
     print(f"interleaving {args.repeats} bench runs per side into {out_dir}: A = {arms[0].python}, B = {arms[1].python}")
-    written = ab.run_interleaved(arms, repeats=args.repeats, out_dir=out_dir)
+    try:
+        written = ab.run_interleaved(arms, repeats=args.repeats, out_dir=out_dir)
+    except KeyboardInterrupt:
+        args.written = [f"{out_dir} (the runs that completed, and a log per run; no comparison)"]
+        raise
     base, new = (baseline.load_side(out_dir / name) for name in ("A", "B"))
     result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold)
     args.out = args.out or out_dir / "compare.md"

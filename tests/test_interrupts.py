@@ -101,20 +101,32 @@ def test_sweep_of_another_configuration_does_not_resume(real_data_dir, tmp_path)
 
 
 def bench_command(target: Path) -> list[str]:
-    return [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "--bench-smoke", "--bench-modes", "book",
-            "--bench-devices", "cpu", "-p", "no:cacheprovider", "-q", f"--benchmark-json={target}"]
+    return [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "--bench-smoke", "--bench-devices", "cpu",
+            "-p", "no:cacheprovider", "-q", f"--benchmark-json={target}"]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_bench_leaves_the_complete_file_and_keeps_a_partial_one(real_data_dir, tmp_path, signum):
+def test_bench_interrupted_before_any_measurement_leaves_the_file_alone(real_data_dir, tmp_path):
     target = tmp_path / "bench.json"
     target.write_text(PREVIOUS)
-    proc = start(bench_command(target), hold="fit")
-    _, err = interrupt_at(proc, "fit", signum)
+    proc = start(bench_command(target), hold="fit-book")
+    _, err = interrupt_at(proc, "fit-book", signal.SIGTERM)
     assert proc.returncode == 2  # pytest's code for an interrupted session
+    assert target.read_text() == PREVIOUS
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
+    assert "before anything was measured" in err
+
+
+def test_interrupted_bench_keeps_what_it_measured_beside_the_complete_file(real_data_dir, tmp_path):
+    target = tmp_path / "bench.json"
+    target.write_text(PREVIOUS)
+    proc = start(bench_command(target), hold="fit-tuned")  # the book-mode fit has been measured by then
+    _, err = interrupt_at(proc, "fit-tuned", signal.SIGINT)
+    assert proc.returncode == 2
     assert target.read_text() == PREVIOUS
     partial = json.loads((tmp_path / "bench.partial.json").read_text())
     assert partial["mnist_ref"]["partial"] is True and partial["mnist_ref"]["outcome"] == "interrupted"
+    assert [b["extra_info"]["mode"] for b in partial["benchmarks"]] == ["book"]
+    assert any("tuned" in name for name in partial["mnist_ref"]["not_completed"])
     assert "bench.partial.json" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.partial.json"]
     report = subprocess.run(mnist_ref("report", str(tmp_path / "bench.partial.json"), "--out-dir", str(tmp_path / "r")),
@@ -133,8 +145,8 @@ def wait_for_text(path: Path, text: str, *, timeout_s: float = 180) -> None:
 
 def test_interrupted_ab_run_stops_its_bench_process(real_data_dir, tmp_path):
     out_dir = tmp_path / "ab"
-    proc = start(mnist_ref("ab", "--b", sys.executable, "--repeats", "1", "--out-dir", str(out_dir)), hold="fit")
-    wait_for_text(out_dir / "A" / "run-1.log", "holding at fit")
+    proc = start(mnist_ref("ab", "--b", sys.executable, "--repeats", "1", "--out-dir", str(out_dir)), hold="fit-book")
+    wait_for_text(out_dir / "A" / "run-1.log", "holding at fit-book")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert_one_interrupt_line(err, proc, signal.SIGTERM)

@@ -104,3 +104,18 @@ def test_sweep_rendering(tmp_path):
     text = sweeps.render_sweeps([files.load_sweep(path)], command="mnist-ref report s.json")
     assert "| tensorflow | book   |      32 |       2 | 0.9330 |" in text
     assert "|      1 |          0.9340 |" in text
+
+
+def test_keras_epochs_are_shown_as_multiples_of_the_floor(tmp_path):
+    document = json.loads(SAMPLE.read_text())
+    fit = next(b for b in document["benchmarks"] if b["extra_info"]["path"] == "fit" and b["extra_info"]["mode"] == "book")
+    floor = copy.deepcopy(fit)
+    floor["extra_info"].update(backend="numpy", mode="floor")
+    floor["stats"]["median"] = fit["stats"]["median"] / 4
+    document["benchmarks"].append(floor)
+    path = tmp_path / "with-floor.json"
+    path.write_text(json.dumps(document))
+    rows = [line for line in bench_report.performance_table([files.load_bench(path)]).splitlines() if "| cpu:0" in line]
+    book = next(r for r in rows if "| tensorflow | cpu:0    | book " in r)
+    assert "4.00x" in book
+    assert any(r.startswith("| numpy ") and "1.00x" in r for r in rows)
