@@ -244,6 +244,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "skipped": config._mnist_ref_skipped,
         "injected_slowdown": config.getoption("--bench-inject-slowdown"),
         "ab_session": os.environ.get(SESSION_ENV),
+        "oracle": getattr(config, "_mnist_ref_oracle", None),
     }
 
 
@@ -256,6 +257,19 @@ def mnist():
         return dataset.prepare(dataset.load_raw())
     except MnistRefError as exc:
         pytest.exit(f"mnist-ref bench: {exc}", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def oracle_verdict(request, mnist):
+    """One SGD step of the book's model against the NumPy reference (mnist-ref oracle), once per session;
+    recorded in the JSON so that tables and the regression gate see whether this stack computes the book's math."""
+    from mnist_ref import oracle
+    from mnist_ref.config import Config
+
+    checks = oracle.run_checks(oracle.fresh_model(Config()), mnist.x_train[:32], mnist.y_train[:32])
+    verdict = {"matches": all(c.ok for c in checks), "differs": [c.quantity for c in checks if not c.ok]}
+    request.config._mnist_ref_oracle = verdict
+    return verdict
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ TEST_IMAGES = 10_000
 ROUNDS = {"evaluate": 5, "predict": 5, "predict_one": 30}
 
 
-def test_fit(benchmark, case, mnist, matmul_flops, trained, slowdown):
+def test_fit(benchmark, case, mnist, matmul_flops, trained, slowdown, oracle_verdict):
     """One epoch a round over the book's 5-epoch schedule; the first epoch is the warm-up."""
     cfg = case.config()
     framework.set_seed(cfg.seed)

@@ -71,13 +71,13 @@ def arm(name: str, spec: str, *, bench_args: tuple[str, ...] = DEFAULT_BENCH_ARG
     return Arm(name, python, project_root(python), tuple(bench_args))
 
 
-def schedule(arms: list[Arm], repeats: int) -> list[tuple[int, Arm]]:
-    """(repeat index, arm), every arm once per repeat, the order reversed every other repeat (A B B A A B ...):
-    the second process of a pair ran slower than the first on average here, so each side takes each place
-    equally often."""
+def schedule(arms: list[Arm], repeats: int, *, alternate: bool = True) -> list[tuple[int, Arm]]:
+    """(repeat index, arm), every arm once per repeat; with alternate, the order reversed every other repeat
+    (A B B A A B ...): the second process of a pair ran slower than the first on average here, so each side
+    takes each place equally often."""
     if repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
-    return [(i, a) for i in range(1, repeats + 1) for a in (arms if i % 2 else arms[::-1])]
+    return [(i, a) for i in range(1, repeats + 1) for a in (arms[::-1] if alternate and i % 2 == 0 else arms)]
 
 
 def _command(a: Arm, json_path: Path) -> list[str]:
@@ -85,14 +85,14 @@ def _command(a: Arm, json_path: Path) -> list[str]:
             f"--benchmark-json={json_path}", *a.bench_args]
 
 
-def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: str | None = None,
+def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: str | None = None, alternate: bool = True,
                     progress: Callable[[str], None] = print) -> dict[str, list[Path]]:
     """Run every arm's bench `repeats` times, interleaved; JSON to out_dir/<arm>/run-<i>.json and each
     process's output to run-<i>.log. A failed process stops the run (ConfigError naming its log)."""
     session = session or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     env = {**os.environ, SESSION_ENV: session}
     written: dict[str, list[Path]] = {a.name: [] for a in arms}
-    plan = schedule(arms, repeats)
+    plan = schedule(arms, repeats, alternate=alternate)
     start = time.perf_counter()
     for done, (index, a) in enumerate(plan):
         folder = out_dir / a.name

@@ -229,3 +229,11 @@ def test_four_runs_a_side_are_compared_by_their_medians(tmp_path, real):
     assert {v.verdict for v in result.paths} == {"slower"} and result.exit_code == compare.EXIT_PERFORMANCE
     assert compare.compare(base[:2], new[:2]).paths[0].unit == "rounds"
 
+
+
+def test_a_stack_that_fails_the_oracle_fails_hard(tmp_path, real):
+    new = copy.deepcopy(real)
+    new["mnist_ref"]["oracle"] = {"matches": False, "differs": ["batch loss (relative)"]}
+    result = judge(tmp_path, real, new)
+    assert result.exit_code == compare.EXIT_CORRECTNESS
+    assert any("batch loss" in f.what for f in result.findings)

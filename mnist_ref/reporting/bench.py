@@ -142,7 +142,17 @@ def environment_lines(bench_file: BenchFile) -> list[str]:
         f"  - Python {env.get('python', '?')}, NumPy {env.get('numpy', '?')}, {versions}; backend {fw.get('backend', '?')}"
         + (f"; {extras}" if extras else ""),
         f"  - command: `{bench_file.meta.get('command', '?')}`" + (" (smoke mode)" if bench_file.meta.get("smoke") else ""),
+        f"  - oracle: {oracle_line(bench_file.meta.get('oracle'))}",
     ]
+
+
+def oracle_line(verdict: dict | None) -> str:
+    """Whether the session's stack computed one SGD step of the book's math (`mnist-ref oracle`)."""
+    if verdict is None:
+        return "not checked in this run"
+    if verdict.get("matches"):
+        return "one SGD step matches the NumPy reference of the book's math"
+    return "DIFFERS from the NumPy reference in " + ", ".join(verdict.get("differs") or ["?"])
 
 
 def overhead_line(files: list[BenchFile]) -> str:

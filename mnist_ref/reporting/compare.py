@@ -192,7 +192,7 @@ def samples(base: list[list[float]], new: list[list[float]]) -> tuple[list[float
 class Finding:
     """A correctness observation: failed (hard) or shown (informational)."""
 
-    key: CaseKey
+    key: CaseKey | str  # a case, or a description of what it concerns
     what: str
     failed: bool
 
@@ -222,6 +222,13 @@ def correctness(key: CaseKey, base: list[dict[str, dict]], new: list[dict[str, d
         else:
             findings.append(Finding(key, f"weights changed ({short}); environments differ in {', '.join(env_diff)}", False))
     return findings
+
+
+def oracle_findings(new: list[BenchFile]) -> list[Finding]:
+    """A new run whose stack failed the oracle (one SGD step against the NumPy reference) is incorrect."""
+    return [Finding(f"every case of {f.path.name}", "one SGD step DIFFERS from the NumPy reference in "
+                    + ", ".join(f.meta["oracle"].get("differs") or ["?"]), True)
+            for f in new if isinstance(f.meta.get("oracle"), dict) and f.meta["oracle"].get("matches") is False]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,7 +287,7 @@ def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", 
                           "run the same bench selection on both sides")
     policy = perf if comparison.kind in ("interleaved", "same machine") else perf_across_machines
     thresholds = None if policy == "off" else comparison.thresholds
-    verdicts, findings = [], []
+    verdicts, findings = [], oracle_findings(new)
     for key in sorted(base_keys & new_keys, key=case_order):
         base_runs = [c[key] for c in base_cells if key in c]
         new_runs = [c[key] for c in new_cells if key in c]
@@ -297,7 +304,9 @@ def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", 
 # --- rendering ------------------------------------------------------------------------------------
 
 
-def _case_label(key: CaseKey) -> str:
+def _case_label(key: CaseKey | str) -> str:
+    if isinstance(key, str):
+        return key
     backend, device, batch, mode = key
     return f"{backend} {device} bs{batch} {mode}"
 
