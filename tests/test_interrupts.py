@@ -101,8 +101,9 @@ def test_sweep_of_another_configuration_does_not_resume(real_data_dir, tmp_path)
 
 
 def bench_command(target: Path) -> list[str]:
+    # -s: pytest would otherwise capture the "holding at" line the test waits for; batch 2048: epochs of a second
     return [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "--bench-smoke", "--bench-devices", "cpu",
-            "-p", "no:cacheprovider", "-q", f"--benchmark-json={target}"]
+            "--bench-batch-sizes", "2048", "-p", "no:cacheprovider", "-q", "-s", f"--benchmark-json={target}"]
 
 
 def test_bench_interrupted_before_any_measurement_leaves_the_file_alone(real_data_dir, tmp_path):
@@ -145,7 +146,9 @@ def wait_for_text(path: Path, text: str, *, timeout_s: float = 180) -> None:
 
 def test_interrupted_ab_run_stops_its_bench_process(real_data_dir, tmp_path):
     out_dir = tmp_path / "ab"
-    proc = start(mnist_ref("ab", "--b", sys.executable, "--repeats", "1", "--out-dir", str(out_dir)), hold="fit-book")
+    bench_args = "--bench-smoke --bench-modes book --bench-devices cpu -k fit -s"
+    proc = start(mnist_ref("ab", "--b", sys.executable, "--repeats", "1", "--out-dir", str(out_dir), "--bench-args", bench_args),
+                 hold="fit-book")
     wait_for_text(out_dir / "A" / "run-1.log", "holding at fit-book")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)

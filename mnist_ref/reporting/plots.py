@@ -59,7 +59,8 @@ def training_curves(files: list[BenchFile], path: Path) -> Path:
         # tuned trains the same math as book, so its curves often lie on book's: draw it dotted on top.
         style = {"marker": "x", "linestyle": ":"} if key[3] == "tuned" else {"marker": "o", "linestyle": "-"}
         line = loss_ax.plot(epochs, history["loss"], label=label, **style)[0]
-        acc_ax.plot(epochs, history["accuracy"], color=line.get_color(), label=label, **style)
+        if "accuracy" in history:  # the NumPy floor records its loss only
+            acc_ax.plot(epochs, history["accuracy"], color=line.get_color(), label=label, **style)
         for ax, key_name in ((loss_ax, "val_loss"), (acc_ax, "val_accuracy")):
             if key_name in history:
                 ax.plot(epochs, history[key_name], linestyle="--", alpha=0.6, color=line.get_color())
