@@ -20,7 +20,7 @@ PREVIOUS = '{"previous": "complete results"}\n'
 # The smallest configuration that still walks every step on the real data.
 SMALL = ("--epochs", "1", "--batch-size", "2048")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.signals]
 
 
 def start(command: list[str], *, hold: str | None, cwd: Path = ROOT) -> subprocess.Popen:

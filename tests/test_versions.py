@@ -11,8 +11,10 @@ from mnist_ref.reporting import versions
 SAMPLE = Path(__file__).parent / "data" / "bench-sample.json"
 
 
-def write_env(root: Path, env: str, *, tf: str, keras: str, fingerprint: str, fit_scale: float = 1.0) -> None:
-    """One env's folder: the sample bench JSON (fit throughput scaled) and a minimal run record."""
+def write_env(root: Path, env: str, *, tf: str, keras: str, fingerprint: str, fit_scale: float = 1.0,
+              oracle: bool | None = None) -> None:
+    """One env's folder: the sample bench JSON (fit throughput scaled), a minimal run record and, unless
+    oracle is None, the oracle's verdict."""
     folder = root / env
     folder.mkdir(parents=True)
     bench = json.loads(SAMPLE.read_text())
@@ -27,16 +29,25 @@ def write_env(root: Path, env: str, *, tf: str, keras: str, fingerprint: str, fi
         "band": {"low": 0.924, "high": 0.945, "inside": True},
     }
     (folder / "run.json").write_text(json.dumps(run))
+    if oracle is not None:
+        (folder / "oracle.json").write_text(json.dumps({"schema": "mnist-ref/oracle/1", "matches": oracle}))
 
 
 def test_table_compares_each_version_with_the_newest(tmp_path):
     write_env(tmp_path, "tf215", tf="2.15.1", keras="2.15.0", fingerprint="a" * 64, fit_scale=0.5)
-    write_env(tmp_path, "tf221", tf="2.21.0", keras="3.15.1", fingerprint="b" * 64)
+    write_env(tmp_path, "tf221", tf="2.21.0", keras="3.15.1", fingerprint="b" * 64, oracle=True)
     text = versions.render(tmp_path, ["tf215", "tf220", "tf221"])
-    lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| tf")}
-    assert "0.50x" in lines["tf215"] and "2.15.0" in lines["tf215"] and lines["tf215"].rstrip("| ").endswith("no")
-    assert "1.00x" in lines["tf221"] and lines["tf221"].rstrip("| ").endswith("yes")
-    assert "no results" in lines["tf220"]
+    lines = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| tf")}
+    assert "0.50x" in lines["tf215"] and "2.15.0" in lines["tf215"]
+    assert lines["tf215"][-2:] == ["no", "not checked"]  # same weights as newest; matches the oracle
+    assert "1.00x" in lines["tf221"] and lines["tf221"][-2:] == ["yes", "yes"]
+    assert "no results" in lines["tf220"][1]
+
+
+def test_a_version_that_fails_the_oracle_says_so(tmp_path):
+    write_env(tmp_path, "tf221", tf="2.21.0", keras="3.15.1", fingerprint="b" * 64, oracle=False)
+    row = next(line for line in versions.render(tmp_path, ["tf221"]).splitlines() if line.startswith("| tf221"))
+    assert row.rstrip("| ").endswith("**no**")
 
 
 def test_install_failure_from_tox_result_is_named(tmp_path):
