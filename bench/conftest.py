@@ -13,13 +13,16 @@ from mnist_ref import framework, interrupts
 from mnist_ref.ab import SESSION_ENV
 from mnist_ref.config import MODES, Config
 from mnist_ref.errors import MnistRefError
+from mnist_ref.reporting.bench import FLOOR_MODE
 from mnist_ref.reporting.files import BENCH_SCHEMA, CASE_FIELDS
 
 DEFAULT_BATCH_SIZES = "32,128,512,2048"
 SMOKE_BATCH_SIZES = "32"
 DEFAULT_DEVICES = "cpu,gpu"
 # The reference floor (bench/test_reference_floor.py): the book's training in NumPy, one case per batch size.
-FLOOR_BACKEND, FLOOR_MODE = "numpy", "floor"
+FLOOR_BACKEND = "numpy"
+# What a session that never reached pytest_sessionfinish counts as.
+UNFINISHED = {"partial": True, "outcome": "interrupted", "not_completed": []}
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One cell of the matrix."""
@@ -209,7 +212,7 @@ def pytest_unconfigure(config):
     temporary, target = getattr(config, "_mnist_ref_json", (None, None))
     if temporary is None:
         return
-    outcome = getattr(config, "_mnist_ref_outcome", {"partial": True, "outcome": "interrupted"})
+    outcome = getattr(config, "_mnist_ref_outcome", UNFINISHED)
     if not temporary.exists():
         if outcome["partial"]:
             sys.stderr.write(f"mnist-ref bench: the session did not complete ({outcome['outcome']}) before anything was "
@@ -233,7 +236,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    outcome = getattr(config, "_mnist_ref_outcome", {"partial": True, "outcome": "interrupted", "not_completed": []})
+    outcome = getattr(config, "_mnist_ref_outcome", UNFINISHED)
     output_json["mnist_ref"] = {
         "schema": BENCH_SCHEMA,
         **outcome,
