@@ -42,17 +42,23 @@ def backend_installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def check_backend(name: str | None) -> str:
+    """The backend name (None: $KERAS_BACKEND, else tensorflow); BackendError if it is unknown or not installed."""
+    name = name or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if not backend_installed(name):
+        raise BackendError(f"the {name} backend is not installed; install it with: {INSTALL_HINTS[name]}")
+    return name
+
+
 def select_backend(name: str | None, *, deterministic: bool = False) -> str:
     """Choose the Keras backend for this process; must run before keras is imported.
 
     With deterministic, JAX is told to use deterministic GPU kernels: XLA reads XLA_FLAGS when its GPU
     client starts, which is before any seed can be set.
     """
-    name = name or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
-    if name not in BACKENDS:
-        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    if not backend_installed(name):
-        raise BackendError(f"the {name} backend is not installed; install it with: {INSTALL_HINTS[name]}")
+    name = check_backend(name)
     if "keras" in sys.modules and backend() != name:
         raise BackendError(
             f"keras is already loaded with the {backend()} backend in this process; "
@@ -122,6 +128,7 @@ def set_seed(seed: int, *, deterministic: bool = False) -> None:
     """
     keras().backend.clear_session()
     keras().utils.set_random_seed(seed)
+    _private_python_random(seed)
     if not deterministic:
         return
     name = backend()
@@ -134,6 +141,24 @@ def set_seed(seed: int, *, deterministic: bool = False) -> None:
 
         torch.use_deterministic_algorithms(True)
     # JAX: deterministic GPU kernels are chosen in select_backend(); its CPU kernels already are.
+
+
+def _private_python_random(seed: int) -> None:
+    """Give Keras 3 its own Python random generator, seeded as set_random_seed seeds the process-wide one.
+
+    Keras 3 draws the seed of every unseeded initializer and of its global SeedGenerator from Python's
+    process-wide `random` (keras/src/random/seed_generator.py, make_default_seed). Any other thread that draws
+    from it while the model is built (a Dask worker's event loop does) shifts those draws and so the initial
+    weights. A private random.Random(seed) yields exactly the draws of a single-threaded process, whatever
+    other threads do. Keras 2 seeds through TensorFlow's global seed instead, which no other thread moves.
+    """
+    if keras().__version__.startswith("2."):
+        return
+    import random
+
+    module = importlib.import_module("keras.src.random.seed_generator")
+    if hasattr(module, "python_random"):
+        module.python_random = random.Random(seed)
 
 
 @functools.cache
