@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -21,16 +22,20 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(parser: argparse.ArgumentParser, *, grid: bool = False) -> None:
+    """The options of one run; with grid, --batch-size and --backend take several values (a sweep's grid)."""
     from mnist_ref.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, KERAS_SGD_DEFAULT_LEARNING_RATE, MODES
 
+    several = {"nargs": "+"} if grid else {}
     parser.add_argument("--epochs", type=int, default=BOOK_EPOCHS, help="training epochs (book: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=BOOK_BATCH_SIZE, help="batch size (book: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=[BOOK_BATCH_SIZE] if grid else BOOK_BATCH_SIZE, **several,
+                        help="batch size" + ("s, one output file each" if grid else "") + f" (book: {BOOK_BATCH_SIZE})")
     parser.add_argument(
         "--learning-rate", type=float, default=KERAS_SGD_DEFAULT_LEARNING_RATE, help="SGD learning rate (Keras default: %(default)s)"
     )
     parser.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default: %(default)s)")
-    parser.add_argument("--backend", default=None, help="Keras 3 backend: tensorflow, jax or torch (default: $KERAS_BACKEND or tensorflow)")
+    parser.add_argument("--backend", default=None, **several,
+                        help="Keras 3 backend" + ("s" if grid else "") + ": tensorflow, jax or torch (default: $KERAS_BACKEND or tensorflow)")
     parser.add_argument("--mode", default="book", choices=MODES, help="book: Keras defaults; tuned: steps_per_execution + XLA")
     parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files or mnist.npz (default: $MNIST_REF_DATA, else Keras' download)")
     parser.add_argument(
@@ -54,9 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, default=None, help="run record path (default: results/runs/<time>-seed<seed>-<fingerprint>.json)")
 
     sweep = sub.add_parser("sweep", help="train several seeds and record their test accuracies (derives the bands)")
-    _add_run_options(sweep)
+    _add_run_options(sweep, grid=True)
     sweep.add_argument("--seeds", type=int, default=12, help="number of seeds, 0..N-1 (default: %(default)s)")
-    sweep.add_argument("--out", type=Path, default=None, help="JSON path (default: results/seed-sweep/bs<batch>-<backend>-<mode>.json)")
+    sweep.add_argument("--jobs", type=int, default=None,
+                       help="run seeds as Dask tasks on a local cluster of this many worker processes (default: one after another here)")
+    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run seeds as Dask tasks on a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (needs mnist-ref[cluster])")
+    sweep.add_argument("--out", type=Path, default=None, help="JSON path of a one-configuration sweep (default: OUT_DIR/bs<batch>-<backend>-<mode>.json)")
+    sweep.add_argument("--out-dir", type=Path, default=None, help="folder of the per-configuration files (default: results/seed-sweep)")
     sweep.add_argument("--fresh", action="store_true", help="ignore the completed seeds of an interrupted sweep (OUT.partial.json) and start over")
 
     report = sub.add_parser("report", help="turn bench and sweep JSON files into markdown tables and plots")
@@ -199,32 +209,76 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from mnist_ref import atomic, dataset, environment, sweep
+    from mnist_ref import atomic, dataset, sweep
+    from mnist_ref.errors import ConfigError
+
+    if args.jobs is not None and args.scheduler:
+        raise ConfigError("--jobs starts a local Dask cluster and --scheduler uses a running one; pass one of them")
+    sweep.check_seed_count(args.seeds)
+    cells = _sweep_cells(args)
+    raw = dataset.load_raw(args.data_dir)
+    if args.fresh:
+        for cell in cells:
+            sweep.checkpoint_path(cell.out).unlink(missing_ok=True)
+    with _sweep_executor(args, raw) as execute:
+        try:
+            outcomes = sweep.run(cells, raw, seeds=range(args.seeds), execute=execute, progress=print)
+        except KeyboardInterrupt:
+            kept = [sweep.checkpoint_path(c.out) for c in cells if sweep.checkpoint_path(c.out).exists()]
+            if kept:
+                args.written = [f"{', '.join(map(str, kept))} (the completed seeds; the same command resumes from them)"]
+            raise
+    args.written = []
+    for outcome in outcomes:
+        if outcome.document is None:
+            continue
+        args.written.append(atomic.write_json(outcome.cell.out, outcome.document))
+        sweep.checkpoint_path(outcome.cell.out).unlink(missing_ok=True)
+        print(_sweep_summary(outcome))
+    errors = [o.error for o in outcomes if o.error]
+    for error in errors:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _sweep_cells(args):
+    """The grid of a sweep: every batch size on every backend, each with its output file."""
+    from mnist_ref import framework, sweep
+    from mnist_ref.config import Config
+    from mnist_ref.errors import ConfigError
+
+    backends = list(dict.fromkeys(args.backend or [None]))
+    names = [framework.check_backend(b) for b in backends]
+    cfgs = [Config(epochs=args.epochs, batch_size=b, learning_rate=args.learning_rate, device=args.device,
+                   deterministic=args.deterministic, mode=args.mode) for b in dict.fromkeys(args.batch_size)]
+    if args.out and len(cfgs) * len(names) > 1:
+        raise ConfigError(f"--out names one file, but this sweep has {len(cfgs) * len(names)} configurations; pass --out-dir instead")
+    directory = args.out_dir or sweep.DEFAULT_DIR
+    return [sweep.Cell(cfg, name, args.out or sweep.default_path(cfg, name, directory)) for name in names for cfg in cfgs]
+
+
+@contextlib.contextmanager
+def _sweep_executor(args, raw):
+    from mnist_ref import sweep
+
+    if args.jobs is None and not args.scheduler:
+        yield sweep.Serial(raw)
+        return
+    from mnist_ref import cluster
+
+    with cluster.connect(jobs=args.jobs, scheduler=args.scheduler) as client:
+        yield cluster.DaskExecutor(client, raw)
+
+
+def _sweep_summary(outcome) -> str:
     from mnist_ref.reporting.tables import fmt
 
-    cfg = _config(args)
-    sweep.check_seed_count(args.seeds)
-    raw = dataset.load_raw(args.data_dir)
-    path = args.out or sweep.default_path(cfg)
-    checkpoint = sweep.checkpoint_path(path)
-    if args.fresh:
-        checkpoint.unlink(missing_ok=True)
-    try:
-        document = sweep.run(cfg, raw, seeds=range(args.seeds), progress=print, checkpoint=checkpoint)
-    except KeyboardInterrupt:
-        if checkpoint.exists():
-            args.written = [f"{checkpoint} (the completed seeds; the same command resumes from them)"]
-        raise
-    document["environment"] = environment.capture()
-    args.written = [atomic.write_json(path, document)]
-    checkpoint.unlink(missing_ok=True)
-    summary = document["summary"]
-    print(
-        f"{summary['n']} seeds: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
-        f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band {fmt(summary['band'], 'band')}; "
-        f"written to {path}"
-    )
-    return 0
+    summary = outcome.document["summary"]
+    unused = summary["seeds"] - summary["n"]
+    rests = f"{summary['n']} seeds" + (f" of {summary['seeds']} ({summary['diverged']} diverged, {summary['failed']} failed)" if unused else "")
+    return (f"{outcome.cell.describe()}: {rests}: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
+            f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band {fmt(summary['band'], 'band')}; "
+            f"written to {outcome.cell.out}")
 
 
 def _cmd_report(args) -> int:

@@ -18,6 +18,9 @@ CHILD_GRACE_S = 20.0
 # they can interrupt it at a known point: data, fit, write, seed-N.
 HOLD_ENV = "MNIST_REF_HOLD_AT"
 HOLD_MAX_S = 120.0
+# With this set to a file path, only the first process to reach the stage holds there, and writes its pid into
+# that file (a test kills that process, and the rescheduled work must then pass the stage).
+HOLD_ONCE_ENV = "MNIST_REF_HOLD_ONCE"
 
 
 class Interrupted(KeyboardInterrupt):
@@ -41,6 +44,14 @@ def stage(name: str) -> None:
     """A point where tests may interrupt a run: when $MNIST_REF_HOLD_AT names it, say so on stderr and wait."""
     if os.environ.get(HOLD_ENV) != name:
         return
+    once = os.environ.get(HOLD_ONCE_ENV)
+    if once:
+        try:
+            fd = os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
     sys.stderr.write(f"holding at {name}\n")
     sys.stderr.flush()
     time.sleep(HOLD_MAX_S)

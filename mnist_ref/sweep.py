@@ -1,22 +1,59 @@
-"""Multi-seed measurement of the book configuration's test accuracy, from which the bands derive."""
+"""Multi-seed measurement of the book configuration's test accuracy, from which the bands derive.
+
+A sweep is a grid of cells (one configuration on one backend, each with its own output file) times seeds.
+Each (cell, seed) job is independent; an executor runs them, here one after another (serial) or as Dask
+tasks (mnist_ref.cluster), and hands back each seed's record as it finishes. Whatever ran it, a seed's record
+is the same: the weights are deterministic per seed on one machine.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import statistics
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from mnist_ref import atomic, book, framework, interrupts
 from mnist_ref.config import Config
 from mnist_ref.dataset import RawMnist
-from mnist_ref.errors import ConfigError
+from mnist_ref.environment import capture
+from mnist_ref.errors import ConfigError, MnistRefError
 from mnist_ref.record import finite
-from mnist_ref.reporting.files import SWEEP_SCHEMA, load_json
+from mnist_ref.reporting.files import SWEEP_SCHEMA, load_json, seed_status
 from mnist_ref.walkthrough import run as run_walkthrough
 
 DEFAULT_DIR = Path("results") / "seed-sweep"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One configuration of a sweep grid (its seed field unused) on one backend, and the file it goes to."""
+
+    cfg: Config
+    backend: str
+    out: Path
+
+    def describe(self) -> str:
+        """'tensorflow, batch 32, book mode'"""
+        return f"{self.backend}, batch {self.cfg.batch_size}, {self.cfg.mode} mode"
+
+
+Job = tuple[Cell, int]
+
+
+class Executor(Protocol):
+    """Runs jobs, in any order, yielding (cell, seed, record) as each finishes."""
+
+    def __call__(self, jobs: list[Job]) -> Iterator[tuple[Cell, int, dict]]: ...
+
+    def check(self, cells: list[Cell]) -> None:
+        """ConfigError where these cells cannot run here, before anything starts."""
+
+    def environment(self, backend: str) -> dict:
+        """The environment capture of where the seeds of backend trained."""
 
 
 def derive_band(accuracies: list[float]) -> tuple[float, float]:
@@ -45,21 +82,59 @@ def check_seed_count(count: int) -> None:
         raise ConfigError(f"a sweep needs at least 2 seeds to estimate a spread, got {count}; pass --seeds 8 or more")
 
 
-def header(cfg: Config, raw: RawMnist) -> dict:
+def header(cell: Cell, raw: RawMnist) -> dict:
     """What identifies a sweep: schema, configuration (without the seed), backend and data source."""
-    return {"schema": SWEEP_SCHEMA, "config": {**cfg.to_dict(), "seed": None}, "backend": framework.backend(), "data_source": raw.source}
+    return {"schema": SWEEP_SCHEMA, "config": {**cell.cfg.to_dict(), "seed": None}, "backend": cell.backend, "data_source": raw.source}
 
 
 def train_seed(cfg: Config, raw: RawMnist, seed: int) -> dict:
-    """One seed's record: test accuracy and loss, weight fingerprint, fit seconds."""
+    """One seed's record: status (ok / diverged), test accuracy and loss, weight fingerprint, fit seconds."""
+    interrupts.stage(f"seed-{seed}")
     result = run_walkthrough(dataclasses.replace(cfg, seed=seed), raw)
-    return finite({
+    record = finite({
         "seed": seed,
         "test_accuracy": result.evaluate["accuracy"],
         "test_loss": result.evaluate["loss"],
         "fingerprint": result.fingerprint,
         "fit_s": result.timings_s["fit"],
     })
+    return {**record, "status": "diverged" if record["test_accuracy"] is None else "ok"}
+
+
+def failed(seed: int, exc: BaseException | str) -> dict:
+    """The record of a seed that could not be trained (out of memory, its worker lost too often, ...)."""
+    reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    return {"seed": seed, "status": "failed", "reason": reason}
+
+
+class Serial:
+    """The executor that trains every job in this process, in order; one backend only (Keras loads one per process)."""
+
+    def __init__(self, raw: RawMnist):
+        self.raw = raw
+
+    def __call__(self, jobs: list[Job]) -> Iterator[tuple[Cell, int, dict]]:
+        for cell, seed in jobs:
+            framework.select_backend(cell.backend, deterministic=cell.cfg.deterministic)
+            try:
+                record = train_seed(cell.cfg, self.raw, seed)
+            except MnistRefError:
+                raise
+            except Exception as exc:  # a real failure of this seed (MemoryError, a framework error): recorded, not retried
+                record = failed(seed, exc)
+            yield cell, seed, record
+
+    def check(self, cells: list[Cell]) -> None:
+        """ConfigError for a grid over several backends, which needs worker processes."""
+        backends = sorted({cell.backend for cell in cells})
+        if len(backends) > 1:
+            raise ConfigError(f"a serial sweep runs one backend (Keras loads one per process), got {', '.join(backends)}; "
+                              "add --jobs 2 to run them in worker processes, or sweep one backend per call")
+
+    def environment(self, backend: str) -> dict:
+        """The environment the seeds of backend trained in: this process."""
+        framework.select_backend(backend)
+        return capture()
 
 
 def checkpoint_path(out: Path) -> Path:
@@ -78,33 +153,88 @@ def completed_seeds(checkpoint: Path, expected: dict) -> dict[int, dict]:
     return {r["seed"]: r for r in document.get("runs", [])}
 
 
-def run(cfg: Config, raw: RawMnist, *, seeds: Iterable[int], progress: Callable[[str], None] = lambda _: None,
-        checkpoint: Path | None = None) -> dict:
-    """Train cfg once per seed; return per-seed accuracies, fingerprints and their summary.
+def duration(seconds: float) -> str:
+    """'42s', '3m05s', '1h02m'"""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
-    With a checkpoint path, each finished seed is saved there at once, and seeds already saved there by an
-    interrupted sweep of the same configuration are taken as they are (they are deterministic per seed).
+
+class Progress:
+    """'[3/12 seeds, 1m05s elapsed, ~4m20s left] ...' lines, the time left extrapolated from this session's seeds."""
+
+    def __init__(self, total: int, emit: Callable[[str], None], clock: Callable[[], float] = time.monotonic):
+        self.total, self.done, self.emit, self.clock = total, 0, emit, clock
+        self.start = clock()
+
+    def step(self, message: str) -> None:
+        self.done += 1
+        elapsed = self.clock() - self.start
+        left = elapsed / self.done * (self.total - self.done)
+        self.emit(f"[{self.done}/{self.total} seeds, {duration(elapsed)} elapsed, ~{duration(left)} left] {message}")
+
+
+def _describe_seed(cell: Cell, record: dict) -> str:
+    status = seed_status(record)
+    if status == "ok":
+        return f"{cell.describe()}, seed {record['seed']}: test accuracy {record['test_accuracy']:.4f} (fit {record['fit_s']:.1f} s)"
+    return f"{cell.describe()}, seed {record['seed']}: {status}" + (f" ({record['reason']})" if status == "failed" else "")
+
+
+@dataclasses.dataclass
+class Outcome:
+    """A finished cell: its document, or why it has too few seeds for a band."""
+
+    cell: Cell
+    document: dict | None
+    error: str | None = None
+
+
+def run(cells: list[Cell], raw: RawMnist, *, seeds: Iterable[int], execute: Executor,
+        progress: Callable[[str], None] = lambda _: None, resume: bool = True) -> list[Outcome]:
+    """Train every cell once per seed; per cell, the per-seed records and their summary.
+
+    Each finished seed is saved at once in its cell's checkpoint (NAME.partial.json); with resume, seeds that an
+    interrupted sweep of the same configuration saved there are taken as they are (they are deterministic per
+    seed). Failed seeds are recorded with their reason and left out of the summary, which says how many seeds
+    it rests on; they are not saved in the checkpoint, so a rerun tries them again.
     """
     seeds = list(seeds)
     check_seed_count(len(seeds))
-    head = header(cfg, raw)
-    done = completed_seeds(checkpoint, head) if checkpoint else {}
-    if done:
-        progress(f"resuming from {checkpoint}: seeds {', '.join(map(str, sorted(done)))} already done")
-    runs = []
-    for seed in seeds:
-        if seed not in done:
-            interrupts.stage(f"seed-{seed}")
-            done[seed] = train_seed(cfg, raw, seed)
-            if checkpoint:
-                atomic.write_json(checkpoint, {**head, "runs": [done[s] for s in sorted(done)]})
-            progress(f"seed {seed}: test accuracy {done[seed]['test_accuracy']:.4f} (fit {done[seed]['fit_s']:.1f} s)")
-        runs.append(done[seed])
-    accuracies = [r["test_accuracy"] for r in runs if r["test_accuracy"] is not None]
-    check_seed_count(len(accuracies))
-    return {**head, "runs": runs, "summary": summarize(accuracies)}
+    execute.check(cells)
+    heads = {cell: header(cell, raw) for cell in cells}
+    done = {cell: completed_seeds(checkpoint_path(cell.out), heads[cell]) if resume else {} for cell in cells}
+    for cell in cells:
+        if done[cell]:
+            progress(f"resuming {cell.describe()} from {checkpoint_path(cell.out)}: seeds {', '.join(map(str, sorted(done[cell])))} already done")
+    failures: dict[Cell, dict[int, dict]] = {cell: {} for cell in cells}
+    jobs = [(cell, seed) for cell in cells for seed in seeds if seed not in done[cell]]
+    tracker = Progress(len(jobs), progress)
+    for cell, seed, record in execute(jobs):
+        if seed_status(record) == "failed":
+            failures[cell][seed] = record
+        else:
+            done[cell][seed] = record
+            atomic.write_json(checkpoint_path(cell.out), {**heads[cell], "runs": [done[cell][s] for s in sorted(done[cell])]})
+        tracker.step(_describe_seed(cell, record))
+    environments = {backend: execute.environment(backend) for backend in dict.fromkeys(cell.backend for cell in cells)}
+    return [_outcome(cell, {**heads[cell], "environment": environments[cell.backend]}, [done[cell].get(s) or failures[cell][s] for s in seeds])
+            for cell in cells]
 
 
-def default_path(cfg: Config) -> Path:
+def _outcome(cell: Cell, head: dict, runs: list[dict]) -> Outcome:
+    accuracies = [r["test_accuracy"] for r in runs if seed_status(r) == "ok"]
+    counts = {status: sum(seed_status(r) == status for r in runs) for status in ("diverged", "failed")}
+    if len(accuracies) < 2:
+        reasons = sorted({r["reason"] for r in runs if seed_status(r) == "failed"})
+        return Outcome(cell, None, f"{cell.describe()}: {len(accuracies)} of {len(runs)} seeds trained, too few for a band"
+                       + (f" ({'; '.join(reasons)[:300]})" if reasons else ""))
+    return Outcome(cell, {**head, "runs": runs, "summary": {**summarize(accuracies), "seeds": len(runs), **counts}})
+
+
+def default_path(cfg: Config, backend: str | None = None, directory: Path = DEFAULT_DIR) -> Path:
     """results/seed-sweep/bs<batch>-<backend>-<mode>.json"""
-    return DEFAULT_DIR / f"bs{cfg.batch_size}-{framework.backend()}-{cfg.mode}.json"
+    return directory / f"bs{cfg.batch_size}-{backend or framework.backend()}-{cfg.mode}.json"

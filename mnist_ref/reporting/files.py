@@ -97,6 +97,12 @@ def load(path: Path, *, allow_partial: bool = False) -> BenchFile | dict:
                       "`pytest bench/ --benchmark-only --benchmark-json=FILE` or `mnist-ref sweep`")
 
 
+def seed_status(run: dict) -> str:
+    """ok, diverged (null accuracy) or failed (not trained, with a reason); sweeps written before the field are
+    read from their accuracy."""
+    return run.get("status") or ("diverged" if run.get("test_accuracy") is None else "ok")
+
+
 def load_bench(path: Path, *, allow_partial: bool = False) -> BenchFile:
     """Load one bench JSON file; anything else is a ReportError."""
     loaded = load(path, allow_partial=allow_partial)
