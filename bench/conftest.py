@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_ref import framework, interrupts
+from mnist_ref import data_parallel, framework, interrupts
 from mnist_ref.ab import SESSION_ENV
 from mnist_ref.config import MODES, Config
 from mnist_ref.errors import MnistRefError
@@ -31,15 +31,22 @@ class Case:
     device: str
     batch_size: int
     mode: str
+    # Data-parallel replicas of the session (--bench-replicas), from this case's device on.
+    replicas: int = 1
 
     @property
     def id(self) -> str:
-        """The pytest id: backend-device-bs<batch>-mode."""
-        return f"{self.backend}-{self.device.replace(':', '')}-bs{self.batch_size}-{self.mode}"
+        """The pytest id: backend-device-bs<batch>-mode, with -x<replicas> for a data-parallel case."""
+        return f"{self.backend}-{self.device.replace(':', '')}-bs{self.batch_size}-{self.mode}" + (f"-x{self.replicas}" if self.replicas > 1 else "")
 
     def config(self) -> Config:
-        """The book's configuration with this case's batch size, mode and device (the floor: book mode)."""
-        return Config(batch_size=self.batch_size, mode="book" if self.mode == FLOOR_MODE else self.mode, device=self.device)
+        """The book's configuration with this case's batch size, mode, device and replicas (the floor: book mode)."""
+        return Config(batch_size=self.batch_size, mode="book" if self.mode == FLOOR_MODE else self.mode, device=self.device,
+                      replicas=self.replicas)
+
+    def scope(self):
+        """Where this case's model is built, trained and timed: its device, or the strategy over its replicas."""
+        return data_parallel.scope(self.backend, data_parallel.Layout(self.replicas), self.device)
 
 
 def pytest_addoption(parser):
@@ -49,6 +56,8 @@ def pytest_addoption(parser):
     group.addoption("--bench-batch-sizes", default=None, help=f"comma list (default: {DEFAULT_BATCH_SIZES}; smoke: {SMOKE_BATCH_SIZES})")
     group.addoption("--bench-modes", default=",".join(MODES), help="comma list of book, tuned (default: %(default)s)")
     group.addoption("--bench-smoke", action="store_true", help="CI mode: batch 32 only")
+    group.addoption("--bench-replicas", type=int, default=1,
+                    help="train every case data-parallel on this many devices of the process (CPU: logical devices; default: %(default)s)")
     group.addoption(
         "--bench-inject-slowdown", type=float, default=1.0, metavar="FACTOR",
         help="make every timed Keras call take FACTOR times as long, by sleeping inside the timed call "
@@ -90,8 +99,13 @@ def pytest_configure(config):
         # Reported as skipped cases with the install command, not as an error.
         config._mnist_ref_backend_missing = (name, f"not installed: {framework.INSTALL_HINTS[name]}")
         return
+    replicas = config.getoption("--bench-replicas")
+    limitation = data_parallel.unsupported(name, data_parallel.Layout(replicas))
+    if limitation:
+        config._mnist_ref_backend_missing = (name, f"not supported: {limitation}")
+        return
     try:
-        framework.select_backend(name)
+        data_parallel.select(name, Config(replicas=replicas))
     except MnistRefError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -114,7 +128,8 @@ def matrix(config) -> list[Case]:
         backend, devices = config._mnist_ref_backend_missing[0], [framework.normalize_device(d) for d in names]
     else:
         backend, devices = framework.backend(), _expand_devices(names)
-    return [Case(backend, d, bs, m) for d in devices for bs in sizes for m in modes]
+    replicas = config.getoption("--bench-replicas")
+    return [Case(backend, d, bs, m, replicas) for d in devices for bs in sizes for m in modes]
 
 
 def skip_reason(case: Case, config) -> str | None:
@@ -123,6 +138,9 @@ def skip_reason(case: Case, config) -> str | None:
         return config._mnist_ref_backend_missing[1]
     if case.device not in framework.list_devices():
         return f"not present: the {case.backend} backend sees no {case.device}"
+    limitation = data_parallel.unsupported(case.backend, data_parallel.Layout(case.replicas), case.mode)
+    if limitation:
+        return f"not supported: {limitation}"
     if case.mode == "tuned" and not framework.tuned_supported():
         return f"not applicable: {framework.tuned_unsupported_reason()}"
     return None
@@ -141,16 +159,17 @@ def pytest_generate_tests(metafunc):
     for case in cases:
         reason = skip_reason(case, metafunc.config)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
-        params.append(pytest.param(*dataclasses.astuple(case), id=case.id, marks=marks))
+        params.append(pytest.param(*(getattr(case, f) for f in CASE_FIELDS), id=case.id, marks=marks))
         if reason and metafunc.function.__name__ == "test_fit":
             metafunc.config._mnist_ref_skipped.append({**dataclasses.asdict(case), "reason": reason})
     metafunc.parametrize(",".join(CASE_FIELDS), params)
 
 
 @pytest.fixture
-def case(backend, device, batch_size, mode) -> Case:
+def case(request, backend, device, batch_size, mode) -> Case:
     """This test's cell of the matrix."""
-    return Case(backend, device, batch_size, mode)
+    replicas = 1 if backend == FLOOR_BACKEND else request.config.getoption("--bench-replicas")
+    return Case(backend, device, batch_size, mode, replicas)
 
 
 @pytest.fixture(scope="session")
@@ -245,6 +264,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         # The book's configuration every case starts from; each case overrides device, batch size and mode.
         "config": Config().to_dict(),
         "skipped": config._mnist_ref_skipped,
+        "replicas": config.getoption("--bench-replicas"),
         "injected_slowdown": config.getoption("--bench-inject-slowdown"),
         "ab_session": os.environ.get(SESSION_ENV),
         "oracle": getattr(config, "_mnist_ref_oracle", None),

@@ -23,7 +23,7 @@ def test_fit(benchmark, case, mnist, matmul_flops, trained, slowdown, oracle_ver
     """One epoch a round over the book's 5-epoch schedule; the first epoch is the warm-up."""
     cfg = case.config()
     framework.set_seed(cfg.seed)
-    with framework.device_scope(case.device):
+    with case.scope():
         model = build_model()
         compile_model(model, cfg)
         epoch = iter(range(cfg.epochs))
@@ -62,7 +62,7 @@ def _model_for(case, trained):
 def _time_test_set(benchmark, case, *, path: str, keras_call, matmul_flops, slowdown: float) -> None:
     """Time a Keras call over the 10,000 test images at the case's batch size."""
     call = TimedCall(keras_call, slowdown)
-    with framework.device_scope(case.device):
+    with case.scope():
         benchmark.pedantic(call, rounds=ROUNDS[path], warmup_rounds=1, iterations=1)
     record(benchmark, case, path=path, call=call, samples=TEST_IMAGES, steps=-(-TEST_IMAGES // case.batch_size),
             flops=forward_flops(TEST_IMAGES), throughput=matmul_flops(case.device))
@@ -87,7 +87,7 @@ def test_predict_one(benchmark, case, mnist, matmul_flops, trained, slowdown):
     model = _model_for(case, trained)
     first = mnist.x_test[0:1]
     call = TimedCall(lambda: model.predict(first, verbose=0), slowdown)
-    with framework.device_scope(case.device):
+    with case.scope():
         prediction = benchmark.pedantic(call, rounds=ROUNDS["predict_one"], warmup_rounds=2, iterations=1)
     record(benchmark, case, path="predict_one", call=call, samples=1, steps=1, flops=forward_flops(1),
             throughput=matmul_flops(case.device), predicted_class=int(np.argmax(prediction[0])))

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from mnist_ref.data_parallel import Layout, strategy_name
 from mnist_ref.speed_of_light import speed_of_light_s
 
 
@@ -40,7 +41,8 @@ def round_times(benchmark) -> list[float] | None:
 def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: int, flops: int, throughput: float, **extra) -> None:
     """Common extra_info: the case, throughput, speed of light and the harness overhead."""
     data = round_times(benchmark)
-    info = {"path": path, "backend": case.backend, "device": case.device, "batch_size": case.batch_size, "mode": case.mode, **extra}
+    info = {"path": path, "backend": case.backend, "device": case.device, "batch_size": case.batch_size, "mode": case.mode,
+            "replicas": case.replicas, "strategy": strategy_name(case.backend, Layout(case.replicas)), **extra}
     info.update(samples_per_round=samples, steps_per_round=steps, flops_per_round=flops, matmul_flops_per_s=throughput)
     if data:
         median = float(np.median(data))

@@ -38,6 +38,8 @@ def _add_run_options(parser: argparse.ArgumentParser, *, grid: bool = False) -> 
                         help="Keras 3 backend" + ("s" if grid else "") + ": tensorflow, jax or torch (default: $KERAS_BACKEND or tensorflow)")
     parser.add_argument("--mode", default="book", choices=MODES, help="book: Keras defaults; tuned: steps_per_execution + XLA")
     parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files or mnist.npz (default: $MNIST_REF_DATA, else Keras' download)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="data-parallel devices per process (CPU: that many logical devices); the global batch stays --batch-size")
     parser.add_argument(
         "--deterministic", action="store_true",
         help="force deterministic kernels (TensorFlow op determinism, torch deterministic algorithms, XLA deterministic GPU ops for JAX)",
@@ -57,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for every generator (default: %(default)s)")
     train.add_argument("--validation-split", type=float, default=0.0, help="fraction of the training set held out for validation (book: 0)")
     train.add_argument("--out", type=Path, default=None, help="run record path (default: results/runs/<time>-seed<seed>-<fingerprint>.json)")
+    train.add_argument("--workers", type=int, default=1,
+                       help="data-parallel worker processes (jax backend); alone: started on this host; with --coordinator: this is one of them")
+    train.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                       help="address of worker 0 in a multi-host run (default: $MNIST_REF_COORDINATOR)")
+    train.add_argument("--process-id", type=int, default=None, help="this worker's index, 0 on the coordinator's host (default: $MNIST_REF_PROCESS_ID)")
+    train.add_argument("--worker-timeout", type=float, default=None, help="seconds after which workers started here are stopped (default: 3600)")
 
     sweep = sub.add_parser("sweep", help="train several seeds and record their test accuracies (derives the bands)")
     _add_run_options(sweep, grid=True)
@@ -75,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out-dir", type=Path, default=Path("results"), help="where the markdown and PNG files go (default: %(default)s)")
     report.add_argument("--name", default="bench", help="base name of the bench table and plots (default: %(default)s)")
     report.add_argument("--backends", action="store_true", help="write results/backends.md instead: backends side by side, runs of a case compared")
+    report.add_argument("--distributed", action="store_true",
+                        help="write results/distributed.md instead: data-parallel runs against one device (speed-up, efficiency)")
 
     versions = sub.add_parser("versions", help="merge per-tox-env results into the cross-version table")
     versions.add_argument("results_dir", type=Path, help="directory holding one folder per tox env (results/tox)")
@@ -89,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     oracle.add_argument("--data-dir", default=None, help="MNIST location (default: $MNIST_REF_DATA, else Keras' download)")
     oracle.add_argument("--steps", type=int, default=100, help="steps of the reported trajectory, 0 for none (default: %(default)s)")
     oracle.add_argument("--seed", type=int, default=None, help="seed of the initial weights (default: the run default)")
+    oracle.add_argument("--replicas", type=int, default=1, help="take the step data-parallel on this many devices (default: %(default)s)")
     oracle.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
 
     env = sub.add_parser("env", help="print the environment capture as JSON")
@@ -160,19 +171,23 @@ def _cmd_env(args) -> int:
 
 
 def _config(args, **overrides):
-    from mnist_ref import framework
+    """The run's Config and data-parallel layout, with the backend selected and the replicas readied."""
+    from mnist_ref import data_parallel
     from mnist_ref.config import Config
 
-    framework.select_backend(args.backend, deterministic=args.deterministic)
-    return Config(
+    cfg = Config(
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         device=args.device,
         deterministic=args.deterministic,
         mode=args.mode,
+        replicas=args.replicas,
         **overrides,
     )
+    layout = data_parallel.layout(cfg, process_id=getattr(args, "process_id", None), coordinator=getattr(args, "coordinator", None))
+    data_parallel.select(args.backend, cfg, layout)
+    return cfg, layout
 
 
 def _print_walkthrough(result, band, path) -> None:
@@ -195,12 +210,21 @@ def _print_walkthrough(result, band, path) -> None:
 
 
 def _cmd_train(args) -> int:
-    from mnist_ref import atomic, book, dataset, environment, record, walkthrough
+    import os
 
-    cfg = _config(args, seed=args.seed, validation_split=args.validation_split)
+    from mnist_ref import atomic, book, data_parallel, dataset, environment, launch, record, walkthrough
+
+    if args.workers > 1 and not (args.coordinator or os.environ.get(data_parallel.COORDINATOR_ENV)):
+        # This host starts every worker; each runs this same command as one of them.
+        print(launch.run_workers(args.argv, args.workers, timeout_s=args.worker_timeout or launch.DEFAULT_TIMEOUT_S), end="")
+        return 0
+    cfg, layout = _config(args, seed=args.seed, validation_split=args.validation_split, workers=args.workers)
+    data_parallel.start(layout)
     raw = dataset.load_raw(args.data_dir)
     # Keras' live progress bar on a terminal; one line per epoch when the output is a file or a pipe.
-    result = walkthrough.run(cfg, raw, verbose=1 if sys.stdout.isatty() else 2)
+    result = walkthrough.run(cfg, raw, verbose=(1 if sys.stdout.isatty() else 2) if layout.chief else 0, layout=layout)
+    if not layout.chief:
+        return 0  # worker 0 writes the one run record
     document = record.build(result, raw=raw, environment=environment.capture())
     path = atomic.write_json(args.out or record.default_path(result), document)
     args.written = [path]
@@ -243,14 +267,17 @@ def _cmd_sweep(args) -> int:
 
 def _sweep_cells(args):
     """The grid of a sweep: every batch size on every backend, each with its output file."""
-    from mnist_ref import framework, sweep
+    from mnist_ref import data_parallel, framework, sweep
     from mnist_ref.config import Config
     from mnist_ref.errors import ConfigError
 
     backends = list(dict.fromkeys(args.backend or [None]))
     names = [framework.check_backend(b) for b in backends]
     cfgs = [Config(epochs=args.epochs, batch_size=b, learning_rate=args.learning_rate, device=args.device,
-                   deterministic=args.deterministic, mode=args.mode) for b in dict.fromkeys(args.batch_size)]
+                   deterministic=args.deterministic, mode=args.mode, replicas=args.replicas) for b in dict.fromkeys(args.batch_size)]
+    for name in names:
+        for cfg in cfgs:
+            data_parallel.check(name, data_parallel.Layout(cfg.replicas), cfg.batch_size, cfg.mode)
     if args.out and len(cfgs) * len(names) > 1:
         raise ConfigError(f"--out names one file, but this sweep has {len(cfgs) * len(names)} configurations; pass --out-dir instead")
     directory = args.out_dir or sweep.DEFAULT_DIR
@@ -283,7 +310,7 @@ def _sweep_summary(outcome) -> str:
 
 def _cmd_report(args) -> int:
     from mnist_ref import atomic
-    from mnist_ref.reporting import backends, bench, files, index, plots, sweeps
+    from mnist_ref.reporting import backends, bench, distributed, files, index, plots, sweeps
 
     command = " ".join([PROG, *args.argv])
     loaded = [files.load(path, allow_partial=args.allow_partial) for path in files.expand(args.files)]
@@ -292,6 +319,8 @@ def _cmd_report(args) -> int:
     written = args.written = []
     if benches and args.backends:
         written.append(atomic.write_text(args.out_dir / "backends.md", backends.render(benches, command=command)))
+    elif benches and args.distributed:
+        written.append(atomic.write_text(args.out_dir / "distributed.md", distributed.render(benches, command=command)))
     elif benches:
         written.append(atomic.write_text(args.out_dir / f"{args.name}.md", bench.render_bench(benches, command=command)))
         written.append(plots.throughput(benches, args.out_dir / f"{args.name}-throughput.png"))
@@ -387,12 +416,12 @@ def _cmd_baseline(args) -> int:
 
 
 def _cmd_oracle(args) -> int:
-    from mnist_ref import atomic, dataset, environment, framework, oracle
+    from mnist_ref import atomic, data_parallel, dataset, environment, oracle
     from mnist_ref.config import DEFAULT_SEED, Config
     from mnist_ref.reporting import oracle as oracle_report
 
-    framework.select_backend(args.backend)
-    cfg = Config(seed=DEFAULT_SEED if args.seed is None else args.seed, device=args.device)
+    cfg = Config(seed=DEFAULT_SEED if args.seed is None else args.seed, device=args.device, replicas=args.replicas)
+    data_parallel.select(args.backend, cfg)
     data = dataset.prepare(dataset.load_raw(args.data_dir))
     document = oracle.run(cfg, data.x_train, data.y_train, steps=max(args.steps, 0))
     print(oracle_report.render(document))

@@ -16,7 +16,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 
-from mnist_ref import environment, framework, sweep
+from mnist_ref import data_parallel, environment, framework, sweep
 from mnist_ref.config import Config
 from mnist_ref.dataset import RawMnist
 from mnist_ref.errors import ConfigError, MnistRefError
@@ -46,7 +46,7 @@ def dashboard_available() -> bool:
 
 def train_task(cfg: Config, backend: str, raw: RawMnist, seed: int) -> dict:
     """Runs in a worker process: select the backend there, train one seed, return its record."""
-    framework.select_backend(backend, deterministic=cfg.deterministic)
+    data_parallel.select(backend, cfg)
     return sweep.train_seed(cfg, raw, seed)
 
 

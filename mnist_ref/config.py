@@ -33,6 +33,10 @@ class Config:
     device: str = "cpu"
     deterministic: bool = False
     mode: str = "book"
+    # Data parallelism (mnist_ref.data_parallel): devices per worker process, and worker processes; the global
+    # batch stays batch_size.
+    replicas: int = 1
+    workers: int = 1
 
     def __post_init__(self) -> None:
         validate(self)
@@ -58,5 +62,9 @@ def validate(cfg: Config) -> None:
         )
     if not isinstance(cfg.device, str) or not _DEVICE_PATTERN.match(cfg.device):
         raise ConfigError(f"device must be cpu, gpu or gpu:N, got {cfg.device!r}")
+    for name in ("replicas", "workers"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
     if cfg.mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")

@@ -37,3 +37,9 @@ class BackendError(MnistRefError):
 
 class ReportError(MnistRefError):
     """A benchmark or run JSON file cannot be turned into a report."""
+
+
+class WorkerError(MnistRefError):
+    """A worker process of a multi-worker run failed or hung; the others were stopped."""
+
+    exit_code = 1

@@ -7,6 +7,7 @@ tolerances below; a short run of consecutive steps shows how far the two traject
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -117,28 +118,42 @@ def _largest_difference(keras_weights: list[np.ndarray], reference_weights: list
     return max(float(np.max(np.abs(np.asarray(k, np.float64) - r))) for k, r in zip(keras_weights, reference_weights, strict=True))
 
 
-def fresh_model(cfg):
-    """The book's model, compiled, with cfg's seed: the same initial weights every time."""
+def fresh_model(cfg, scope=contextlib.nullcontext):
+    """The book's model, compiled, with cfg's seed: the same initial weights every time; built inside scope()
+    (a device or a data-parallel strategy), which is entered after the seeding's fresh Keras session."""
     from mnist_ref import framework
     from mnist_ref.model import build_model, compile_model
 
     framework.set_seed(cfg.seed, deterministic=cfg.deterministic)
-    model = build_model()
-    compile_model(model, cfg)
+    with scope():
+        model = build_model()
+        compile_model(model, cfg)
     return model
 
 
 def run(cfg, x: np.ndarray, y: np.ndarray, *, steps: int) -> dict:
     """The oracle's document: every check of one step, and the trajectory of `steps` steps, on x, y in order."""
-    from mnist_ref import framework
+    from mnist_ref import data_parallel, framework
 
-    with framework.device_scope(framework.resolve_device(cfg.device)):
-        checks = run_checks(fresh_model(cfg), x[:cfg.batch_size], y[:cfg.batch_size])
-        points = trajectory(fresh_model(cfg), x, y, steps=steps, batch_size=cfg.batch_size) if steps else []
+    layout = data_parallel.layout(cfg)
+    device = framework.resolve_device(cfg.device)
+
+    def scope():
+        return data_parallel.scope(framework.backend(), layout, device)
+
+    model = fresh_model(cfg, scope)
+    with scope():
+        checks = run_checks(model, x[:cfg.batch_size], y[:cfg.batch_size])
+    points = []
+    if steps:
+        model = fresh_model(cfg, scope)
+        with scope():
+            points = trajectory(model, x, y, steps=steps, batch_size=cfg.batch_size)
     return {
         "schema": "mnist-ref/oracle/1",
         "backend": framework.backend(),
         "config": cfg.to_dict(),
+        "distribution": data_parallel.describe(framework.backend(), layout),
         "matches": all(c.ok for c in checks),
         "checks": [{**dataclasses.asdict(c), "ok": c.ok} for c in checks],
         "trajectory": points,

@@ -39,6 +39,7 @@ def build(result: RunResult, *, raw: RawMnist, environment: dict) -> dict:
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "config": result.config.to_dict(),
         "device": result.device,
+        "distribution": result.distribution,
         "environment": environment,
         "data": {"source": raw.source, "sha256": raw.checksums},
         "history": result.history,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from mnist_ref import atomic, book, framework, interrupts
+from mnist_ref import atomic, book, data_parallel, framework, interrupts
 from mnist_ref.config import Config
 from mnist_ref.dataset import RawMnist
 from mnist_ref.environment import capture
@@ -115,7 +115,7 @@ class Serial:
 
     def __call__(self, jobs: list[Job]) -> Iterator[tuple[Cell, int, dict]]:
         for cell, seed in jobs:
-            framework.select_backend(cell.backend, deterministic=cell.cfg.deterministic)
+            data_parallel.select(cell.backend, cell.cfg)
             try:
                 record = train_seed(cell.cfg, self.raw, seed)
             except MnistRefError:

@@ -75,12 +75,12 @@ def test_serial_local_cluster_and_lost_worker_give_the_same_seeds(real_data_dir,
 @pytest.mark.slow
 def test_running_scheduler_and_a_grid_over_backends(real_data_dir, tmp_path):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        proc = sweep_cli("--seeds", "2", "--epochs", "1", "--batch-size", "1024", "2048", "--backend", "tensorflow", "jax",
+        proc = sweep_cli("--seeds", "2", "--epochs", "1", "--batch-size", "1024", "--backend", "tensorflow", "jax",
                          "--scheduler", cluster.scheduler_address, "--out-dir", str(tmp_path))
         out = finish(proc)
     assert "restarting the Dask workers for the jax backend" in out
     names = sorted(p.name for p in tmp_path.glob("*.json"))
-    assert names == [f"bs{b}-{k}-book.json" for b in (1024, 2048) for k in ("jax", "tensorflow")]
+    assert names == ["bs1024-jax-book.json", "bs1024-tensorflow-book.json"]
     for name in names:
         document = json.loads((tmp_path / name).read_text())
         assert document["backend"] == document["environment"]["framework"]["backend"] == name.split("-")[1]

@@ -119,3 +119,26 @@ def test_keras_epochs_are_shown_as_multiples_of_the_floor(tmp_path):
     book = next(r for r in rows if "| tensorflow | cpu:0    | book " in r)
     assert "4.00x" in book
     assert any(r.startswith("| numpy ") and "1.00x" in r for r in rows)
+
+
+def with_replicas(document: dict, replicas: int, factor: float) -> dict:
+    """A copy of a bench document as if every case ran on `replicas` replicas, its medians factor times the originals."""
+    doc = copy.deepcopy(document)
+    for bench in doc["benchmarks"]:
+        bench["extra_info"].update(replicas=replicas, strategy="keras DataParallel")
+        bench["stats"]["median"] *= factor
+    return doc
+
+
+def test_distributed_report_gives_speed_up_and_efficiency(tmp_path):
+    from mnist_ref.reporting import distributed
+
+    one, two = tmp_path / "x1.json", tmp_path / "x2.json"
+    one.write_text(SAMPLE.read_text())
+    two.write_text(json.dumps(with_replicas(json.loads(SAMPLE.read_text()), 2, 0.8)))
+    loaded = [files.load_bench(one), files.load_bench(two)]
+    rendered = distributed.render(loaded, command="mnist-ref report --distributed")
+    row = next(line for line in rendered.splitlines() if "| keras DataParallel" in line and "|      32 |" in line)
+    assert "1.25x" in row and "62.5%" in row  # speed-up 1 / 0.8, efficiency 1.25 / 2
+    # Cases on 2 replicas are their own cases: never matched with the one-device run of the same batch size.
+    assert set(files.cells(loaded[:1])).isdisjoint(files.cells(loaded[1:]))

@@ -135,8 +135,11 @@ def expand(arguments: list[Path]) -> list[Path]:
 
 
 def case_key(info: dict) -> CaseKey:
-    """(backend, device, batch_size, mode) of a benchmark's extra_info or a skipped entry."""
-    return (info["backend"], info["device"], int(info["batch_size"]), info["mode"])
+    """(backend, device, batch_size, mode) of a benchmark's extra_info or a skipped entry; a data-parallel case's
+    device reads 'cpu:0 x2' (2 replicas from cpu:0 on), so that it is neither matched with nor shown as one device."""
+    replicas = int(info.get("replicas", 1))
+    device = info["device"] if replicas == 1 else f"{info['device']} x{replicas}"
+    return (info["backend"], device, int(info["batch_size"]), info["mode"])
 
 
 def cells(files: list[BenchFile]) -> dict[CaseKey, dict[str, dict]]:

@@ -12,6 +12,7 @@ INDEX_ENTRIES = {
     "bench-training.png": "loss and accuracy per epoch of each benchmarked case",
     "seed-sweep.md": "per-seed test accuracies behind the accuracy bands",
     "backends.md": "Keras 3 backends x devices x batch sizes, fingerprint stability, CPU/GPU crossover",
+    "distributed.md": "data-parallel training (replicas) against one device: samples/s, speed-up, scaling efficiency",
     "tf-versions.md": "the book's model across TensorFlow versions (Keras 2 and 3), and whether each matches the oracle",
     "gate-validation.md": "whether the regression gate tells a real slowdown from noise: A/A runs, real slowdowns, one core vs two",
     "baseline": "the bench run `mnist-ref compare` compares against by default",
