@@ -258,7 +258,7 @@ def _cmd_sweep(args) -> int:
             continue
         args.written.append(atomic.write_json(outcome.cell.out, outcome.document))
         sweep.checkpoint_path(outcome.cell.out).unlink(missing_ok=True)
-        print(_sweep_summary(outcome))
+        print(sweep.summary_line(outcome))
     errors = [o.error for o in outcomes if o.error]
     for error in errors:
         print(f"{PROG}: error: {error}", file=sys.stderr)
@@ -267,21 +267,12 @@ def _cmd_sweep(args) -> int:
 
 def _sweep_cells(args):
     """The grid of a sweep: every batch size on every backend, each with its output file."""
-    from mnist_ref import data_parallel, framework, sweep
+    from mnist_ref import sweep
     from mnist_ref.config import Config
-    from mnist_ref.errors import ConfigError
 
-    backends = list(dict.fromkeys(args.backend or [None]))
-    names = [framework.check_backend(b) for b in backends]
-    cfgs = [Config(epochs=args.epochs, batch_size=b, learning_rate=args.learning_rate, device=args.device,
-                   deterministic=args.deterministic, mode=args.mode, replicas=args.replicas) for b in dict.fromkeys(args.batch_size)]
-    for name in names:
-        for cfg in cfgs:
-            data_parallel.check(name, data_parallel.Layout(cfg.replicas), cfg.batch_size, cfg.mode)
-    if args.out and len(cfgs) * len(names) > 1:
-        raise ConfigError(f"--out names one file, but this sweep has {len(cfgs) * len(names)} configurations; pass --out-dir instead")
-    directory = args.out_dir or sweep.DEFAULT_DIR
-    return [sweep.Cell(cfg, name, args.out or sweep.default_path(cfg, name, directory)) for name in names for cfg in cfgs]
+    base = Config(epochs=args.epochs, learning_rate=args.learning_rate, device=args.device, deterministic=args.deterministic,
+                  mode=args.mode, replicas=args.replicas)
+    return sweep.grid(base, batch_sizes=args.batch_size, backends=args.backend or [None], out=args.out, out_dir=args.out_dir)
 
 
 @contextlib.contextmanager
@@ -295,17 +286,6 @@ def _sweep_executor(args, raw):
 
     with cluster.connect(jobs=args.jobs, scheduler=args.scheduler) as client:
         yield cluster.DaskExecutor(client, raw)
-
-
-def _sweep_summary(outcome) -> str:
-    from mnist_ref.reporting.tables import fmt
-
-    summary = outcome.document["summary"]
-    unused = summary["seeds"] - summary["n"]
-    rests = f"{summary['n']} seeds" + (f" of {summary['seeds']} ({summary['diverged']} diverged, {summary['failed']} failed)" if unused else "")
-    return (f"{outcome.cell.describe()}: {rests}: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
-            f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band {fmt(summary['band'], 'band')}; "
-            f"written to {outcome.cell.out}")
 
 
 def _cmd_report(args) -> int:

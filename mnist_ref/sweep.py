@@ -235,6 +235,31 @@ def _outcome(cell: Cell, head: dict, runs: list[dict]) -> Outcome:
     return Outcome(cell, {**head, "runs": runs, "summary": {**summarize(accuracies), "seeds": len(runs), **counts}})
 
 
+def summary_line(outcome: Outcome) -> str:
+    """'tensorflow, batch 32, book mode: 12 seeds: mean ..., derived band [...]; written to PATH'"""
+    summary = outcome.document["summary"]
+    rests = f"{summary['n']} seeds"
+    if summary["seeds"] != summary["n"]:
+        rests += f" of {summary['seeds']} ({summary['diverged']} diverged, {summary['failed']} failed)"
+    low, high = summary["band"]
+    return (f"{outcome.cell.describe()}: {rests}: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
+            f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band [{low:.3f}, {high:.3f}]; written to {outcome.cell.out}")
+
+
+def grid(base: Config, *, batch_sizes: Iterable[int], backends: Iterable[str | None], out: Path | None = None,
+         out_dir: Path | None = None) -> list[Cell]:
+    """Every batch size on every backend (None: the default one), each cell with its file: `out` for a
+    one-cell sweep, else OUT_DIR/bs<batch>-<backend>-<mode>.json. ConfigError for a cell that cannot run."""
+    names = [framework.check_backend(b) for b in dict.fromkeys(backends)]
+    cfgs = [dataclasses.replace(base, batch_size=b) for b in dict.fromkeys(batch_sizes)]
+    for name in names:
+        for cfg in cfgs:
+            data_parallel.check(name, data_parallel.Layout(cfg.replicas), cfg.batch_size, cfg.mode)
+    if out and len(cfgs) * len(names) > 1:
+        raise ConfigError(f"--out names one file, but this sweep has {len(cfgs) * len(names)} configurations; pass --out-dir instead")
+    return [Cell(cfg, name, out or default_path(cfg, name, out_dir or DEFAULT_DIR)) for name in names for cfg in cfgs]
+
+
 def default_path(cfg: Config, backend: str | None = None, directory: Path = DEFAULT_DIR) -> Path:
     """results/seed-sweep/bs<batch>-<backend>-<mode>.json"""
     return directory / f"bs{cfg.batch_size}-{backend or framework.backend()}-{cfg.mode}.json"
