@@ -212,10 +212,13 @@ def _print_walkthrough(result, band, path) -> None:
 def _cmd_train(args) -> int:
     import os
 
-    from mnist_ref import atomic, book, data_parallel, dataset, environment, launch, record, walkthrough
+    from mnist_ref import atomic, book, data_parallel, dataset, environment, framework, launch, record, walkthrough
 
     if args.workers > 1 and not (args.coordinator or os.environ.get(data_parallel.COORDINATOR_ENV)):
-        # This host starts every worker; each runs this same command as one of them.
+        # This host starts every worker; each runs this same command as one of them. What cannot run is refused
+        # here, once, rather than by every worker.
+        started_here = data_parallel.Layout(args.replicas, args.workers, coordinator="this host")
+        data_parallel.check(framework.check_backend(args.backend), started_here, args.batch_size, args.mode)
         print(launch.run_workers(args.argv, args.workers, timeout_s=args.worker_timeout or launch.DEFAULT_TIMEOUT_S), end="")
         return 0
     cfg, layout = _config(args, seed=args.seed, validation_split=args.validation_split, workers=args.workers)

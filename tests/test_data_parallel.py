@@ -171,3 +171,9 @@ def test_hung_workers_are_stopped_after_the_timeout(tiny_dir, tmp_path, monkeypa
         launch.run_workers(["train", "--backend", "jax", "--workers", "2", "--data-dir", str(tiny_dir), "--out", str(out)], 2, timeout_s=8)
     assert time.monotonic() - start < 30
     assert subprocess.run(["pgrep", "-f", f"--out {out}"], capture_output=True, text=True).stdout.split() == []
+
+
+def test_unsupported_workers_are_refused_before_any_worker_starts(tiny_dir):
+    proc = mnist_ref("train", "--backend", "tensorflow", "--workers", "2", "--data-dir", str(tiny_dir))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("mnist-ref: error:") == 1 and "keras-team/keras#20585" in proc.stderr
