@@ -37,8 +37,9 @@ class Cell:
     out: Path
 
     def describe(self) -> str:
-        """'tensorflow, batch 32, book mode'"""
-        return f"{self.backend}, batch {self.cfg.batch_size}, {self.cfg.mode} mode"
+        """'tensorflow, batch 32, book mode' (', 2 replicas' when data-parallel)"""
+        replicas = f", {self.cfg.replicas} replicas" if self.cfg.replicas > 1 else ""
+        return f"{self.backend}, batch {self.cfg.batch_size}, {self.cfg.mode} mode{replicas}"
 
 
 Job = tuple[Cell, int]
@@ -261,5 +262,6 @@ def grid(base: Config, *, batch_sizes: Iterable[int], backends: Iterable[str | N
 
 
 def default_path(cfg: Config, backend: str | None = None, directory: Path = DEFAULT_DIR) -> Path:
-    """results/seed-sweep/bs<batch>-<backend>-<mode>.json"""
-    return directory / f"bs{cfg.batch_size}-{backend or framework.backend()}-{cfg.mode}.json"
+    """results/seed-sweep/bs<batch>-<backend>-<mode>.json, with -x<replicas> for a data-parallel sweep"""
+    replicas = f"-x{cfg.replicas}" if cfg.replicas > 1 else ""
+    return directory / f"bs{cfg.batch_size}-{backend or framework.backend()}-{cfg.mode}{replicas}.json"

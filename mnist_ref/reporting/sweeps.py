@@ -15,6 +15,12 @@ def _seed_row(run: dict) -> list[str]:
             fmt(run["test_loss"], "acc"), fmt(run["fit_s"], "s"), run["fingerprint"][:16]]
 
 
+def _mode(config: dict) -> str:
+    """'book', or 'book x2' for a sweep trained on 2 replicas."""
+    replicas = config.get("replicas", 1)
+    return config["mode"] if replicas == 1 else f"{config['mode']} x{replicas}"
+
+
 def _seed_count(summary: dict) -> str:
     """'12', or '10 of 12' where seeds diverged or failed (the band rests on the first number)."""
     total = summary.get("seeds", summary["n"])
@@ -25,7 +31,7 @@ def render_sweeps(sweeps: list[dict], *, command: str) -> str:
     """Summary per batch size and the per-seed accuracies behind each band."""
     sweeps = sorted(sweeps, key=lambda s: (s["backend"], s["config"]["mode"], s["config"]["batch_size"]))
     summary = [
-        [s["backend"], s["config"]["mode"], str(s["config"]["batch_size"]), _seed_count(s["summary"]),
+        [s["backend"], _mode(s["config"]), str(s["config"]["batch_size"]), _seed_count(s["summary"]),
          fmt(s["summary"]["mean"], "acc"), fmt(s["summary"]["std"], "acc"), fmt(s["summary"]["min"], "acc"),
          fmt(s["summary"]["max"], "acc"), fmt(s["summary"]["band"], "band")]
         for s in sweeps
@@ -44,7 +50,7 @@ def render_sweeps(sweeps: list[dict], *, command: str) -> str:
     for s in sweeps:
         env = s.get("environment", {})
         lines += [
-            f"## {s['backend']}, batch {s['config']['batch_size']}, {s['config']['mode']} mode",
+            f"## {s['backend']}, batch {s['config']['batch_size']}, {_mode(s['config'])} mode",
             "",
             f"Measured on {env.get('cpu', {}).get('model', '?')} ({env.get('cpu', {}).get('usable_cores', '?')} cores), "
             f"Keras {env.get('framework', {}).get('keras', '?')}, data {s.get('data_source', '?')}.",
