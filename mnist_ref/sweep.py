@@ -210,7 +210,7 @@ def run(cells: list[Cell], raw: RawMnist, *, seeds: Iterable[int], execute: Exec
     done = {cell: completed_seeds(checkpoint_path(cell.out), heads[cell]) if resume else {} for cell in cells}
     for cell in cells:
         if done[cell]:
-            progress(f"resuming {cell.describe()} from {checkpoint_path(cell.out)}: seeds {', '.join(map(str, sorted(done[cell])))} already done")
+            progress(f"resuming from {checkpoint_path(cell.out)}: {cell.describe()}, seeds {', '.join(map(str, sorted(done[cell])))} already done")
     failures: dict[Cell, dict[int, dict]] = {cell: {} for cell in cells}
     jobs = [(cell, seed) for cell in cells for seed in seeds if seed not in done[cell]]
     tracker = Progress(len(jobs), progress)
