@@ -146,9 +146,13 @@ def skip_reason(case: Case, config) -> str | None:
     return None
 
 
+PARAMS = (*CASE_FIELDS, "replicas")
+
+
 def pytest_generate_tests(metafunc):
-    """The matrix as plain parameters (backend, device, batch_size, mode), so that tools reading
-    pytest-benchmark JSON see them; the case fixture rebuilds the Case."""
+    """The matrix as plain parameters (backend, device, batch_size, mode, replicas), so that tools reading
+    pytest-benchmark JSON (`pytest-benchmark compare --group-by=param:replicas`) see them; the case fixture
+    rebuilds the Case."""
     if "case" not in metafunc.fixturenames:
         return
     params = []
@@ -159,16 +163,15 @@ def pytest_generate_tests(metafunc):
     for case in cases:
         reason = skip_reason(case, metafunc.config)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
-        params.append(pytest.param(*(getattr(case, f) for f in CASE_FIELDS), id=case.id, marks=marks))
+        params.append(pytest.param(*(getattr(case, f) for f in PARAMS), id=case.id, marks=marks))
         if reason and metafunc.function.__name__ == "test_fit":
             metafunc.config._mnist_ref_skipped.append({**dataclasses.asdict(case), "reason": reason})
-    metafunc.parametrize(",".join(CASE_FIELDS), params)
+    metafunc.parametrize(",".join(PARAMS), params)
 
 
 @pytest.fixture
-def case(request, backend, device, batch_size, mode) -> Case:
+def case(backend, device, batch_size, mode, replicas) -> Case:
     """This test's cell of the matrix."""
-    replicas = 1 if backend == FLOOR_BACKEND else request.config.getoption("--bench-replicas")
     return Case(backend, device, batch_size, mode, replicas)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mnist_ref import atomic
 from mnist_ref.errors import ReportError
-from mnist_ref.reporting.files import BenchFile, expand, load_bench
+from mnist_ref.reporting.files import BenchFile, check_complete, expand, load_bench
 
 # results/baseline/ of the checkout this package runs from (an editable install), else of the working directory.
 _CHECKOUT_BASELINE = Path(__file__).resolve().parent.parent / "results" / "baseline"
@@ -33,6 +33,16 @@ def load_side(path: Path, *, allow_partial: bool = False) -> list[BenchFile]:
     return [load_bench(p, allow_partial=allow_partial) for p in paths]
 
 
+def load_new(path: Path) -> BenchFile:
+    """The one complete bench file that is to become the baseline; ReportError otherwise (a partial run is
+    never a baseline, so the error does not offer --allow-partial)."""
+    if Path(path).is_dir():
+        raise ReportError(f"{path}: a folder; the baseline is one bench JSON file (`{BENCH_COMMAND.format(path='FILE')}`)")
+    bench_file = load_bench(path, allow_partial=True)
+    check_complete(bench_file, hint="a baseline must come from a complete session: rerun the bench")
+    return bench_file
+
+
 def refresh_command(new: Path | None) -> str:
     """The exact commands that make a fresh run (or the given one) the baseline."""
     if new is not None:
@@ -43,7 +53,7 @@ def refresh_command(new: Path | None) -> str:
 
 def replace(folder: Path, new: Path) -> Path:
     """Copy a new run into the baseline folder (atomically), replacing the baseline file there."""
-    load_bench(new)  # a complete, valid bench file, or ReportError
+    load_new(new)  # a complete, valid bench file, or ReportError
     target = folder / BASELINE_NAME
     atomic.write_bytes(target, Path(new).read_bytes())
     return target

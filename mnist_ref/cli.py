@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from mnist_ref import __version__
-from mnist_ref.errors import MnistRefError
+from mnist_ref.errors import ExitCode, MnistRefError
 
 PROG = "mnist-ref"
 
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("results_dir", type=Path, help="directory holding one folder per tox env (results/tox)")
     versions.add_argument("--envs", nargs="+", required=True, help="tox env names, in table order")
     versions.add_argument("--out", type=Path, default=Path("results") / "tf-versions.md", help="markdown path (default: %(default)s)")
+    versions.add_argument("--allow-partial", action="store_true", help="accept bench files of interrupted or failed sessions")
 
     _add_compare_parsers(sub)
 
@@ -107,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _threshold(text: str) -> float:
+    """argparse type of --threshold: a finite ratio above 1."""
+    from mnist_ref.reporting import compare
+
+    try:
+        return compare.check_threshold(float(text))
+    except (ValueError, MnistRefError):
+        raise argparse.ArgumentTypeError(f"takes a finite time ratio above 1 (1.2 = 20% slower), got {text!r}") from None
+
+
 def _add_compare_parsers(sub) -> None:
     from mnist_ref import ab
     from mnist_ref.reporting import compare
@@ -116,9 +127,11 @@ def _add_compare_parsers(sub) -> None:
                             help="a slowdown on the same machine kind: fail (exit 1), warn or off (default: %(default)s)")
         parser.add_argument("--perf-across-machines", choices=compare.POLICIES, default="warn",
                             help="a slowdown measured against another machine (default: %(default)s)")
-        parser.add_argument("--threshold", type=float, default=None,
-                            help="time ratio new/base from which a path can be slower (default: by kind of comparison)")
-        parser.add_argument("--out", type=Path, default=None, help="also write the markdown report here")
+        parser.add_argument("--threshold", type=_threshold, default=None,
+                            help="time ratio new/base, finite and above 1, from which a path can be slower (default: by kind of comparison)")
+        parser.add_argument("--only-common", action="store_true",
+                            help="judge only the cases both sides measured; the baseline's others are listed instead of blocking a pass")
+        parser.add_argument("--out", type=Path, default=None, help="also write the markdown report here (not one of the inputs)")
 
     cmp = sub.add_parser("compare", help="regression verdict: a new bench run against a baseline (exit 0 ok, 1 slower, 2 bad input, 3 incorrect)")
     cmp.add_argument("files", nargs="+", type=Path, metavar="[BASELINE] NEW",
@@ -144,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     from mnist_ref import interrupts
 
     argv = sys.argv[1:] if argv is None else argv
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 prints as an escape, not a crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     args.argv = argv
     interrupts.raise_on_sigterm()
@@ -152,13 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     except MnistRefError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:  # an output path that cannot be written
-        print(f"{PROG}: error: cannot write {exc.filename or ''}: {exc.strerror or exc}; choose another --out", file=sys.stderr)
-        return 1
+    except OSError as exc:  # a path the library did not expect to fail
+        print(f"{PROG}: error: {exc.filename or 'a file'}: {exc.strerror or exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
     except KeyboardInterrupt as exc:
         written = getattr(args, "written", [])
-        kept = f"kept: {', '.join(map(str, written))}" if written else "nothing was written"
-        print(f"{PROG}: interrupted ({interrupts.signal_name(exc)}); earlier outputs left as they were, {kept}", file=sys.stderr)
+        kept = f"written before the interrupt: {', '.join(map(str, written))}" if written else "no output was replaced"
+        print(f"{PROG}: interrupted ({interrupts.signal_name(exc)}); {kept}", file=sys.stderr)
         return interrupts.exit_code(exc)
 
 
@@ -293,56 +309,82 @@ def _sweep_executor(args, raw):
 
 def _cmd_report(args) -> int:
     from mnist_ref import atomic
-    from mnist_ref.reporting import backends, bench, distributed, files, index, plots, sweeps
+    from mnist_ref.reporting import pages
 
-    command = " ".join([PROG, *args.argv])
-    loaded = [files.load(path, allow_partial=args.allow_partial) for path in files.expand(args.files)]
-    benches = [f for f in loaded if isinstance(f, files.BenchFile)]
-    sweep_docs = [f for f in loaded if not isinstance(f, files.BenchFile)]
-    written = args.written = []
-    if benches and args.backends:
-        written.append(atomic.write_text(args.out_dir / "backends.md", backends.render(benches, command=command)))
-    elif benches and args.distributed:
-        written.append(atomic.write_text(args.out_dir / "distributed.md", distributed.render(benches, command=command)))
-    elif benches:
-        written.append(atomic.write_text(args.out_dir / f"{args.name}.md", bench.render_bench(benches, command=command)))
-        written.append(plots.throughput(benches, args.out_dir / f"{args.name}-throughput.png"))
-        written.append(plots.training_curves(benches, args.out_dir / f"{args.name}-training.png"))
-    if sweep_docs:
-        written.append(atomic.write_text(args.out_dir / "seed-sweep.md", sweeps.render_sweeps(sweep_docs, command=command)))
-    written.append(atomic.write_text(args.out_dir / "README.md", index.render_index(args.out_dir)))
-    print("wrote " + ", ".join(map(str, written)))
+    loaded = pages.load_inputs(args.files, allow_partial=args.allow_partial)
+    kind = "backends" if args.backends else "distributed" if args.distributed else "bench"
+    rendered = pages.report_pages(loaded, args.out_dir, name=args.name, kind=kind, command=" ".join([PROG, *args.argv]))
+    args.written = atomic.write_many(rendered)
+    print("wrote " + ", ".join(map(str, args.written)))
     return 0
 
 
 def _cmd_versions(args) -> int:
     from mnist_ref import atomic
-    from mnist_ref.reporting import index, versions
+    from mnist_ref.reporting import pages
 
     envs = [e for arg in args.envs for e in arg.replace(",", " ").split()]
-    args.written = [atomic.write_text(args.out, versions.render(args.results_dir, envs))]
-    atomic.write_text(args.out.parent / "README.md", index.render_index(args.out.parent))
+    args.written = atomic.write_many(pages.versions_pages(args.results_dir, envs, args.out, allow_partial=args.allow_partial))
     print(f"wrote {args.written[0]}")
     return 0
 
 
-def _publish_comparison(result, args, *, refresh: str) -> int:
-    """Print the verdict, write the markdown (--out, $GITHUB_STEP_SUMMARY); the comparison's exit code."""
-    import os
-
-    from mnist_ref import atomic
+def _publish_comparison(result, args, *, refresh: str, inputs: list[Path]) -> int:
+    """Print the verdict, write the markdown (--out, $GITHUB_STEP_SUMMARY); the most severe of the comparison's
+    exit code and a failed write (2), so a verdict is never hidden behind an unwritable report."""
+    from mnist_ref.errors import most_severe
     from mnist_ref.reporting import compare
 
     print(compare.render_terminal(result))
     markdown = compare.render_markdown(result, command=" ".join([PROG, *args.argv]), refresh=refresh)
+    try:
+        _write_reports(markdown, args.out, inputs=inputs)
+    except MnistRefError as exc:
+        print(f"{PROG}: error: {exc} (the verdict above stands: exit {int(most_severe(result.exit_code, exc.exit_code))})", file=sys.stderr)
+        return most_severe(result.exit_code, exc.exit_code)
     if args.out:
-        args.written = [atomic.write_text(args.out, markdown)]
+        args.written = [args.out]
         print(f"markdown report: {args.out}")
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(markdown + "\n")
     return result.exit_code
+
+
+def _write_reports(markdown: str, out: Path | None, *, inputs: list[Path]) -> None:
+    """--out (atomically) and $GITHUB_STEP_SUMMARY (appended), both or neither where it can be told in advance:
+    the summary is opened before --out is written."""
+    import os
+
+    from mnist_ref import atomic
+    from mnist_ref.errors import OutputError
+
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    handle = None
+    if summary:
+        try:
+            handle = open(summary, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise OutputError(f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror or exc}") from None
+    try:
+        if out:
+            _check_not_input(out, inputs)
+            atomic.write_text(out, markdown)
+        if handle:
+            handle.write(markdown + "\n")
+    finally:
+        if handle:
+            try:
+                handle.close()
+            except OSError as exc:
+                raise OutputError(f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror or exc}") from None
+
+
+def _check_not_input(out: Path, inputs: list[Path]) -> None:
+    """ConfigError when --out names one of the files being compared."""
+    from mnist_ref.errors import ConfigError
+    from mnist_ref.reporting import files
+
+    target = Path(out).resolve()
+    if any(target == p.resolve() for p in files.expand(inputs)):
+        raise ConfigError(f"--out {out} is one of the input files; choose another path for the markdown report")
 
 
 def _cmd_compare(args) -> int:
@@ -354,11 +396,14 @@ def _cmd_compare(args) -> int:
         raise ConfigError(f"compare takes BASELINE and NEW (files or folders), got {len(args.files)} arguments; "
                           "put the files of one side in a folder")
     base_arg, new_arg = (args.files if len(args.files) == 2 else [baseline.default_dir(), args.files[0]])
+    if args.out:
+        _check_not_input(args.out, [base_arg, new_arg])
     base = baseline.load_side(base_arg, allow_partial=args.allow_partial)
     new = baseline.load_side(new_arg, allow_partial=args.allow_partial)
-    result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold)
+    result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold,
+                             only_common=args.only_common)
     refresh = baseline.refresh_command(new_arg if len(args.files) == 1 else None)
-    return _publish_comparison(result, args, refresh=refresh)
+    return _publish_comparison(result, args, refresh=refresh, inputs=[base_arg, new_arg])
 
 
 def _cmd_ab(args) -> int:
@@ -377,22 +422,27 @@ def _cmd_ab(args) -> int:
         args.written = [f"{out_dir} (the runs that completed, and a log per run; no comparison)"]
         raise
     base, new = (baseline.load_side(out_dir / name) for name in ("A", "B"))
-    result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold)
+    result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold,
+                             only_common=args.only_common)
     args.out = args.out or out_dir / "compare.md"
     args.written = [p for paths in written.values() for p in paths]
-    return _publish_comparison(result, args, refresh=baseline.refresh_command(None))
+    return _publish_comparison(result, args, refresh=baseline.refresh_command(None), inputs=[out_dir / "A", out_dir / "B"])
 
 
 def _cmd_baseline(args) -> int:
     from mnist_ref import baseline
+    from mnist_ref.errors import ReportError
     from mnist_ref.reporting import compare
 
-    new = baseline.load_side(args.new)
+    new = [baseline.load_new(args.new)]
     folder = args.dir or baseline.default_dir()
     old = baseline.load_side(folder) if baseline.present(folder) else None
     if old:
         print("what changed against the current baseline:")
-        print(compare.render_terminal(compare.compare(old, new, perf="warn", perf_across_machines="warn")))
+        try:
+            print(compare.render_terminal(compare.compare(old, new, perf="warn", perf_across_machines="warn")))
+        except ReportError as exc:
+            print(f"not comparable with the current baseline: {exc}")
     args.written = [baseline.replace(folder, args.new)]
     print(f"baseline is now {args.written[0]}")
     return 0

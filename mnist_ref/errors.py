@@ -1,10 +1,32 @@
-"""Typed errors raised by the library; the CLI turns each into one line and an exit code."""
+"""Typed errors raised by the library, and the exit codes of the mnist-ref command; the CLI turns each error
+into one line and an exit code."""
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """What a CI job reads from `mnist-ref compare` (and every other command)."""
+
+    OK = 0
+    SLOWER = 1  # a performance regression (or a failed worker, for train)
+    BAD_INPUT = 2  # bad input or options, an output that could not be written, a check that could not be made
+    INCORRECT = 3  # a correctness regression (or a stack that failed the oracle)
+
+
+# When several outcomes meet in one run, the most severe wins, whatever order they happened in: a verdict
+# that was reached is never hidden behind a lesser problem (an unwritable report, a path not compared).
+SEVERITY = (ExitCode.OK, ExitCode.BAD_INPUT, ExitCode.SLOWER, ExitCode.INCORRECT)
+
+
+def most_severe(*codes: int) -> ExitCode:
+    """The exit code of a run whose outcomes were codes: INCORRECT over SLOWER over BAD_INPUT over OK."""
+    return max((ExitCode(c) for c in codes), key=SEVERITY.index, default=ExitCode.OK)
 
 
 class MnistRefError(Exception):
     """Base class: a problem the user can fix, described in one line with the fix."""
 
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
 
 class ConfigError(MnistRefError):
@@ -39,7 +61,11 @@ class ReportError(MnistRefError):
     """A benchmark or run JSON file cannot be turned into a report."""
 
 
+class OutputError(MnistRefError):
+    """An output file cannot be written; the message names the file the user asked for, not a temporary."""
+
+
 class WorkerError(MnistRefError):
     """A worker process of a multi-worker run failed or hung; the others were stopped."""
 
-    exit_code = 1
+    exit_code = ExitCode.SLOWER

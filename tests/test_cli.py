@@ -107,8 +107,8 @@ def test_unwritable_output_is_one_line(real_data_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     proc = run_cli("train", "--epochs", "1", "--batch-size", "512", "--data-dir", str(real_data_dir), "--out", str(blocker / "run.json"))
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "cannot write" in proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot write" in proc.stderr.strip().splitlines()[-1] and str(blocker / "run.json") in proc.stderr
     assert blocker.read_text() == "not a directory"
 
 

@@ -42,10 +42,6 @@ def test_magnitude_and_consistency_must_agree(base, new, verdict):
     assert compare.judge_path(KEY, "fit", base, new, threshold=1.5).verdict == verdict
 
 
-def test_without_a_threshold_nothing_is_judged():
-    assert compare.judge_path(KEY, "fit", [1.0, 1.0], [5.0, 5.0], threshold=None).verdict == "not compared"
-
-
 def test_two_rounds_can_never_be_significant():
     # 2 against 2: the smallest one-sided p is 1/6, so a doubling is only 'noisy'
     assert compare.judge_path(KEY, "evaluate", [1.0, 1.1], [2.0, 2.1], threshold=1.5).verdict == "noisy"
@@ -153,8 +149,11 @@ def test_machines_too_far_apart_are_incomparable(tmp_path, real):
     new = variant(real, scale=3.0)
     new["machine_info"]["mnist_ref"]["cpu"]["arch"] = "aarch64"
     result = judge(tmp_path, real, new, perf_across_machines="fail")
-    assert result.comparison.kind == "incomparable"
-    assert {v.verdict for v in result.paths} == {"not compared"} and result.exit_code == compare.EXIT_OK
+    assert result.comparison.kind == "incomparable" and not result.paths
+    # asked to fail on speed across machines, it cannot pass what it could not compare
+    assert result.unchecked and result.exit_code == compare.EXIT_USAGE
+    warned = judge(tmp_path, real, new)
+    assert not warned.unchecked and warned.not_compared and warned.exit_code == compare.EXIT_OK
 
 
 def test_runs_of_one_interleaved_session_use_the_tight_threshold(tmp_path, real):
@@ -228,7 +227,6 @@ def test_four_runs_a_side_are_compared_by_their_medians(tmp_path, real):
     assert {v.unit for v in result.paths} == {"runs"} and {v.new_rounds for v in result.paths} == {4}
     assert {v.verdict for v in result.paths} == {"slower"} and result.exit_code == compare.EXIT_PERFORMANCE
     assert compare.compare(base[:2], new[:2]).paths[0].unit == "rounds"
-
 
 
 def test_a_stack_that_fails_the_oracle_fails_hard(tmp_path, real):

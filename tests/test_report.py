@@ -64,8 +64,9 @@ def test_crossover_is_where_the_gpu_stays_faster():
         ("{not json", r"not valid JSON \(line 1"),
         ("[1, 2]", "expected a JSON object"),
         ('{"benchmarks": [], "machine_info": {}}', "not an mnist-ref benchmark file or seed sweep"),
-        ('{"mnist_ref": {"schema": "mnist-ref/bench/1"}, "machine_info": {}}', "not a pytest-benchmark JSON file"),
-        ('{"mnist_ref": {"schema": "mnist-ref/bench/1"}, "machine_info": {}, "benchmarks": [{"name": "x", "extra_info": {}}]}', "lacks path"),
+        ('{"mnist_ref": {"schema": "mnist-ref/bench/1"}, "machine_info": {}}', "'benchmarks' is a required property"),
+        ('{"mnist_ref": {"schema": "mnist-ref/bench/1"}, "machine_info": {}, "benchmarks": [{"name": "x", "extra_info": {}, "stats": {"median": 1}}]}',
+         "benchmark 'x', field extra_info: 'path' is a required property"),
     ],
 )
 def test_malformed_or_foreign_files_are_rejected(tmp_path, content, message):

@@ -23,6 +23,7 @@ def write_env(root: Path, env: str, *, tf: str, keras: str, fingerprint: str, fi
             b["extra_info"]["samples_per_s"] *= fit_scale
     (folder / "bench.json").write_text(json.dumps(bench))
     run = {
+        "schema": "mnist-ref/run-record/1",
         "fingerprint": fingerprint,
         "environment": {"framework": {"tensorflow": tf, "keras": keras}, "cpu": {"model": "Test CPU", "usable_cores": 2}},
         "evaluate": {"accuracy": 0.934, "loss": 0.23},

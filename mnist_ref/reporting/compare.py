@@ -12,14 +12,16 @@ Three questions, in order of severity:
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 
-from mnist_ref.errors import ReportError
+from mnist_ref.errors import ExitCode, ReportError, most_severe
 from mnist_ref.reporting.files import PATHS, BenchFile, CaseKey, case_order, cells, round_times
+from mnist_ref.reporting.schema import FLOOR_MODE
 from mnist_ref.reporting.tables import fmt, table
 
-# Exit codes of `mnist-ref compare`.
-EXIT_OK, EXIT_PERFORMANCE, EXIT_USAGE, EXIT_CORRECTNESS = 0, 1, 2, 3
+# Exit codes of `mnist-ref compare` (errors.ExitCode; the most severe outcome wins, errors.most_severe).
+EXIT_OK, EXIT_PERFORMANCE, EXIT_USAGE, EXIT_CORRECTNESS = ExitCode.OK, ExitCode.SLOWER, ExitCode.BAD_INPUT, ExitCode.INCORRECT
 
 # Thresholds on the time ratio new/base, per kind of comparison and hot path. They come from the A/A runs
 # in results/gate-validation.md (2-core VM, TF 2.21, book mode, batch 32), with a margin over the largest
@@ -48,14 +50,19 @@ POLICIES = ("fail", "warn", "off")
 # What must be equal for "identical environments" (a changed fingerprint is then a correctness failure).
 ENVIRONMENT_FIELDS = ("python", "numpy", "keras", "backend", "backend version", "cpu", "gpus")
 MACHINE_FIELDS = ("cpu", "arch", "usable cores", "gpus")
+# How a side whose file has no environment block (machine_info.mnist_ref) reads: never identical to anything,
+# and its speed cannot be compared.
+UNKNOWN = "unknown (no environment block)"
 
 
 def environment_summary(bench_file: BenchFile) -> dict[str, str]:
     """The fields that decide whether two runs are comparable, flattened to strings."""
-    env = bench_file.machine.get("mnist_ref", {})
-    fw, cpu = env.get("framework", {}) or {}, env.get("cpu", {}) or {}
+    env = bench_file.machine.get("mnist_ref")
+    known = isinstance(env, dict)
+    env = env if known else {}
+    fw, cpu = env.get("framework") or {}, env.get("cpu") or {}
     backend = fw.get("backend", "?")
-    return {
+    summary = {
         "python": str(env.get("python", "?")),
         "numpy": str(env.get("numpy", "?")),
         "keras": str(fw.get("keras", "?")),
@@ -70,6 +77,9 @@ def environment_summary(bench_file: BenchFile) -> dict[str, str]:
         "injected slowdown": str(bench_file.meta.get("injected_slowdown", 1.0)),
         "interleaved run": str(bench_file.meta.get("ab_session") or "no"),
     }
+    if not known:
+        summary.update({field: UNKNOWN for field in (*ENVIRONMENT_FIELDS, *MACHINE_FIELDS)})
+    return summary
 
 
 def _merged(files: list[BenchFile]) -> dict[str, str]:
@@ -79,25 +89,41 @@ def _merged(files: list[BenchFile]) -> dict[str, str]:
 
 
 def _differing(base: dict[str, str], new: dict[str, str], fields) -> list[str]:
-    return [f for f in fields if base[f] != new[f]]
+    return [f for f in fields if base[f] != new[f] or UNKNOWN in base[f] or UNKNOWN in new[f]]
 
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
     """What kind of comparison this is, and the performance rule that follows."""
 
-    kind: str  # interleaved, same machine, different machine, incomparable
+    kind: str  # interleaved, same machine, different machine, incomparable, unknown environment
     thresholds: dict[str, float] | None  # per hot path
     why: str
 
+    @property
+    def across_machines(self) -> bool:
+        """Whether --perf-across-machines (rather than --perf) decides what a speed result does to the exit code."""
+        return self.kind in ("different machine", "incomparable")
+
+
+def check_threshold(value: float) -> float:
+    """A --threshold: a finite ratio above 1 (1.2 = 20% slower), else ReportError."""
+    if not math.isfinite(value) or value <= 1:
+        raise ReportError(f"--threshold takes a finite time ratio above 1 (1.2 = 20% slower), got {value}")
+    return value
+
 
 def _thresholds(defaults: dict[str, float], override: float | None) -> dict[str, float]:
-    return {path: override for path in defaults} if override else dict(defaults)
+    return dict(defaults) if override is None else {path: check_threshold(override) for path in defaults}
 
 
 def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | None = None) -> Comparison:
-    """interleaved (one `mnist-ref ab` session), same machine kind, different machine, or incomparable;
-    threshold, when given, replaces every path's threshold."""
+    """interleaved (one `mnist-ref ab` session), same machine kind, different machine, incomparable, or unknown
+    environment (a file without its environment block); threshold, when given, replaces every path's threshold."""
+    unknown = [f.path.name for f in base + new if not isinstance(f.machine.get("mnist_ref"), dict)]
+    if unknown:
+        return Comparison("unknown environment", None, f"no environment block (machine_info.mnist_ref) in {', '.join(unknown)}; "
+                          "speed cannot be compared and weights are not judged identical")
     b, n = _merged(base), _merged(new)
     machine_diff = _differing(b, n, MACHINE_FIELDS)
     if not machine_diff:
@@ -150,7 +176,7 @@ class PathVerdict:
     p_slower: float | None
     p_faster: float | None
     threshold: float | None
-    verdict: str  # slower, faster, noisy, no change, not compared
+    verdict: str  # slower, faster, noisy, no change
     unit: str = "rounds"  # what the test compared: rounds, or per-process medians ("runs")
 
     @property
@@ -159,14 +185,13 @@ class PathVerdict:
         return self.new_median / self.base_median
 
 
-def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, threshold: float | None, alpha: float = ALPHA,
+def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, threshold: float, alpha: float = ALPHA,
                unit: str = "rounds") -> PathVerdict:
-    """The performance verdict for one hot path: magnitude and consistency must agree."""
+    """The performance verdict for one hot path: magnitude and consistency must agree. The times are positive
+    and finite (the reader refuses anything else)."""
     ratio = statistics.median(new) / statistics.median(base)
     p_slower, p_faster = mann_whitney_greater(new, base), mann_whitney_greater(base, new)
-    if threshold is None:
-        verdict = "not compared"
-    elif ratio >= threshold:
+    if ratio >= threshold:
         verdict = "slower" if p_slower is not None and p_slower < alpha else "noisy"
     elif ratio <= 1 / threshold:
         verdict = "faster" if p_faster is not None and p_faster < alpha else "noisy"
@@ -197,22 +222,40 @@ class Finding:
     failed: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class NotCompared:
+    """A case or path that was not judged, and why; blocking when it keeps the gate from passing."""
+
+    key: CaseKey
+    path: str  # a hot path, or "every path"
+    why: str
+    blocking: bool
+
+
 def _fit_info(paths_of_runs: list[dict[str, dict]]) -> list[dict]:
     return [p["fit"]["extra_info"] for p in paths_of_runs if "fit" in p]
 
 
-def correctness(key: CaseKey, base: list[dict[str, dict]], new: list[dict[str, dict]], *, identical_env: bool, env_diff: list[str]) -> list[Finding]:
-    """Correctness findings for one case: band, divergence, first prediction, fingerprint."""
+def own_findings(key: CaseKey, new: list[dict[str, dict]]) -> list[Finding]:
+    """What a new run shows about itself: divergence and the accuracy band (the floor has neither)."""
     findings = []
+    if key[3] == FLOOR_MODE:
+        return findings
     for info in _fit_info(new):
         if info.get("diverged") or info.get("test_accuracy") is None:
             findings.append(Finding(key, "diverged: the loss became NaN or infinite", True))
         elif info.get("band") and not (info["band"][0] <= info["test_accuracy"] <= info["band"][1]):
             findings.append(Finding(key, f"test accuracy {info['test_accuracy']:.4f} outside the band {fmt(info['band'], 'band')}", True))
+    return findings
+
+
+def correctness(key: CaseKey, base: list[dict[str, dict]], new: list[dict[str, dict]], *, identical_env: bool, env_diff: list[str]) -> list[Finding]:
+    """Correctness findings for one case: band, divergence, first prediction, fingerprint."""
+    findings = own_findings(key, new)
     base_classes = {p["predict_one"]["extra_info"].get("predicted_class") for p in base if "predict_one" in p}
     new_classes = {p["predict_one"]["extra_info"].get("predicted_class") for p in new if "predict_one" in p}
     if base_classes and new_classes and new_classes != base_classes:
-        findings.append(Finding(key, f"first test image predicted {sorted(new_classes)}, baseline {sorted(base_classes)}", True))
+        findings.append(Finding(key, f"first test image predicted {sorted(new_classes, key=str)}, baseline {sorted(base_classes, key=str)}", True))
     base_prints = {i.get("fingerprint") for i in _fit_info(base)} - {None}
     new_prints = {i.get("fingerprint") for i in _fit_info(new)} - {None}
     if base_prints and new_prints and new_prints != base_prints:
@@ -240,8 +283,7 @@ class Result:
     new_env: dict[str, str]
     paths: list[PathVerdict]
     findings: list[Finding]
-    only_base: list[CaseKey]
-    only_new: list[CaseKey]
+    not_compared: list[NotCompared]
     perf_policy: str
 
     @property
@@ -255,25 +297,52 @@ class Result:
         return [p for p in self.paths if p.verdict == "slower"]
 
     @property
-    def exit_code(self) -> int:
-        """3 correctness, 1 performance (when the policy fails on it), else 0."""
-        if self.correctness_failed:
-            return EXIT_CORRECTNESS
-        if self.slower and self.perf_policy == "fail":
-            return EXIT_PERFORMANCE
-        return EXIT_OK
+    def unchecked(self) -> list[NotCompared]:
+        """What the gate was asked to check and could not: the run cannot pass on it."""
+        return [n for n in self.not_compared if n.blocking]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The most severe outcome: 3 correctness, 1 slower (when the policy fails on it), 2 something that
+        should have been checked was not, else 0."""
+        return most_severe(
+            EXIT_CORRECTNESS if self.correctness_failed else EXIT_OK,
+            EXIT_PERFORMANCE if self.slower and self.perf_policy == "fail" else EXIT_OK,
+            EXIT_USAGE if self.unchecked else EXIT_OK,
+        )
 
 
 def _per_file_cells(files: list[BenchFile]) -> list[dict[CaseKey, dict[str, dict]]]:
     return [cells([f]) for f in files]
 
 
+def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: str, why_not: str, alpha: float):
+    """The verdict on one path's speed, or why it was not compared (blocking when the policy would fail on it)."""
+    in_base, in_new = any(path in r for r in base_runs), any(path in r for r in new_runs)
+    if not in_base:
+        return NotCompared(key, path, "not in the baseline", False)
+    if not in_new:
+        return NotCompared(key, path, "measured in the baseline, missing from the new run", True)
+    b, n, unit = samples(per_run_times(base_runs, path), per_run_times(new_runs, path))
+    if not b or not n:
+        return NotCompared(key, path, "no round times (stats.data) to test", policy == "fail")
+    if policy == "off":
+        return NotCompared(key, path, "speed not compared (policy off)", False)
+    if not thresholds:
+        return NotCompared(key, path, f"speed cannot be compared: {why_not}", policy == "fail")
+    return judge_path(key, path, b, n, threshold=thresholds[path], alpha=alpha, unit=unit)
+
+
 def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", perf_across_machines: str = "warn",
-            threshold: float | None = None, thresholds: dict[str, float] | None = None, alpha: float = ALPHA) -> Result:
-    """Match cases of the two sides and judge each. threshold replaces every path's threshold; thresholds
-    replaces the table chosen by the kind of comparison (the gate's validation judges one set of runs both ways)."""
+            threshold: float | None = None, thresholds: dict[str, float] | None = None, alpha: float = ALPHA,
+            only_common: bool = False) -> Result:
+    """Match cases of the two sides and judge each; nothing is dropped: what is not judged is listed as not
+    compared, and blocks a pass where the gate was asked to check it (a baseline case missing from the new run,
+    unless only_common; a path whose speed could not be tested under a failing policy). threshold replaces every
+    path's threshold; thresholds replaces the table chosen by the kind of comparison (the gate's validation
+    judges one set of runs both ways)."""
     comparison = classify(base, new, threshold=threshold)
-    if thresholds is not None:
+    if thresholds is not None and comparison.thresholds is not None:
         comparison = dataclasses.replace(comparison, thresholds=dict(thresholds))
     base_env, new_env = _merged(base), _merged(new)
     env_diff = _differing(base_env, new_env, ENVIRONMENT_FIELDS)
@@ -285,20 +354,26 @@ def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", 
                           f"{'; '.join(map(_case_label, sorted(base_keys, key=case_order))) or 'none'}) and the new run "
                           f"({', '.join(f.path.name for f in new)}: {'; '.join(map(_case_label, sorted(new_keys, key=case_order))) or 'none'}); "
                           "run the same bench selection on both sides")
-    policy = perf if comparison.kind in ("interleaved", "same machine") else perf_across_machines
-    thresholds = None if policy == "off" else comparison.thresholds
-    verdicts, findings = [], oracle_findings(new)
-    for key in sorted(base_keys & new_keys, key=case_order):
+    policy = perf_across_machines if comparison.across_machines else perf
+    verdicts, findings, not_compared = [], oracle_findings(new), []
+    for key in sorted(base_keys | new_keys, key=case_order):
         base_runs = [c[key] for c in base_cells if key in c]
         new_runs = [c[key] for c in new_cells if key in c]
+        if not new_runs:
+            not_compared.append(NotCompared(key, "every path", "in the baseline, not measured by the new run", not only_common))
+            continue
+        if not base_runs:
+            findings += own_findings(key, new_runs)
+            not_compared.append(NotCompared(key, "every path", "no baseline for this case (its band and divergence were checked)", False))
+            continue
         findings += correctness(key, base_runs, new_runs, identical_env=not env_diff, env_diff=env_diff)
         for path in PATHS:
-            b, n, unit = samples(per_run_times(base_runs, path), per_run_times(new_runs, path))
-            if b and n:
-                threshold = thresholds.get(path) if thresholds else None
-                verdicts.append(judge_path(key, path, b, n, threshold=threshold, alpha=alpha, unit=unit))
-    return Result(comparison, base_env, new_env, verdicts, findings,
-                  sorted(base_keys - new_keys, key=case_order), sorted(new_keys - base_keys, key=case_order), policy)
+            if not any(path in r for r in base_runs + new_runs):
+                continue
+            outcome = _speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, policy=policy,
+                             why_not=comparison.why, alpha=alpha)
+            (verdicts if isinstance(outcome, PathVerdict) else not_compared).append(outcome)
+    return Result(comparison, base_env, new_env, verdicts, findings, not_compared, policy)
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -345,12 +420,14 @@ def summary_line(result: Result) -> str:
     elif result.slower:
         head = f"PERFORMANCE REGRESSION in {len(result.slower)} path(s)" if result.perf_policy == "fail" else \
             f"slower in {len(result.slower)} path(s) (warning only: {result.comparison.kind})"
+    elif result.unchecked:
+        head = f"NOT CHECKED: {len(result.unchecked)} case(s) or path(s) could not be compared"
     else:
         head = "no regression"
     noisy = sum(v.verdict == "noisy" for v in result.paths)
     faster = sum(v.verdict == "faster" for v in result.paths)
     return (f"{head}; {len(result.paths)} path(s) compared ({result.comparison.kind}), {faster} faster, "
-            f"{noisy} noisy; exit {result.exit_code}")
+            f"{noisy} noisy, {len(result.not_compared)} not compared; exit {int(result.exit_code)}")
 
 
 def environment_rows(result: Result) -> list[list[str]]:
@@ -375,13 +452,19 @@ def render_terminal(result: Result) -> str:
     return "\n".join(parts)
 
 
-def _unmatched_lines(result: Result) -> list[str]:
-    lines = []
-    if result.only_base:
-        lines.append("only in the baseline (not compared): " + "; ".join(map(_case_label, result.only_base)))
-    if result.only_new:
-        lines.append("only in the new run (not compared): " + "; ".join(map(_case_label, result.only_new)))
-    return ["", *lines] if lines else []
+def not_compared_rows(result: Result) -> list[list[str]]:
+    """What was not judged and why, the items that block a pass first."""
+    ordered = sorted(result.not_compared, key=lambda n: not n.blocking)
+    return [[_case_label(n.key), n.path, "BLOCKS A PASS" if n.blocking else "listed", n.why] for n in ordered]
+
+
+NOT_COMPARED_HEADERS = ["case", "path", "effect", "why not compared"]
+
+
+def _unmatched_lines(result: Result, *, tablefmt: str = "simple") -> list[str]:
+    if not result.not_compared:
+        return []
+    return ["", "Not compared:", "", table(not_compared_rows(result), NOT_COMPARED_HEADERS, label_columns=4, tablefmt=tablefmt)]
 
 
 def render_markdown(result: Result, *, command: str, refresh: str) -> str:
@@ -411,7 +494,7 @@ def render_markdown(result: Result, *, command: str, refresh: str) -> str:
         "## Performance",
         "",
         table(performance_rows(result, markdown=True), PERFORMANCE_HEADERS, label_columns=2),
-        *_unmatched_lines(result),
+        *_unmatched_lines(result, tablefmt="pipe"),
         "",
         "## Refresh the baseline",
         "",

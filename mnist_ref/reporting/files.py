@@ -7,12 +7,10 @@ import json
 from pathlib import Path
 
 from mnist_ref.errors import ReportError
+from mnist_ref.reporting.schema import BENCH_SCHEMAS, PATHS, SWEEP_SCHEMA, validate  # noqa: F401  (PATHS: read here by the renderers)
 
 # Version 2 writes plain params, per-round times and null (with a 'diverged' flag) for a NaN or inf metric.
-BENCH_SCHEMAS = ("mnist-ref/bench/1", "mnist-ref/bench/2")
 BENCH_SCHEMA = BENCH_SCHEMAS[-1]
-SWEEP_SCHEMA = "mnist-ref/seed-sweep/1"
-PATHS = ("fit", "evaluate", "predict", "predict_one")
 CASE_FIELDS = ("backend", "device", "batch_size", "mode")
 
 CaseKey = tuple  # (backend, device, batch_size, mode)
@@ -34,18 +32,29 @@ class BenchFile:
         return bool(self.meta.get("partial"))
 
 
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number in strict JSON")
+
+
 def load_json(path: Path) -> dict:
-    """A JSON object from path, or ReportError saying why it cannot be read."""
+    """A JSON object from path, or ReportError saying why it cannot be read. Strict: NaN and Infinity,
+    which Python's json would accept, are errors."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        document = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise ReportError(f"{path}: nested too deeply to be a results file") from None
+    except ValueError as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            raise ReportError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        if isinstance(exc, UnicodeDecodeError):
+            raise ReportError(f"{path}: cannot read it ({exc})") from None
+        raise ReportError(f"{path}: not strict JSON ({exc})") from None
     except FileNotFoundError:
         raise ReportError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ReportError(f"{path}: a folder, where a JSON file was expected") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: cannot read it ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if not isinstance(document, dict):
         raise ReportError(f"{path}: expected a JSON object, found {type(document).__name__}")
     return document
@@ -58,28 +67,39 @@ def schema_of(document: dict) -> str | None:
     return document.get("schema")
 
 
+def upgrade_v1(document: dict) -> dict:
+    """A schema-1 bench document in schema 2: plain params instead of pytest-benchmark's UNSERIALIZABLE case,
+    a 'diverged' flag from the accuracy, and the session fields schema 1 did not write (a complete session)."""
+    meta = document.get("mnist_ref")
+    if not isinstance(meta, dict) or meta.get("schema") != BENCH_SCHEMAS[0] or not isinstance(document.get("benchmarks"), list):
+        return document
+    benchmarks = []
+    for bench in document["benchmarks"]:
+        info = bench.get("extra_info") if isinstance(bench, dict) else None
+        if isinstance(info, dict):
+            params = {f: info[f] for f in CASE_FIELDS if f in info}
+            bench = {**bench, "params": {**params, "replicas": info.get("replicas", 1)}}
+            if info.get("path") == "fit" and "diverged" not in info:
+                bench["extra_info"] = {**info, "diverged": info.get("test_accuracy") is None}
+        benchmarks.append(bench)
+    session = {"partial": False, "outcome": "complete", "not_completed": [], "injected_slowdown": 1.0, "ab_session": None}
+    return {**document, "benchmarks": benchmarks, "mnist_ref": {**session, **meta, "schema": BENCH_SCHEMA}}
+
+
 def parse_bench(path: Path, document: dict) -> BenchFile:
-    """Check a bench document's shape and wrap it; ReportError names what is missing."""
-    benchmarks = document.get("benchmarks")
-    if not isinstance(benchmarks, list) or not isinstance(document.get("machine_info"), dict):
-        raise ReportError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list or 'machine_info')")
-    for bench in benchmarks:
-        info = bench.get("extra_info", {}) if isinstance(bench, dict) else {}
-        missing = [k for k in ("path", *CASE_FIELDS) if k not in info]
-        if missing or not isinstance(bench.get("stats"), dict):
-            raise ReportError(f"{path}: benchmark {bench.get('name', '?')!r} lacks {', '.join(missing) or 'stats'}; "
-                              "was it written by `pytest bench/ --benchmark-json=...`?")
-    return BenchFile(Path(path), document["machine_info"], document["mnist_ref"], benchmarks, document.get("datetime", ""))
+    """Validate a bench document (schema 1 read as schema 2) and wrap it; ReportError names the file, entry and field."""
+    document = upgrade_v1(document)
+    validate(path, document, "bench")
+    return BenchFile(Path(path), document["machine_info"], document["mnist_ref"], document["benchmarks"], document.get("datetime", ""))
 
 
-def check_complete(bench_file: BenchFile) -> None:
-    """ReportError when a bench file is partial, naming what it lacks and how to take it anyway."""
+def check_complete(bench_file: BenchFile, *, hint: str = "rerun the bench, or pass --allow-partial to use it as it is") -> None:
+    """ReportError when a bench file is partial, naming what it lacks and (hint) what to do."""
     if bench_file.partial:
         missing = bench_file.meta.get("not_completed") or []
         listed = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
         what = f"{len(missing)} test(s) did not complete ({listed})" if missing else "its session did not complete"
-        raise ReportError(f"{bench_file.path}: a partial bench file ({bench_file.meta.get('outcome', 'interrupted')}): {what}; "
-                          "rerun the bench, or pass --allow-partial to use it as it is")
+        raise ReportError(f"{bench_file.path}: a partial bench file ({bench_file.meta.get('outcome', 'interrupted')}): {what}; {hint}")
 
 
 def load(path: Path, *, allow_partial: bool = False) -> BenchFile | dict:
@@ -91,7 +111,8 @@ def load(path: Path, *, allow_partial: bool = False) -> BenchFile | dict:
         if not allow_partial:
             check_complete(bench_file)
         return bench_file
-    if schema == SWEEP_SCHEMA and isinstance(document.get("runs"), list):
+    if schema == SWEEP_SCHEMA:
+        validate(path, document, "sweep")
         return document
     raise ReportError(f"{path}: not an mnist-ref benchmark file or seed sweep (schema {schema!r}); write one with "
                       "`pytest bench/ --benchmark-only --benchmark-json=FILE` or `mnist-ref sweep`")
@@ -119,6 +140,18 @@ def load_sweep(path: Path) -> dict:
     return loaded
 
 
+def load_document(path: Path, kind: str) -> dict:
+    """A run record or oracle result, validated; ReportError names the file, entry and field."""
+    document = load_json(path)
+    validate(path, document, kind)
+    return document
+
+
+def partial_files(folder: Path) -> list[Path]:
+    """The NAME.partial.json files of interrupted sessions in a folder (which expand() leaves out)."""
+    return sorted(p for p in Path(folder).glob("*.partial.json") if not p.name.startswith("."))
+
+
 def expand(arguments: list[Path]) -> list[Path]:
     """Files as given, folders as their *.json files (sorted); partial files and hidden temporaries left out
     of folders. A path that does not exist is a ReportError."""
@@ -126,7 +159,7 @@ def expand(arguments: list[Path]) -> list[Path]:
     for arg in arguments:
         arg = Path(arg)
         if arg.is_dir():
-            paths += [p for p in sorted(arg.glob("*.json")) if not p.name.startswith(".") and not p.name.endswith(".partial.json")]
+            paths += [p for p in sorted(arg.glob("*.json")) if not p.name.startswith(".") and p not in partial_files(arg)]
         elif arg.exists():
             paths.append(arg)
         else:

@@ -19,9 +19,9 @@ INDEX_ENTRIES = {
 }
 
 
-def render_index(out_dir: Path) -> str:
-    """results/README.md: what each generated file holds, for the files present."""
-    rows = [[f"[{name}]({name})", text] for name, text in INDEX_ENTRIES.items() if (out_dir / name).exists()]
+def render_index(out_dir: Path, *, also: list[str] = ()) -> str:
+    """results/README.md: what each generated file holds, for the files present and those (also) about to be written."""
+    rows = [[f"[{name}]({name})", text] for name, text in INDEX_ENTRIES.items() if name in also or (out_dir / name).exists()]
     return "\n".join([
         "# Results",
         "",

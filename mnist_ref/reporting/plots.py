@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
-from mnist_ref import atomic
 from mnist_ref.reporting.files import BenchFile, cells
 
 
@@ -18,14 +16,14 @@ def _figure():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     _figure().close(fig)
-    return atomic.write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
-def throughput(files: list[BenchFile], path: Path) -> Path:
+def throughput(files: list[BenchFile]) -> bytes:
     """fit and predict samples/s against batch size, one line per backend, device and mode."""
     plt = _figure()
     measured = cells(files)
@@ -42,10 +40,10 @@ def throughput(files: list[BenchFile], path: Path) -> Path:
         ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="samples/s (median)", title=hot_path)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _png(fig)
 
 
-def training_curves(files: list[BenchFile], path: Path) -> Path:
+def training_curves(files: list[BenchFile]) -> bytes:
     """Loss and accuracy per epoch of each case's 5-epoch training, train and validation where present."""
     plt = _figure()
     measured = cells(files)
@@ -70,4 +68,4 @@ def training_curves(files: list[BenchFile], path: Path) -> Path:
         ax.grid(True, alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     acc_ax.legend(fontsize=7)
-    return _save(fig, path)
+    return _png(fig)

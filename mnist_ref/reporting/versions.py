@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mnist_ref.config import BOOK_BATCH_SIZE
 from mnist_ref.errors import ReportError
-from mnist_ref.reporting.files import cells, load_bench, load_json
+from mnist_ref.reporting.files import cells, load_bench, load_document, load_json
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 
 HEADERS = [
@@ -16,20 +16,18 @@ HEADERS = [
 ]
 
 
-def load_env(directory: Path) -> dict | None:
+def load_env(directory: Path, *, allow_partial: bool = False) -> dict | None:
     """An env's run record and book-mode batch-32 benchmarks, or None when it left no results."""
     run_path, bench_path = directory / "run.json", directory / "bench.json"
     if not run_path.is_file() or not bench_path.is_file():
         return None
-    run = load_json(run_path)
-    if "fingerprint" not in run or "environment" not in run:
-        raise ReportError(f"{run_path}: not an mnist-ref run record (no fingerprint or environment)")
-    measured = cells([load_bench(bench_path)])
+    run = load_document(run_path, "run record")
+    measured = cells([load_bench(bench_path, allow_partial=allow_partial)])
     paths = next((p for (_, device, batch, mode), p in measured.items()
                   if device == "cpu:0" and batch == BOOK_BATCH_SIZE and mode == "book"), {})
     medians = {path: bench["extra_info"].get("samples_per_s") for path, bench in paths.items()}
     oracle_path = directory / "oracle.json"
-    matches = load_json(oracle_path).get("matches") if oracle_path.is_file() else None
+    matches = load_document(oracle_path, "oracle result")["matches"] if oracle_path.is_file() else None
     return {"run": run, "rates": medians, "predict_s": paths["predict"]["stats"]["median"] if "predict" in paths else None,
             "oracle": matches}
 
@@ -43,12 +41,15 @@ def tox_outcomes(results_dir: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     outcomes = {}
-    for env, data in load_json(path).get("testenvs", {}).items():
-        if not isinstance(data, dict) or data.get("result", {}).get("success", True):
+    testenvs = load_json(path).get("testenvs")
+    for env, data in (testenvs.items() if isinstance(testenvs, dict) else []):
+        result = data.get("result") if isinstance(data, dict) else None
+        if not isinstance(result, dict) or result.get("success", True):
             continue
-        failed_setup = any(step.get("retcode") for step in data.get("setup", []))
+        setup = data.get("setup") if isinstance(data.get("setup"), list) else []
+        failed_setup = any(isinstance(step, dict) and step.get("retcode") for step in setup)
         outcomes[env] = ("TensorFlow could not be installed on this Python and platform" if failed_setup
-                         else f"a command failed (exit {data['result'].get('exit_code')})")
+                         else f"a command failed (exit {result.get('exit_code')})")
     return outcomes
 
 
@@ -84,10 +85,14 @@ def _version_key(result: dict) -> tuple:
     return tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:3])
 
 
-def render(results_dir: Path, envs: list[str]) -> str:
-    """results/tf-versions.md: every env, newest TensorFlow as the reference for relative columns."""
-    results = {env: load_env(results_dir / env) for env in envs}
+def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -> str:
+    """results/tf-versions.md: every env, newest TensorFlow as the reference for relative columns; ReportError
+    when no env left results."""
+    results = {env: load_env(results_dir / env, allow_partial=allow_partial) for env in envs}
     present = [r for r in results.values() if r]
+    if not present:
+        raise ReportError(f"{results_dir}: none of the envs {', '.join(envs)} left results (ENV/run.json and ENV/bench.json); "
+                          "run them with `tox -p` first")
     newest = max(present, key=_version_key) if present else None
     failures = tox_outcomes(results_dir)
     rows = [row(env, results[env], newest, failure=failures.get(env)) for env in envs]

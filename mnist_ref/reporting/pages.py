@@ -1,0 +1,47 @@
+"""Which pages a report writes, rendered together so that they are written all or none (atomic.write_many)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnist_ref import atomic
+from mnist_ref.errors import ReportError
+from mnist_ref.reporting import backends, bench, distributed, files, index, plots, sweeps, versions
+
+
+def load_inputs(arguments: list[Path], *, allow_partial: bool) -> list:
+    """Bench files and sweeps from files and folders; ReportError when nothing usable is there."""
+    paths = files.expand(arguments)
+    if not paths:
+        partial = [p for a in arguments if Path(a).is_dir() for p in files.partial_files(a)]
+        hint = f" ({len(partial)} partial file(s) left out: pass them by name with --allow-partial)" if partial else ""
+        raise ReportError(f"{', '.join(map(str, arguments))}: no bench or sweep JSON files to report on{hint}; write one with "
+                          "`pytest bench/ --benchmark-only --benchmark-json=FILE` or `mnist-ref sweep`")
+    return [files.load(path, allow_partial=allow_partial) for path in paths]
+
+
+def report_pages(loaded: list, out_dir: Path, *, name: str, kind: str, command: str) -> dict[Path, bytes]:
+    """Every page of `mnist-ref report`: kind is bench, backends or distributed; the index last, listing them."""
+    benches = [f for f in loaded if isinstance(f, files.BenchFile)]
+    sweep_docs = [f for f in loaded if not isinstance(f, files.BenchFile)]
+    pages: dict[Path, bytes] = {}
+    if benches and kind == "backends":
+        pages[out_dir / "backends.md"] = atomic.encode(backends.render(benches, command=command))
+    elif benches and kind == "distributed":
+        pages[out_dir / "distributed.md"] = atomic.encode(distributed.render(benches, command=command))
+    elif benches:
+        pages[out_dir / f"{name}.md"] = atomic.encode(bench.render_bench(benches, command=command))
+        pages[out_dir / f"{name}-throughput.png"] = plots.throughput(benches)
+        pages[out_dir / f"{name}-training.png"] = plots.training_curves(benches)
+    if sweep_docs:
+        pages[out_dir / "seed-sweep.md"] = atomic.encode(sweeps.render_sweeps(sweep_docs, command=command))
+    pages[out_dir / "README.md"] = atomic.encode(index.render_index(out_dir, also=[p.name for p in pages]))
+    return pages
+
+
+def versions_pages(results_dir: Path, envs: list[str], out: Path, *, allow_partial: bool) -> dict[Path, bytes]:
+    """The cross-version table and the index beside it; ReportError when no env left results."""
+    if not Path(results_dir).is_dir():
+        raise ReportError(f"{results_dir}: no such folder; run `tox -p` first (it writes one folder per env there)")
+    text = versions.render(results_dir, envs, allow_partial=allow_partial)
+    return {out: atomic.encode(text), out.parent / "README.md": atomic.encode(index.render_index(out.parent, also=[out.name]))}
