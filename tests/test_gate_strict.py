@@ -385,3 +385,16 @@ def test_no_mutation_gives_a_traceback_or_a_pass_without_comparing_everything(tm
         judged = {(v.key, v.path) for v in result.paths}
         expected = {(k, p) for k, paths in files.cells([files.load_bench(a)]).items() for p in paths}
         assert judged == expected
+
+
+def test_pytest_benchmark_groups_committed_files_by_their_params():
+    import subprocess
+    import sys
+
+    files = [ROOT / "results" / "tox" / "tf215" / "bench.json", ROOT / "results" / "distributed" / "jax-x2.json"]
+    for group in ("param:batch_size", "param:replicas"):
+        proc = subprocess.run([sys.executable, "-c", "from pytest_benchmark.cli import main; main()", "compare", f"--group-by={group}",
+                               *map(str, files)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert f"benchmark '{group.split(':')[1]}=" in proc.stdout  # the group header, e.g. benchmark 'replicas=2'
+    assert "benchmark 'replicas=2'" in proc.stdout and "benchmark 'replicas=1'" in proc.stdout
