@@ -186,10 +186,18 @@ def pytest_sessionstart(session):
     bench_session = getattr(session.config, "_benchmarksession", None)
     if bench_session is None or not bench_session.json:
         return
-    target = Path(bench_session.json)
+    opened = hasattr(bench_session.json, "write")
+    if opened:
+        # pytest-benchmark before 5 opens --benchmark-json as a file while parsing options (which empties an
+        # existing file: only 5 and later keep it intact until the session succeeds); write to the temporary instead.
+        bench_session.json.close()
+        target = Path(bench_session.json.name)
+    else:
+        target = Path(bench_session.json)
     target.parent.mkdir(parents=True, exist_ok=True)
-    session.config._mnist_ref_json = (target.with_name(f".{target.name}.tmp"), target)
-    bench_session.json = session.config._mnist_ref_json[0]
+    temporary = target.with_name(f".{target.name}.tmp")
+    session.config._mnist_ref_json = (temporary, target)
+    bench_session.json = open(temporary, "wb") if opened else temporary  # noqa: SIM115 (pytest-benchmark closes it)
 
 
 _OUTCOMES: dict[str, str] = {}  # nodeid -> passed / skipped / failed, for this session
@@ -235,6 +243,8 @@ def pytest_unconfigure(config):
     if temporary is None:
         return
     outcome = getattr(config, "_mnist_ref_outcome", UNFINISHED)
+    if temporary.exists() and temporary.stat().st_size == 0:  # opened for pytest-benchmark < 5, never written
+        temporary.unlink()
     if not temporary.exists():
         if outcome["partial"]:
             sys.stderr.write(f"mnist-ref bench: the session did not complete ({outcome['outcome']}) before anything was "

@@ -324,7 +324,7 @@ def test_every_committed_results_file_passes_the_reader():
             assert set(entry["params"]) == {"backend", "device", "batch_size", "mode", "replicas"}, path
     for path in (ROOT / "results" / "seed-sweep").glob("*.json"):
         files.load_sweep(path)
-    for path in (ROOT / "results" / "tox").glob("*/run.json"):
+    for path in [*(ROOT / "results" / "tox").glob("*/run.json"), *(ROOT / "results" / "gpu-h200" / "runs").glob("*.json")]:
         files.load_document(path, "run record")
     for path in (ROOT / "results" / "tox").glob("*/oracle.json"):
         files.load_document(path, "oracle result")

@@ -14,6 +14,9 @@ INDEX_ENTRIES = {
     "backends.md": "Keras 3 backends x devices x batch sizes, fingerprint stability, CPU/GPU crossover",
     "distributed.md": "data-parallel training (replicas) against one device: samples/s, speed-up, scaling efficiency",
     "tf-versions.md": "the book's model across TensorFlow versions (Keras 2 and 3), and whether each matches the oracle",
+    "gpu-h200.md": "JAX and torch on an NVIDIA H200 machine: GPU against its 16-core CPU per batch size, crossover, accuracy",
+    "gpu-h200-throughput.png": "samples/s against batch size on the H200 machine, CPU and GPU",
+    "gpu-h200-training.png": "loss and accuracy per epoch of each case benchmarked on the H200 machine",
     "gate-validation.md": "whether the regression gate tells a real slowdown from noise: A/A runs, real slowdowns, one core vs two",
     "baseline": "the bench run `mnist-ref compare` compares against by default",
 }
