@@ -4,8 +4,10 @@ Keras 3 chooses its backend when it is first imported, so a process runs one bac
 it with select_backend() before anything imports keras. Nothing here runs at import time.
 
 Keras 2 (TensorFlow 2.15 and older) and Keras 3 differ, for this model, in:
-- imports: `import keras` is Keras 2.15 under TF 2.15 and Keras 3 from TF 2.16; both expose
-  Sequential, Input, layers.Dense, optimizers.SGD, callbacks.Callback, utils.set_random_seed;
+- imports: `import keras` is Keras 2.15 under TF 2.15 and Keras 3 from TF 2.16; from TF 2.16 on, Keras 2
+  is the separate `tf-keras` package (module tf_keras), chosen with TF_USE_LEGACY_KERAS=1 as TensorFlow
+  itself does for tf.keras; each exposes Sequential, Input, layers.Dense, optimizers.SGD,
+  callbacks.Callback, utils.set_random_seed;
 - device placement: Keras 3 has keras.device(), Keras 2 needs tf.device() (device_scope);
 - tensor operations: Keras 3 has keras.ops, Keras 2 uses TensorFlow's (tensor_ops);
 - history keys: old Keras wrote 'acc' / 'val_acc' (history_dict renames them);
@@ -28,6 +30,8 @@ import sys
 from mnist_ref.errors import BackendError, DeviceError
 
 BACKEND_ENV = "KERAS_BACKEND"
+# TensorFlow 2.16+ reads this to make tf.keras the tf-keras package (Keras 2); so does keras() here.
+LEGACY_KERAS_ENV = "TF_USE_LEGACY_KERAS"
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_BACKEND = "tensorflow"
 INSTALL_HINTS = {
@@ -72,11 +76,23 @@ def select_backend(name: str | None, *, deterministic: bool = False) -> str:
     return name
 
 
+def legacy_keras_requested() -> bool:
+    """Whether TF_USE_LEGACY_KERAS asks for Keras 2 through the tf-keras package."""
+    return os.environ.get(LEGACY_KERAS_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 @functools.cache
 def keras():
-    """The keras module (Keras 3, or Keras 2 under TensorFlow 2.15 and older)."""
+    """The keras module: Keras 3; Keras 2 under TensorFlow 2.15 and older; tf_keras (Keras 2) when
+    TF_USE_LEGACY_KERAS=1 on TensorFlow 2.16 and newer."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    module = importlib.import_module("keras")
+    name = "keras"
+    if legacy_keras_requested():
+        if importlib.util.find_spec("tf_keras") is None:
+            raise BackendError(f"{LEGACY_KERAS_ENV}=1 asks for Keras 2 through the tf-keras package, which is not installed; "
+                               "pip install tf-keras==<your TensorFlow's major.minor>, or unset the variable")
+        name = "tf_keras"
+    module = importlib.import_module(name)
     if module.__version__.startswith("2.") and os.environ.get(BACKEND_ENV, DEFAULT_BACKEND) != DEFAULT_BACKEND:
         raise BackendError(
             f"Keras {module.__version__} runs only on TensorFlow; the {os.environ[BACKEND_ENV]} backend needs Keras 3"
@@ -94,9 +110,20 @@ def backend() -> str:
     return keras().backend.backend()
 
 
+def keras_package() -> str:
+    """The distribution that provided the keras module: keras, keras-nightly, tf-keras or tf-keras-nightly."""
+    import re
+    from importlib import metadata
+
+    top = keras().__name__.split(".")[0]
+    names = metadata.packages_distributions().get(top) or [top]
+    return re.sub(r"[-_.]+", "-", sorted(names)[0]).lower()
+
+
 def versions() -> dict:
-    """Versions of Keras, the active backend's library and its compiler stack where known."""
-    out = {"keras": keras().__version__, "backend": backend()}
+    """Versions of Keras (and the package it came from), the active backend's library and its compiler stack
+    where known."""
+    out = {"keras": keras().__version__, "keras_package": keras_package(), "backend": backend()}
     name = backend()
     if name == "tensorflow":
         import tensorflow as tf

@@ -12,7 +12,7 @@ SAMPLE = Path(__file__).parent / "data" / "bench-sample.json"
 
 
 def write_env(root: Path, env: str, *, tf: str, keras: str, fingerprint: str, fit_scale: float = 1.0,
-              oracle: bool | None = None) -> None:
+              oracle: bool | None = None, package: str = "keras") -> None:
     """One env's folder: the sample bench JSON (fit throughput scaled), a minimal run record and, unless
     oracle is None, the oracle's verdict."""
     folder = root / env
@@ -25,7 +25,8 @@ def write_env(root: Path, env: str, *, tf: str, keras: str, fingerprint: str, fi
     run = {
         "schema": "mnist-ref/run-record/1",
         "fingerprint": fingerprint,
-        "environment": {"framework": {"tensorflow": tf, "keras": keras}, "cpu": {"model": "Test CPU", "usable_cores": 2}},
+        "environment": {"framework": {"tensorflow": tf, "keras": keras, "keras_package": package, "backend": "tensorflow"},
+                        "cpu": {"model": "Test CPU", "usable_cores": 2}},
         "evaluate": {"accuracy": 0.934, "loss": 0.23},
         "band": {"low": 0.924, "high": 0.945, "inside": True},
     }
@@ -65,3 +66,57 @@ def test_committed_results_render(tmp_path):
     envs = sorted(p.name for p in (tmp_path / "tox").iterdir() if p.is_dir())
     text = versions.render(tmp_path / "tox", envs)
     assert all(f"| {env} " in text for env in envs)
+
+
+def rows_of(text: str) -> dict[str, list[str]]:
+    return {line.split("|")[1].strip().split(" ")[0]: [c.strip() for c in line.split("|")[1:-1]]
+            for line in text.splitlines() if line.startswith("| tf")}
+
+
+def test_nightly_and_tf_keras_rows_are_marked_and_not_the_reference(tmp_path):
+    write_env(tmp_path, "tf221", tf="2.21.0", keras="3.15.1", fingerprint="b" * 64)
+    write_env(tmp_path, "tfnightly", tf="2.23.0-dev20261026", keras="3.16.0.dev2026102704", fingerprint="c" * 64,
+              fit_scale=2.0, package="keras-nightly")
+    write_env(tmp_path, "tfkeras221", tf="2.21.0", keras="2.21.0", fingerprint="d" * 64, package="tf-keras")
+    rows = rows_of(versions.render(tmp_path, ["tf221", "tfnightly", "tfkeras221"]))
+    assert rows["tfnightly"][0] == "tfnightly (pre-release)" and "nightly of 2026-10-26" in rows["tfnightly"][1]
+    assert "(keras-nightly)" in rows["tfnightly"][2] and "2.00x" in rows["tfnightly"]  # relative to the release, not itself
+    assert rows["tfkeras221"][0] == "tfkeras221 (Keras 2 via tf-keras)" and rows["tfkeras221"][2] == "2.21.0 (tf-keras)"
+    assert rows["tf221"][6] == "1.00x"
+
+
+def _four(tmp_path, *, k2: str, k3: str = "b" * 64, k2_speed: float = 1.0, k3_speed: float = 1.0):
+    write_env(tmp_path, "tf215", tf="2.15.1", keras="2.15.0", fingerprint="a" * 64)
+    write_env(tmp_path, "tf216", tf="2.16.2", keras="3.3.3", fingerprint="e" * 64, fit_scale=2.0)
+    write_env(tmp_path, "tf221", tf="2.21.0", keras="3.15.1", fingerprint=k3, fit_scale=k3_speed)
+    write_env(tmp_path, "tfkeras221", tf="2.21.0", keras="2.21.0", fingerprint=k2, package="tf-keras", fit_scale=k2_speed)
+    return versions.render(tmp_path, ["tf215", "tf216", "tf221", "tfkeras221"]).strip().splitlines()[-1]
+
+
+def test_the_tensorflow_or_keras_sentence_follows_the_fingerprints(tmp_path):
+    sentence = _four(tmp_path / "keras", k2="a" * 64, k2_speed=1.0, k3_speed=2.0)
+    assert sentence.startswith("TensorFlow or Keras?") and "Keras moved the weights" in sentence
+    assert "Keras 3 runs at 2.00x of Keras 2" in sentence and "so Keras moved the speed" in sentence
+    sentence = _four(tmp_path / "tf", k2="b" * 64)
+    assert "TensorFlow moved the weights" in sentence and "neither is attributed" in sentence
+    assert "both moved the weights" in _four(tmp_path / "both", k2="f" * 64)
+
+
+def test_the_sentence_says_what_it_lacks(tmp_path):
+    write_env(tmp_path, "tf221", tf="2.21.0", keras="3.15.1", fingerprint="b" * 64)
+    assert "Not answered yet" in versions.render(tmp_path, ["tf221"])
+
+
+def test_legacy_keras_without_tf_keras_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    import pytest
+
+    from mnist_ref import framework
+    from mnist_ref.errors import BackendError
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf_keras" else real_find_spec(name, *a))
+    monkeypatch.setenv(framework.LEGACY_KERAS_ENV, "1")
+    with pytest.raises(BackendError, match="tf-keras"):
+        framework.keras.__wrapped__()  # uncached: the choice is made before anything is imported

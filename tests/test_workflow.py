@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "regression.yml"
+NIGHTLY = ROOT / ".github" / "workflows" / "nightly.yml"
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,9 @@ def lint(actionlint: str, path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([actionlint, "-no-color", str(path)], capture_output=True, text=True, timeout=120)
 
 
-def test_the_workflow_lints_clean(actionlint):
-    proc = lint(actionlint, WORKFLOW)
+@pytest.mark.parametrize("workflow", [WORKFLOW, NIGHTLY], ids=["regression", "nightly"])
+def test_the_workflows_lint_clean(actionlint, workflow):
+    proc = lint(actionlint, workflow)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -41,4 +43,11 @@ def test_a_broken_workflow_is_caught(actionlint, tmp_path):
 def test_the_workflow_runs_the_tests_the_bench_and_the_gate():
     text = WORKFLOW.read_text()
     for step in ("python -m pytest\n", "--bench-smoke", "mnist-ref compare", "upload-artifact"):
+        assert step in text
+
+
+def test_the_nightly_job_is_scheduled_and_gates_each_nightly_against_a_release():
+    text = NIGHTLY.read_text()
+    assert "schedule:" in text and "cron:" in text
+    for step in ("tox -e tf221", "for env in tfnightly jaxnightly", "mnist-ref compare", "not run"):
         assert step in text

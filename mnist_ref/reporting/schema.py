@@ -39,6 +39,7 @@ _ENVIRONMENT = {
             "type": "object",
             "properties": {
                 "keras": _STRING,
+                "keras_package": _STRING,
                 "backend": _STRING,
                 "tensorflow": _STRING,
                 "gpus": {"type": "array", "items": {"type": "object", "properties": {"device_name": _STRING}}},

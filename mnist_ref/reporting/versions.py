@@ -1,11 +1,14 @@
-"""The cross-version table: one row per tox environment (one TensorFlow version each)."""
+"""The cross-version table: one row per tox environment (one TensorFlow version each, the nightlies, and Keras 2
+through tf-keras on a newer TensorFlow), and the sentence that says whether TensorFlow or Keras moved the book."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mnist_ref.config import BOOK_BATCH_SIZE
 from mnist_ref.errors import ReportError
+from mnist_ref.reporting.compare import SAME_MACHINE_THRESHOLDS
 from mnist_ref.reporting.files import cells, load_bench, load_document, load_json
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 
@@ -32,6 +35,9 @@ def load_env(directory: Path, *, allow_partial: bool = False) -> dict | None:
             "oracle": matches}
 
 
+# Two separate runs of unchanged code on this machine reach this fit-time ratio (the gate's threshold for
+# separate runs on the same machine, from its A/A runs: results/gate-validation.md).
+SEPARATE_RUN_NOISE = SAME_MACHINE_THRESHOLDS["fit"]
 TOX_RESULT = "tox-result.json"  # written by `tox p --result-json results/tox/tox-result.json`
 
 
@@ -57,18 +63,55 @@ def _ratio(value, newest) -> str:
     return fmt(value / newest, "x") if value and newest else ""
 
 
+def _framework(result: dict) -> dict:
+    return result["run"]["environment"].get("framework") or {}
+
+
+def nightly_date(version: str | None) -> str | None:
+    """The build date of a nightly version (2.23.0-dev20261026, 3.16.0.dev2026102704) as YYYY-MM-DD, or None."""
+    match = re.search(r"dev(\d{4})(\d{2})(\d{2})", version or "")
+    return "-".join(match.groups()) if match else None
+
+
+def kind(result: dict) -> str:
+    """release, pre-release (a nightly TensorFlow or Keras) or tf-keras (Keras 2 through the tf-keras package)."""
+    fw = _framework(result)
+    if nightly_date(fw.get("tensorflow")) or nightly_date(fw.get("keras")):
+        return "pre-release"
+    if str(fw.get("keras_package", "")).startswith("tf-keras"):
+        return "tf-keras"
+    return "release"
+
+
+def _tensorflow_cell(fw: dict) -> str:
+    backend = fw.get("backend", "tensorflow")
+    if backend != "tensorflow":
+        return f"none ({backend} {fw.get(backend, '?')} backend)"
+    version = fw.get("tensorflow", "?")
+    date = nightly_date(version)
+    return f"{version} (nightly of {date})" if date else version
+
+
+def _keras_cell(fw: dict) -> str:
+    version, package = fw.get("keras", "?"), fw.get("keras_package")
+    if package and package != "keras":
+        return f"{version} ({package})"
+    return version
+
+
 def row(env: str, result: dict | None, newest: dict | None, *, failure: str | None = None) -> list[str]:
     """One table row; an env without results says why instead of being dropped."""
     if result is None:
         why = failure or "no results (env not run, or it failed: see its tox log)"
         return [env, why] + [""] * (len(HEADERS) - 2)
     run, rates = result["run"], result["rates"]
-    fw = run["environment"].get("framework", {})
+    fw = _framework(result)
     newest_rates = newest["rates"] if newest else {}
     band = run.get("band") or {}
     same = newest is not None and run["fingerprint"] == newest["run"]["fingerprint"]
+    label = {"release": env, "pre-release": f"{env} (pre-release)", "tf-keras": f"{env} (Keras 2 via tf-keras)"}[kind(result)]
     return [
-        env, fw.get("tensorflow", "?"), fw.get("keras", "?"),
+        label, _tensorflow_cell(fw), _keras_cell(fw),
         fmt(rates.get("fit"), "rate"), fmt(rates.get("evaluate"), "rate"), fmt(result["predict_s"], "ms"),
         _ratio(rates.get("fit"), newest_rates.get("fit")),
         _ratio(rates.get("evaluate"), newest_rates.get("evaluate")),
@@ -81,8 +124,64 @@ def row(env: str, result: dict | None, newest: dict | None, *, failure: str | No
 
 
 def _version_key(result: dict) -> tuple:
-    version = result["run"]["environment"].get("framework", {}).get("tensorflow", "0")
+    version = _framework(result).get("tensorflow") or "0"
     return tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:3])
+
+
+def _minor(result: dict) -> tuple:
+    return _version_key(result)[:2]
+
+
+def _keras_major(result: dict) -> str:
+    return str(_framework(result).get("keras", "?")).split(".")[0]
+
+
+def newest_release(present: list[dict]) -> dict | None:
+    """The reference row of the relative columns: the newest released TensorFlow with its own Keras."""
+    releases = [r for r in present if kind(r) == "release" and _framework(r).get("backend", "tensorflow") == "tensorflow"]
+    return max(releases or present, key=_version_key) if present else None
+
+
+def keras_or_tensorflow(present: list[dict], *, noise: float) -> str:
+    """One sentence, from the data, on the 2.15 -> 2.16 step (Keras 2 -> 3 and a new TensorFlow at once): did
+    TensorFlow or Keras move the weights and the speed? Keras 2 on a newer TensorFlow (tf-keras) separates
+    them. noise: the time ratio two separate runs of unchanged code reach on this machine; smaller speed
+    differences are not attributed."""
+    releases = [r for r in present if kind(r) == "release" and _framework(r).get("backend", "tensorflow") == "tensorflow"]
+    before = next((r for r in releases if _minor(r) == (2, 15) and _keras_major(r) == "2"), None)
+    after = next((r for r in releases if _minor(r) == (2, 16) and _keras_major(r) == "3"), None)
+    keras2 = max((r for r in present if kind(r) == "tf-keras"), key=_version_key, default=None)
+    keras3 = next((r for r in releases if keras2 and _minor(r) == _minor(keras2) and _keras_major(r) == "3"), None)
+    if not (before and after and keras2 and keras3):
+        return ("TensorFlow or Keras? Not answered yet: it needs the rows of TensorFlow 2.15 (Keras 2), 2.16 (Keras 3), "
+                "a tf-keras row (Keras 2 on a newer TensorFlow) and the Keras 3 row of that TensorFlow.")
+    tf = _framework(keras2).get("tensorflow")
+    fingerprint = {name: r["run"]["fingerprint"] for name, r in (("before", before), ("after", after), ("k2", keras2), ("k3", keras3))}
+    if fingerprint["before"] == fingerprint["after"]:
+        weights = "the weights did not change from 2.15 to 2.16"
+    elif fingerprint["k2"] == fingerprint["before"] and fingerprint["k2"] != fingerprint["k3"]:
+        weights = (f"Keras moved the weights: Keras 2 on TensorFlow {tf} reproduces 2.15's weights bit for bit, Keras 3 on "
+                   f"the same TensorFlow does not")
+    elif fingerprint["k2"] == fingerprint["k3"]:
+        weights = f"TensorFlow moved the weights: on TensorFlow {tf} Keras 2 and Keras 3 give the same weights, unlike 2.15's"
+    else:
+        weights = (f"both moved the weights: Keras 2 on TensorFlow {tf} matches neither 2.15's weights nor Keras 3's on "
+                   "the same TensorFlow")
+    if fingerprint["before"] != fingerprint["after"] and fingerprint["after"] != fingerprint["k3"]:
+        weights += f" (Keras 3's own weights differ again between TensorFlow 2.16 and {tf})"
+    return f"TensorFlow or Keras? For the 2.15 -> 2.16 step, {weights}; {_speed_clause(before, after, keras2, keras3, tf=tf, noise=noise)}."
+
+
+def _speed_clause(before: dict, after: dict, keras2: dict, keras3: dict, *, tf: str, noise: float) -> str:
+    rate = {name: r["rates"].get("fit") for name, r in (("before", before), ("after", after), ("k2", keras2), ("k3", keras3))}
+    if not all(rate.values()):
+        return "speed: not measured in every row"
+    step, by_keras, by_tf = rate["after"] / rate["before"], rate["k3"] / rate["k2"], rate["k2"] / rate["before"]
+    causes = [name for name, ratio in (("Keras", by_keras), ("TensorFlow", by_tf)) if max(ratio, 1 / ratio) >= noise]
+    verdict = (f"so {' and '.join(causes)} moved the speed" if causes
+               else f"all within the {noise:.2f}x that separate runs of unchanged code reach here, so neither is attributed")
+    return (f"fit throughput (book, batch 32) went {step:.2f}x from 2.15 to 2.16, Keras 3 runs at {by_keras:.2f}x of Keras 2 "
+            f"on TensorFlow {tf}, and Keras 2 at {by_tf:.2f}x on TensorFlow {tf} of its speed on 2.15, {verdict}")
 
 
 def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -> str:
@@ -93,7 +192,7 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -
     if not present:
         raise ReportError(f"{results_dir}: none of the envs {', '.join(envs)} left results (ENV/run.json and ENV/bench.json); "
                           "run them with `tox -p` first")
-    newest = max(present, key=_version_key) if present else None
+    newest = newest_release(present)
     failures = tox_outcomes(results_dir)
     rows = [row(env, results[env], newest, failure=failures.get(env)) for env in envs]
     newest_tf = newest["run"]["environment"]["framework"].get("tensorflow") if newest else "none"
@@ -110,8 +209,15 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -
         f"Relative columns: each version's throughput divided by the newest's (TensorFlow {newest_tf}), so the "
         "table reads without comparing absolute numbers across machines. Weights need not match across "
         "versions; the next column shows which do. The oracle: one SGD step of the book's model against the "
-        "hand-written NumPy reference (`mnist-ref oracle`); 'not checked' where the env predates it.",
+        "hand-written NumPy reference (`mnist-ref oracle`); 'not checked' where the env predates it. "
+        "Rows marked pre-release run nightly builds (dated in the TensorFlow or Keras column); 'Keras 2 via "
+        "tf-keras' runs the tf-keras package on a newer TensorFlow (`TF_USE_LEGACY_KERAS=1`). Speed comes from "
+        "separate tox runs, one after another: ratios within "
+        f"{SEPARATE_RUN_NOISE:.2f}x are within this machine's noise between runs (`mnist-ref ab` compares two "
+        "environments interleaved).",
         "",
         table(rows, HEADERS, label_columns=1),
+        "",
+        keras_or_tensorflow(present, noise=SEPARATE_RUN_NOISE),
         "",
     ])
