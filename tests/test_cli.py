@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def test_env_prints_the_environment():
     proc = run_cli("env")
     assert proc.returncode == 0, proc.stderr
     env = json.loads(proc.stdout)
-    assert env["framework"]["backend"] == "tensorflow"
+    assert env["framework"]["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
     assert env["framework"]["keras"] and env["numpy"] and env["python"]
     assert env["cpu"]["logical_cores"] >= 1
     assert "cpu:0" in env["framework"]["devices"]

@@ -107,6 +107,8 @@ def row(env: str, result: dict | None, newest: dict | None, *, failure: str | No
     run, rates = result["run"], result["rates"]
     fw = _framework(result)
     newest_rates = newest["rates"] if newest else {}
+    if newest is not None and fw.get("backend", "tensorflow") != _framework(newest).get("backend", "tensorflow"):
+        newest_rates = {}  # another backend: its speed is not a version's change
     band = run.get("band") or {}
     same = newest is not None and run["fingerprint"] == newest["run"]["fingerprint"]
     label = {"release": env, "pre-release": f"{env} (pre-release)", "tf-keras": f"{env} (Keras 2 via tf-keras)"}[kind(result)]
@@ -206,7 +208,7 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -
         f"One tox environment per TensorFlow minor version (`tox -p`, then `tox -e report`), measured on "
         f"{', '.join(machines) or 'no machine'}. Throughput: the bench suite at the book's batch size (32), "
         "book mode, CPU, medians. Accuracy and fingerprint: `mnist-ref train --seed 42` in the same env. "
-        f"Relative columns: each version's throughput divided by the newest's (TensorFlow {newest_tf}), so the "
+        f"Relative columns: each version's throughput divided by the newest release's (TensorFlow {newest_tf}; blank for a row on another backend), so the "
         "table reads without comparing absolute numbers across machines. Weights need not match across "
         "versions; the next column shows which do. The oracle: one SGD step of the book's model against the "
         "hand-written NumPy reference (`mnist-ref oracle`); 'not checked' where the env predates it. "
