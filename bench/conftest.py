@@ -182,7 +182,11 @@ def slowdown(request) -> float:
 
 
 def pytest_sessionstart(session):
-    """Send pytest-benchmark's JSON to a temporary file; pytest_unconfigure moves it into place."""
+    """Note what the machine is doing (contention.snapshot); send pytest-benchmark's JSON to a temporary file,
+    which pytest_unconfigure moves into place."""
+    from mnist_ref import contention
+
+    session.config._mnist_ref_machine_start = contention.snapshot()
     bench_session = getattr(session.config, "_benchmarksession", None)
     if bench_session is None or not bench_session.json:
         return
@@ -229,6 +233,13 @@ def pytest_sessionfinish(session, exitstatus):
         "outcome": outcome,
         "not_completed": not_completed,
     }
+    start = getattr(session.config, "_mnist_ref_machine_start", None)
+    if start is not None:
+        from mnist_ref import contention
+
+        session.config._mnist_ref_contention = contention.assess(start, contention.snapshot())
+        if session.config._mnist_ref_contention["verdict"] == "contended":
+            sys.stderr.write(f"mnist-ref bench: {contention.describe(session.config._mnist_ref_contention)}\n")
     yield
 
 
@@ -281,6 +292,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "injected_slowdown": config.getoption("--bench-inject-slowdown"),
         "ab_session": os.environ.get(SESSION_ENV),
         "oracle": getattr(config, "_mnist_ref_oracle", None),
+        "contention": getattr(config, "_mnist_ref_contention", None),
     }
 
 

@@ -23,13 +23,15 @@ class TimedCall:
         self.fn = fn
         self.slowdown = slowdown
         self.inside: list[float] = []
+        self.cpu: list[float] = []  # the process's CPU seconds (all threads) in each call: contention evidence
 
     def __call__(self):
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         result = self.fn()
         if self.slowdown > 1:
             time.sleep((self.slowdown - 1) * (time.perf_counter() - start))
         self.inside.append(time.perf_counter() - start)
+        self.cpu.append(time.process_time() - cpu)
         return result
 
 
@@ -47,7 +49,12 @@ def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: 
     if data:
         median = float(np.median(data))
         inside = call.inside[-len(data):]
+        cpu = float(np.median(call.cpu[-len(data):]))
         info.update(
+            # IQR over median of the rounds, and wall over CPU time: a round that waited for the CPU (other
+            # processes, steal) shows a high spread or a wall time well above its CPU time.
+            round_spread=float(np.subtract(*np.percentile(data, [75, 25])) / median),
+            wall_over_cpu=median / cpu if cpu > 0 else None,
             samples_per_s=samples / median,
             steps_per_s=steps / median,
             speed_of_light_s=speed_of_light_s(flops, throughput),

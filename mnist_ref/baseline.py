@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnist_ref import atomic
+from mnist_ref import atomic, contention
 from mnist_ref.errors import ReportError
 from mnist_ref.reporting.files import BenchFile, check_complete, expand, load_bench
 
@@ -40,6 +40,10 @@ def load_new(path: Path) -> BenchFile:
         raise ReportError(f"{path}: a folder; the baseline is one bench JSON file (`{BENCH_COMMAND.format(path='FILE')}`)")
     bench_file = load_bench(path, allow_partial=True)
     check_complete(bench_file, hint="a baseline must come from a complete session: rerun the bench")
+    record = bench_file.meta.get("contention")
+    if isinstance(record, dict) and record.get("verdict") == "contended":
+        raise ReportError(f"{path}: measured on a busy machine ({contention.describe(record)}); a baseline must be steady: "
+                          "rerun the bench when the machine is quiet")
     return bench_file
 
 

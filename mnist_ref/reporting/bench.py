@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mnist_ref import contention
 from mnist_ref.reporting.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 
@@ -143,6 +144,8 @@ def environment_lines(bench_file: BenchFile) -> list[str]:
         + (f"; {extras}" if extras else ""),
         f"  - command: `{bench_file.meta.get('command', '?')}`" + (" (smoke mode)" if bench_file.meta.get("smoke") else ""),
         f"  - oracle: {oracle_line(bench_file.meta.get('oracle'))}",
+        *([f"  - machine during the session: {contention.describe(bench_file.meta['contention'])}"]
+          if "contention" in bench_file.meta else []),
     ]
 
 

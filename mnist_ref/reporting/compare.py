@@ -15,6 +15,7 @@ import dataclasses
 import math
 import statistics
 
+from mnist_ref import contention
 from mnist_ref.errors import ExitCode, ReportError, most_severe
 from mnist_ref.reporting.files import PATHS, BenchFile, CaseKey, case_order, cells, round_times
 from mnist_ref.reporting.schema import FLOOR_MODE
@@ -96,14 +97,14 @@ def _differing(base: dict[str, str], new: dict[str, str], fields) -> list[str]:
 class Comparison:
     """What kind of comparison this is, and the performance rule that follows."""
 
-    kind: str  # interleaved, same machine, different machine, incomparable, unknown environment
+    kind: str  # interleaved, same machine, different machine, incomparable, unknown environment, contended
     thresholds: dict[str, float] | None  # per hot path
     why: str
 
     @property
     def across_machines(self) -> bool:
         """Whether --perf-across-machines (rather than --perf) decides what a speed result does to the exit code."""
-        return self.kind in ("different machine", "incomparable")
+        return self.kind.startswith(("different machine", "incomparable"))
 
 
 def check_threshold(value: float) -> float:
@@ -124,6 +125,16 @@ def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | 
     if unknown:
         return Comparison("unknown environment", None, f"no environment block (machine_info.mnist_ref) in {', '.join(unknown)}; "
                           "speed cannot be compared and weights are not judged identical")
+    comparison = _classify_machines(base, new, threshold=threshold)
+    contended = [f"{f.path.name} ({contention.describe(f.meta['contention'])})" for f in base + new
+                 if isinstance(f.meta.get("contention"), dict) and f.meta["contention"].get("verdict") == "contended"]
+    if contended:
+        return Comparison(f"{comparison.kind}, contended", None, "the machine was busy with other work while measuring "
+                          + ", ".join(contended) + "; speed is not judged from a contended run: rerun the bench on a quiet machine")
+    return comparison
+
+
+def _classify_machines(base: list[BenchFile], new: list[BenchFile], *, threshold: float | None) -> Comparison:
     b, n = _merged(base), _merged(new)
     machine_diff = _differing(b, n, MACHINE_FIELDS)
     if not machine_diff:
