@@ -31,6 +31,11 @@ from mnist_ref.errors import BackendError, ConfigError
 # on each host of a cluster; --coordinator and --process-id override them).
 COORDINATOR_ENV = "MNIST_REF_COORDINATOR"
 PROCESS_ID_ENV = "MNIST_REF_PROCESS_ID"
+# XLA:CPU's limit on waiting in a collective, raised for CPU replicas (prepare()).
+JAX_CPU_COLLECTIVE_TIMEOUT_FLAG = "xla_cpu_collective_call_terminate_timeout_seconds"
+JAX_CPU_COLLECTIVE_TIMEOUT_S = 600
+# The first jaxlib whose XLA knows the flag (an unknown flag in XLA_FLAGS is fatal, so older ones keep 40 s).
+JAX_CPU_COLLECTIVE_TIMEOUT_SINCE = (0, 8, 1)
 JAX_CPU_DEVICES_ENV = "JAX_NUM_CPU_DEVICES"
 MIN_KERAS_FOR_MIRRORED = (3, 8)
 
@@ -112,6 +117,12 @@ def prepare(backend: str, layout: Layout, device: str) -> None:
         return
     if backend == "jax":
         os.environ[JAX_CPU_DEVICES_ENV] = str(layout.replicas)
+        # The replicas' all-reduce waits for every CPU device's thread; on a busy 2-core machine one can lag more
+        # than XLA:CPU's default 40 s, which aborts the process (seen once in the long tests). A generous limit
+        # keeps a real hang bounded (openxla/xla#32115 made it a flag).
+        flags = os.environ.get("XLA_FLAGS", "")
+        if JAX_CPU_COLLECTIVE_TIMEOUT_FLAG not in flags and _jaxlib_at_least(JAX_CPU_COLLECTIVE_TIMEOUT_SINCE):
+            os.environ["XLA_FLAGS"] = f"{flags} --{JAX_CPU_COLLECTIVE_TIMEOUT_FLAG}={JAX_CPU_COLLECTIVE_TIMEOUT_S}".strip()
     elif backend == "tensorflow":
         import tensorflow as tf
 
@@ -122,6 +133,18 @@ def prepare(backend: str, layout: Layout, device: str) -> None:
             tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * layout.replicas)
         except RuntimeError as exc:  # TensorFlow had already started its devices in this process
             raise BackendError(f"cannot make {layout.replicas} CPU devices: {exc}; run --replicas in a fresh process") from None
+
+
+def _jaxlib_at_least(version: tuple[int, ...]) -> bool:
+    """Whether the installed jaxlib is this version or newer (read from its metadata, without importing it)."""
+    from importlib import metadata
+
+    try:
+        installed = metadata.version("jaxlib")
+    except metadata.PackageNotFoundError:
+        return False
+    parts = [int(p) for p in installed.split(".")[:3] if p.isdigit()]
+    return tuple(parts) >= version
 
 
 def select(backend: str | None, cfg, layout: Layout | None = None) -> str:

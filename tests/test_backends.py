@@ -9,6 +9,9 @@ from conftest import run_cli
 
 from mnist_ref import book, framework
 
+# Full trainings in fresh processes on JAX and torch (11-31 s each): the long tier.
+pytestmark = pytest.mark.long
+
 OTHER_BACKENDS = [b for b in framework.BACKENDS if b != framework.DEFAULT_BACKEND]
 
 

@@ -51,6 +51,7 @@ def test_wrong_shape(tiny_dir, out):
     assert_one_line_error(run_cli("train", "--data-dir", str(tiny_dir), "--out", str(out)), "expected (60000, 28, 28)")
 
 
+@pytest.mark.slow
 def test_checksum_mismatch(real_data_dir, tmp_path, out):
     data = tmp_path / "data"
     data.mkdir()
@@ -60,6 +61,7 @@ def test_checksum_mismatch(real_data_dir, tmp_path, out):
     assert_one_line_error(run_cli("train", "--data-dir", str(data), "--out", str(out)), "sha256")
 
 
+@pytest.mark.slow
 def test_no_local_data_and_no_network(tmp_path, out):
     # An empty Keras cache and a proxy that refuses connections: Keras' download must fail.
     env = {"MNIST_REF_DATA": "", "KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
@@ -83,11 +85,13 @@ def test_bad_options(args, fragment, tiny_dir, out):
     assert_one_line_error(run_cli("train", *args, "--data-dir", str(tiny_dir), "--out", str(out)), fragment)
 
 
+@pytest.mark.slow
 def test_absent_device(real_data_dir, out):
     proc = run_cli("train", "--device", "gpu:7", "--data-dir", str(real_data_dir), "--out", str(out))
     assert_one_line_error(proc, "device 'gpu:7' is not present")
 
 
+@pytest.mark.slow
 def test_env_prints_the_environment():
     proc = run_cli("env")
     assert proc.returncode == 0, proc.stderr
@@ -98,12 +102,14 @@ def test_env_prints_the_environment():
     assert "cpu:0" in env["framework"]["devices"]
 
 
+@pytest.mark.slow
 def test_help_everywhere():
     for args in ([], ["train"], ["sweep"], ["report"], ["versions"], ["env"]):
         proc = run_cli(*args, "--help")
         assert proc.returncode == 0 and "usage: mnist-ref" in proc.stdout
 
 
+@pytest.mark.slow
 def test_unwritable_output_is_one_line(real_data_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

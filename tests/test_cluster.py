@@ -72,7 +72,7 @@ def test_serial_local_cluster_and_lost_worker_give_the_same_seeds(real_data_dir,
     assert json.loads(lost.read_text())["summary"]["n"] == 3
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_running_scheduler_and_a_grid_over_backends(real_data_dir, tmp_path):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         proc = sweep_cli("--seeds", "2", "--epochs", "1", "--batch-size", "1024", "--backend", "tensorflow", "jax",

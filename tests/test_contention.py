@@ -45,7 +45,7 @@ def test_the_probe_and_a_snapshot_read_this_machine():
         assert now.total_jiffies >= now.busy_jiffies > 0
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a_bench_session_under_load_is_flagged_everywhere(tmp_path, real_data_dir, capsys):
     burn = "import time\nend = time.time() + 120\nwhile time.time() < end: pass"
     burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(os.cpu_count() or 2)]

@@ -19,7 +19,8 @@ from mnist_ref.errors import BackendError, ConfigError
 from mnist_ref.framework import backend_installed
 from mnist_ref.interrupts import HOLD_ENV, HOLD_ONCE_ENV
 
-pytestmark = pytest.mark.distributed
+# Every test here starts processes or devices of its own (1-17 s each, 88 s in all): the long tier.
+pytestmark = [pytest.mark.distributed, pytest.mark.long]
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ("--epochs", "1", "--batch-size", "1024")

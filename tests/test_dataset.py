@@ -134,6 +134,7 @@ def test_validation_split_is_seeded_and_disjoint():
     assert not set(a_train) & set(a_val)
 
 
+@pytest.mark.slow
 def test_real_files_match_the_published_facts(real_raw):
     assert real_raw.x_train.shape == (60000, 28, 28) and real_raw.x_test.shape == (10000, 28, 28)
     assert np.bincount(real_raw.y_train).tolist() == TRAIN_LABEL_COUNTS
@@ -145,6 +146,7 @@ def test_real_files_match_the_published_facts(real_raw):
     assert real_raw.checksums["train-images-idx3-ubyte"] == MNIST_IDX.train_images.sha256
 
 
+@pytest.mark.slow
 def test_one_hot_matches_keras_to_categorical():
     from mnist_ref import framework
 

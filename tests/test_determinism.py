@@ -9,6 +9,8 @@ import pytest
 from mnist_ref import walkthrough
 from mnist_ref.config import Config
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def small_raw(real_raw):

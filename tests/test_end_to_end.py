@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mnist_ref import book, cli
+
+pytestmark = pytest.mark.slow
 
 
 def test_book_walkthrough_reproduces_the_book(real_data_dir, tmp_path, capsys):

@@ -112,6 +112,7 @@ def test_a_summed_loss_is_caught():
     assert "batch loss (relative)" in failed and any(q.startswith("updated") for q in failed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [framework.DEFAULT_BACKEND, *OTHER_BACKENDS])
 def test_oracle_command_per_backend(backend, real_data_dir, tmp_path):
     if not framework.backend_installed(backend):
