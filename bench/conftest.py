@@ -59,6 +59,12 @@ def pytest_addoption(parser):
     group.addoption("--bench-replicas", type=int, default=1,
                     help="train every case data-parallel on this many devices of the process (CPU: logical devices; default: %(default)s)")
     group.addoption(
+        "--bench-inject-work", type=int, default=0, metavar="N",
+        help="put N extra (batch x 784) @ (784 x 64) products, forward and backward, into every step of the Keras "
+             "model (model.extra_work_layer: real CPU work, bit-identical weights), for measuring whether a timing "
+             "responds to a known amount of work; recorded in the JSON (default: 0)",
+    )
+    group.addoption(
         "--bench-inject-slowdown", type=float, default=1.0, metavar="FACTOR",
         help="make every timed Keras call take FACTOR times as long, by sleeping inside the timed call "
              "after it returns (for validating the regression gate; recorded in the JSON; default: 1)",
@@ -90,6 +96,8 @@ def _expand_devices(names: list[str]) -> list[str]:
 def pytest_configure(config):
     if config.getoption("--bench-inject-slowdown") < 1:
         raise pytest.UsageError("--bench-inject-slowdown takes a factor of at least 1 (1 = no slowdown)")
+    if config.getoption("--bench-inject-work") < 0:
+        raise pytest.UsageError("--bench-inject-work takes a number of extra products of at least 0")
     # SIGTERM ends the session like Ctrl-C: pytest finishes it as interrupted and the JSON goes to NAME.partial.json.
     interrupts.raise_on_sigterm()
     config._mnist_ref_skipped = []
@@ -173,6 +181,12 @@ def pytest_generate_tests(metafunc):
 def case(backend, device, batch_size, mode, replicas) -> Case:
     """This test's cell of the matrix."""
     return Case(backend, device, batch_size, mode, replicas)
+
+
+@pytest.fixture(scope="session")
+def extra_work(request) -> int:
+    """Extra products in every step of the Keras model (0: the book's model as it is)."""
+    return request.config.getoption("--bench-inject-work")
 
 
 @pytest.fixture(scope="session")
@@ -290,6 +304,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "skipped": config._mnist_ref_skipped,
         "replicas": config.getoption("--bench-replicas"),
         "injected_slowdown": config.getoption("--bench-inject-slowdown"),
+        "injected_work": config.getoption("--bench-inject-work"),
         "ab_session": os.environ.get(SESSION_ENV),
         "oracle": getattr(config, "_mnist_ref_oracle", None),
         "contention": getattr(config, "_mnist_ref_contention", None),

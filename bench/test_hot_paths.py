@@ -19,12 +19,12 @@ TEST_IMAGES = 10_000
 ROUNDS = {"evaluate": 5, "predict": 5, "predict_one": 30}
 
 
-def test_fit(benchmark, case, mnist, matmul_flops, trained, slowdown, oracle_verdict):
+def test_fit(benchmark, case, mnist, matmul_flops, trained, slowdown, extra_work, oracle_verdict):
     """One epoch a round over the book's 5-epoch schedule; the first epoch is the warm-up."""
     cfg = case.config()
     framework.set_seed(cfg.seed)
     with case.scope():
-        model = build_model()
+        model = build_model(extra_work=extra_work)
         compile_model(model, cfg)
         epoch = iter(range(cfg.epochs))
         call = TimedCall(lambda: fit_epoch(model, mnist, cfg, epoch=next(epoch)), slowdown)

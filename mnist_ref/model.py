@@ -15,16 +15,48 @@ HIDDEN_UNITS = 64  # the book: Dense(units=64, input_dim=28*28, activation='relu
 PARAMETER_COUNT = 50_890
 
 
-def build_model():
-    """Step 2: Dense(64, relu) on 784 inputs, then Dense(10, softmax)."""
+def build_model(*, extra_work: int = 0):
+    """Step 2: Dense(64, relu) on 784 inputs, then Dense(10, softmax). extra_work > 0 puts that many extra
+    products in front of the first layer (extra_work_layer): real work in every step, the same weights."""
     keras = framework.keras()
     return keras.Sequential(
         [
             keras.Input(shape=(IMAGE_SIDE * IMAGE_SIDE,)),
+            *([extra_work_layer(extra_work)] if extra_work else []),
             keras.layers.Dense(HIDDEN_UNITS, activation="relu"),
             keras.layers.Dense(NUM_CLASSES, activation="softmax"),
         ]
     )
+
+
+def extra_work_layer(products: int):
+    """A layer that does `products` extra (batch x 784) @ (784 x 64) products forward, and as many for their
+    gradients backward, and adds their sum times a zero variable to its input: the graph cannot drop the work
+    (the zero is a variable, not a constant), and the book's layers see exactly their input, so training ends
+    on bit-identical weights. For measuring whether a timing responds to a known amount of real extra work."""
+    keras = framework.keras()
+    if framework.is_keras2():
+        import tensorflow as tf
+
+        matmul, total = tf.matmul, tf.reduce_sum
+    else:
+        matmul, total = keras.ops.matmul, keras.ops.sum
+
+    class ExtraWork(keras.layers.Layer):
+        book_layer = False  # left out of the weight fingerprint
+
+        def build(self, input_shape):
+            self.kernels = [self.add_weight(name=f"extra_kernel_{i}", shape=(int(input_shape[-1]), HIDDEN_UNITS), initializer="zeros")
+                            for i in range(products)]
+            self.zero = self.add_weight(name="zero", shape=(), initializer="zeros", trainable=False)
+
+        def call(self, x):
+            extra = matmul(x, self.kernels[0])
+            for kernel in self.kernels[1:]:
+                extra = extra + matmul(x, kernel)
+            return x + self.zero * total(extra)
+
+    return ExtraWork(name=f"extra_work_x{products}")
 
 
 def compile_model(model, cfg: Config) -> None:
@@ -39,8 +71,8 @@ def compile_model(model, cfg: Config) -> None:
 
 
 def weight_fingerprint(model) -> str:
-    """sha256 over every weight array's shape and float32 bytes, in layer order."""
-    return arrays_fingerprint(model.get_weights())
+    """sha256 over every weight array's shape and float32 bytes of the book's layers, in layer order."""
+    return arrays_fingerprint([w for layer in model.layers if getattr(layer, "book_layer", True) for w in layer.get_weights()])
 
 
 def arrays_fingerprint(arrays) -> str:

@@ -32,3 +32,23 @@ def test_fingerprint_follows_the_weights():
     weights[-1] = weights[-1] + 1e-6
     b.set_weights(weights)
     assert model.weight_fingerprint(a) != model.weight_fingerprint(b)
+
+
+def _trained_fingerprint(extra_work: int) -> tuple[str, object]:
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 128)]
+    framework.set_seed(3)
+    m = model.build_model(extra_work=extra_work)
+    model.compile_model(m, Config())
+    m.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    return model.weight_fingerprint(m), m
+
+
+def test_extra_work_trains_to_the_same_weights():
+    plain, _ = _trained_fingerprint(0)
+    loaded, m = _trained_fingerprint(3)
+    assert loaded == plain
+    assert m.count_params() == model.PARAMETER_COUNT + 3 * 784 * 64 + 1  # the work is really in the graph
+    extra = next(layer for layer in m.layers if not getattr(layer, "book_layer", True))
+    assert all(not np.any(w) for w in extra.get_weights())  # its kernels got zero gradients: still zero

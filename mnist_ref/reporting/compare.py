@@ -76,6 +76,7 @@ def environment_summary(bench_file: BenchFile) -> dict[str, str]:
         "cuda": str(fw.get("cuda") or "none"),
         "git commit": str((env.get("git") or {}).get("commit", "?"))[:12],
         "injected slowdown": str(bench_file.meta.get("injected_slowdown", 1.0)),
+        "injected work": str(bench_file.meta.get("injected_work", 0)),
         "interleaved run": str(bench_file.meta.get("ab_session") or "no"),
     }
     if not known:

@@ -136,6 +136,7 @@ BENCH = {
                                                         "properties": {**_CASE, "reason": _STRING}}},
                 "replicas": _COUNT,
                 "injected_slowdown": {"type": "number", "minimum": 1},
+                "injected_work": {"type": "integer", "minimum": 0},
                 "ab_session": {"type": ["string", "null"]},
                 "contention": {"type": ["object", "null"], "required": ["verdict"],
                                "properties": {"verdict": {"enum": ["steady", "contended"]}, "reasons": {"type": "array", "items": _STRING},
