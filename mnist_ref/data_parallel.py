@@ -33,7 +33,7 @@ COORDINATOR_ENV = "MNIST_REF_COORDINATOR"
 PROCESS_ID_ENV = "MNIST_REF_PROCESS_ID"
 # XLA:CPU's limit on waiting in a collective, raised for CPU replicas (prepare()).
 JAX_CPU_COLLECTIVE_TIMEOUT_FLAG = "xla_cpu_collective_call_terminate_timeout_seconds"
-JAX_CPU_COLLECTIVE_TIMEOUT_S = 600
+JAX_CPU_COLLECTIVE_TIMEOUT_S = 120
 # The first jaxlib whose XLA knows the flag (an unknown flag in XLA_FLAGS is fatal, so older ones keep 40 s).
 JAX_CPU_COLLECTIVE_TIMEOUT_SINCE = (0, 8, 1)
 JAX_CPU_DEVICES_ENV = "JAX_NUM_CPU_DEVICES"
@@ -117,12 +117,17 @@ def prepare(backend: str, layout: Layout, device: str) -> None:
         return
     if backend == "jax":
         os.environ[JAX_CPU_DEVICES_ENV] = str(layout.replicas)
-        # The replicas' all-reduce waits for every CPU device's thread; on a busy 2-core machine one can lag more
-        # than XLA:CPU's default 40 s, which aborts the process (seen once in the long tests). A generous limit
-        # keeps a real hang bounded (openxla/xla#32115 made it a flag).
+        # On few cores the replicas' all-reduce occasionally deadlocked: every participant waiting, load 0, until
+        # XLA:CPU's collective timeout aborted the process (seen twice on 2 cores in the long tests, tuned mode).
+        # Each device's computation then runs in its own launcher thread instead of a shared Eigen pool, which
+        # a third-party report (PyAutoLabs/PyAutoFit#1530) found to avoid XLA:CPU pool wedges; the book's model
+        # is far too small to miss the pool. A hang that still happens aborts after the timeout below.
         flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            flags = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
         if JAX_CPU_COLLECTIVE_TIMEOUT_FLAG not in flags and _jaxlib_at_least(JAX_CPU_COLLECTIVE_TIMEOUT_SINCE):
-            os.environ["XLA_FLAGS"] = f"{flags} --{JAX_CPU_COLLECTIVE_TIMEOUT_FLAG}={JAX_CPU_COLLECTIVE_TIMEOUT_S}".strip()
+            flags = f"{flags} --{JAX_CPU_COLLECTIVE_TIMEOUT_FLAG}={JAX_CPU_COLLECTIVE_TIMEOUT_S}"
+        os.environ["XLA_FLAGS"] = flags
     elif backend == "tensorflow":
         import tensorflow as tf
 
