@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from mnist_ref.errors import ReportError
-from mnist_ref.reporting.schema import BENCH_SCHEMAS, PATHS, SWEEP_SCHEMA, validate  # noqa: F401  (PATHS: read here by the renderers)
+from mnist_ref.reporting.schema import BENCH_SCHEMAS, PATHS, SWEEP_SCHEMA, validate  # noqa: F401 (PATHS re-exported for the renderers)
 
 # Version 2 writes plain params, per-round times and null (with a 'diverged' flag) for a NaN or inf metric.
 BENCH_SCHEMA = BENCH_SCHEMAS[-1]
