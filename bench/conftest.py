@@ -215,7 +215,7 @@ def pytest_sessionstart(session):
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")
     session.config._mnist_ref_json = (temporary, target)
-    bench_session.json = open(temporary, "wb") if opened else temporary  # noqa: SIM115 (pytest-benchmark closes it)
+    bench_session.json = open(temporary, "wb") if opened else temporary  # pytest-benchmark closes it
 
 
 _OUTCOMES: dict[str, str] = {}  # nodeid -> passed / skipped / failed, for this session

@@ -360,7 +360,7 @@ def _write_reports(markdown: str, out: Path | None, *, inputs: list[Path]) -> No
     handle = None
     if summary:
         try:
-            handle = open(summary, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115 (closed below)
+            handle = open(summary, "a", encoding="utf-8", errors="backslashreplace")  # closed below
         except OSError as exc:
             raise OutputError(f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror or exc}") from None
     try:
@@ -396,8 +396,6 @@ def _cmd_compare(args) -> int:
         raise ConfigError(f"compare takes BASELINE and NEW (files or folders), got {len(args.files)} arguments; "
                           "put the files of one side in a folder")
     base_arg, new_arg = (args.files if len(args.files) == 2 else [baseline.default_dir(), args.files[0]])
-    if args.out:
-        _check_not_input(args.out, [base_arg, new_arg])
     base = baseline.load_side(base_arg, allow_partial=args.allow_partial)
     new = baseline.load_side(new_arg, allow_partial=args.allow_partial)
     result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold,
