@@ -252,7 +252,7 @@ def pytest_sessionfinish(session, exitstatus):
         from mnist_ref import contention
 
         session.config._mnist_ref_contention = contention.assess(start, contention.snapshot())
-        if session.config._mnist_ref_contention["verdict"] == "contended":
+        if contention.is_contended(session.config._mnist_ref_contention):
             sys.stderr.write(f"mnist-ref bench: {contention.describe(session.config._mnist_ref_contention)}\n")
     yield
 

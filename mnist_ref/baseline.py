@@ -41,7 +41,7 @@ def load_new(path: Path) -> BenchFile:
     bench_file = load_bench(path, allow_partial=True)
     check_complete(bench_file, hint="a baseline must come from a complete session: rerun the bench")
     record = bench_file.meta.get("contention")
-    if isinstance(record, dict) and record.get("verdict") == "contended":
+    if contention.is_contended(record):
         raise ReportError(f"{path}: measured on a busy machine ({contention.describe(record)}); a baseline must be steady: "
                           "rerun the bench when the machine is quiet")
     return bench_file

@@ -357,24 +357,16 @@ def _write_reports(markdown: str, out: Path | None, *, inputs: list[Path]) -> No
     from mnist_ref.errors import OutputError
 
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    handle = None
-    if summary:
-        try:
-            handle = open(summary, "a", encoding="utf-8", errors="backslashreplace")  # closed below
-        except OSError as exc:
-            raise OutputError(f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror or exc}") from None
     try:
-        if out:
-            _check_not_input(out, inputs)
-            atomic.write_text(out, markdown)
-        if handle:
-            handle.write(markdown + "\n")
-    finally:
-        if handle:
-            try:
-                handle.close()
-            except OSError as exc:
-                raise OutputError(f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror or exc}") from None
+        handle = open(summary, "a", encoding="utf-8", errors="backslashreplace") if summary else contextlib.nullcontext()
+        with handle:
+            if out:
+                _check_not_input(out, inputs)
+                atomic.write_text(out, markdown)  # its own errors are OutputError, naming --out
+            if summary:
+                handle.write(markdown + "\n")
+    except OSError as exc:  # only the summary's open, write or close raise these
+        raise OutputError(f"cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror or exc}") from None
 
 
 def _check_not_input(out: Path, inputs: list[Path]) -> None:

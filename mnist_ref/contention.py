@@ -115,10 +115,15 @@ def assess(start: Snapshot, end: Snapshot) -> dict:
     return record
 
 
+def is_contended(record) -> bool:
+    """Whether a session's contention record (or None, for files written before it) says contended."""
+    return isinstance(record, dict) and record.get("verdict") == "contended"
+
+
 def describe(record: dict | None) -> str:
     """One phrase for tables and the gate: 'steady', 'contended: REASONS', or 'not recorded'."""
     if not isinstance(record, dict):
         return "not recorded"
-    if record.get("verdict") == "contended":
+    if is_contended(record):
         return "contended: " + "; ".join(record.get("reasons") or ["?"])
     return "steady"

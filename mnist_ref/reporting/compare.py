@@ -128,7 +128,7 @@ def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | 
                           "speed cannot be compared and weights are not judged identical")
     comparison = _classify_machines(base, new, threshold=threshold)
     contended = [f"{f.path.name} ({contention.describe(f.meta['contention'])})" for f in base + new
-                 if isinstance(f.meta.get("contention"), dict) and f.meta["contention"].get("verdict") == "contended"]
+                 if contention.is_contended(f.meta.get("contention"))]
     if contended:
         return Comparison(f"{comparison.kind}, contended", None, "the machine was busy with other work while measuring "
                           + ", ".join(contended) + "; speed is not judged from a contended run: rerun the bench on a quiet machine")

@@ -107,7 +107,7 @@ def row(env: str, result: dict | None, newest: dict | None, *, failure: str | No
     run, rates = result["run"], result["rates"]
     fw = _framework(result)
     newest_rates = newest["rates"] if newest else {}
-    if newest is not None and fw.get("backend", "tensorflow") != _framework(newest).get("backend", "tensorflow"):
+    if newest is not None and _backend(result) != _backend(newest):
         newest_rates = {}  # another backend: its speed is not a version's change
     band = run.get("band") or {}
     same = newest is not None and run["fingerprint"] == newest["run"]["fingerprint"]
@@ -138,10 +138,18 @@ def _keras_major(result: dict) -> str:
     return str(_framework(result).get("keras", "?")).split(".")[0]
 
 
+def _backend(result: dict) -> str:
+    return _framework(result).get("backend", "tensorflow")
+
+
+def _tensorflow_releases(present: list[dict]) -> list[dict]:
+    """The rows of released TensorFlow with its own Keras (no nightly, no tf-keras, no other backend)."""
+    return [r for r in present if kind(r) == "release" and _backend(r) == "tensorflow"]
+
+
 def newest_release(present: list[dict]) -> dict | None:
     """The reference row of the relative columns: the newest released TensorFlow with its own Keras."""
-    releases = [r for r in present if kind(r) == "release" and _framework(r).get("backend", "tensorflow") == "tensorflow"]
-    return max(releases or present, key=_version_key) if present else None
+    return max(_tensorflow_releases(present) or present, key=_version_key) if present else None
 
 
 def keras_or_tensorflow(present: list[dict], *, noise: float) -> str:
@@ -149,7 +157,7 @@ def keras_or_tensorflow(present: list[dict], *, noise: float) -> str:
     TensorFlow or Keras move the weights and the speed? Keras 2 on a newer TensorFlow (tf-keras) separates
     them. noise: the time ratio two separate runs of unchanged code reach on this machine; smaller speed
     differences are not attributed."""
-    releases = [r for r in present if kind(r) == "release" and _framework(r).get("backend", "tensorflow") == "tensorflow"]
+    releases = _tensorflow_releases(present)
     before = next((r for r in releases if _minor(r) == (2, 15) and _keras_major(r) == "2"), None)
     after = next((r for r in releases if _minor(r) == (2, 16) and _keras_major(r) == "3"), None)
     keras2 = max((r for r in present if kind(r) == "tf-keras"), key=_version_key, default=None)
