@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from timing import COUNTING, MEASURES, Measure
 
 from mnist_ref import data_parallel, framework, interrupts
 from mnist_ref.ab import SESSION_ENV
@@ -59,10 +60,23 @@ def pytest_addoption(parser):
     group.addoption("--bench-replicas", type=int, default=1,
                     help="train every case data-parallel on this many devices of the process (CPU: logical devices; default: %(default)s)")
     group.addoption(
-        "--bench-inject-work", type=int, default=0, metavar="N",
+        "--bench-measure", choices=MEASURES, default="time",
+        help="time: seconds of the full workload (what users get; moves with the machine's load). instructions: "
+             "instructions counted by Valgrind's callgrind over a bounded number of steps a round, single-threaded "
+             "(repeatable to a fraction of a percent whatever the machine does; not time). The bench reruns "
+             "itself under valgrind (default: %(default)s)",
+    )
+    group.addoption(
+        "--bench-inject-work", type=float, default=0, metavar="N",
         help="put N extra (batch x 784) @ (784 x 64) products, forward and backward, into every step of the Keras "
-             "model (model.extra_work_layer: real CPU work, bit-identical weights), for measuring whether a timing "
-             "responds to a known amount of work; recorded in the JSON (default: 0)",
+             "model (model.extra_work_layer: real CPU work, bit-identical weights; a fraction is a product with that "
+             "share of the 64 columns), for measuring whether a timing responds to a known amount of work; "
+             "recorded in the JSON (default: 0)",
+    )
+    group.addoption(
+        "--bench-inject-steps", type=float, default=0, metavar="FRACTION",
+        help="train every fit round on that fraction more batches of the same data (0.05: 5%% more steps, rounded to whole "
+             "batches): more of the step's own work, in its own mix, for calibrating a measure; recorded in the JSON (default: 0)",
     )
     group.addoption(
         "--bench-inject-slowdown", type=float, default=1.0, metavar="FACTOR",
@@ -93,11 +107,42 @@ def _expand_devices(names: list[str]) -> list[str]:
     return out
 
 
+def _count_instructions(config) -> None:
+    """--bench-measure instructions: rerun this very pytest command under callgrind, single-threaded (once
+    there, count with the instructions timer)."""
+    from mnist_ref import instructions
+
+    if config.getoption("--bench-inject-slowdown") > 1:
+        raise pytest.UsageError("--bench-inject-slowdown sleeps, and a sleep executes no instructions; "
+                                "use --bench-inject-work with --bench-measure instructions")
+    if instructions.on_valgrind():
+        config.option.benchmark_timer = instructions.TIMER_NAME
+        config.option.benchmark_disable_gc = True  # a collection inside one round and not the next moves its count
+        return
+    folder = instructions.dump_folder()
+    try:
+        command = instructions.valgrind_command([sys.executable, "-m", "pytest", *config.invocation_params.args], folder)
+    except MnistRefError as exc:
+        folder.rmdir()
+        raise pytest.UsageError(str(exc)) from None
+    env = {**os.environ, **framework.single_thread_environment(), instructions.OUT_ENV: str(folder)}
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.stop_global_capturing()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, env)
+
+
 def pytest_configure(config):
     if config.getoption("--bench-inject-slowdown") < 1:
         raise pytest.UsageError("--bench-inject-slowdown takes a factor of at least 1 (1 = no slowdown)")
-    if config.getoption("--bench-inject-work") < 0:
-        raise pytest.UsageError("--bench-inject-work takes a number of extra products of at least 0")
+    if not config.getoption("--bench-inject-work") >= 0 or config.getoption("--bench-inject-work") == float("inf"):
+        raise pytest.UsageError("--bench-inject-work takes a finite number of extra products of at least 0")
+    if not 0 <= config.getoption("--bench-inject-steps") <= 10:
+        raise pytest.UsageError("--bench-inject-steps takes a fraction of extra batches between 0 and 10")
+    if config.getoption("--bench-measure") == "instructions":
+        _count_instructions(config)
     # SIGTERM ends the session like Ctrl-C: pytest finishes it as interrupted and the JSON goes to NAME.partial.json.
     interrupts.raise_on_sigterm()
     config._mnist_ref_skipped = []
@@ -190,6 +235,18 @@ def extra_work(request) -> int:
 
 
 @pytest.fixture(scope="session")
+def measure(request) -> Measure:
+    """What a round's number is: seconds of the full workload, or instructions over a bounded one."""
+    return COUNTING if request.config.getoption("--bench-measure") == "instructions" else Measure()
+
+
+@pytest.fixture(scope="session")
+def extra_steps(request) -> float:
+    """The fraction of extra batches in every fit round (0: the book's epoch)."""
+    return request.config.getoption("--bench-inject-steps")
+
+
+@pytest.fixture(scope="session")
 def slowdown(request) -> float:
     """The injected slowdown factor of every timed call (1: none)."""
     return request.config.getoption("--bench-inject-slowdown")
@@ -200,7 +257,8 @@ def pytest_sessionstart(session):
     which pytest_unconfigure moves into place."""
     from mnist_ref import contention
 
-    session.config._mnist_ref_machine_start = contention.snapshot()
+    if session.config.getoption("--bench-measure") == "time":  # an instruction count does not move with the load
+        session.config._mnist_ref_machine_start = contention.snapshot()
     bench_session = getattr(session.config, "_benchmarksession", None)
     if bench_session is None or not bench_session.json:
         return
@@ -292,6 +350,16 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["mnist_ref"] = environment.capture()
 
 
+def _measure_record(config) -> dict:
+    """The measure and its settings, as the JSON records them."""
+    if config.getoption("--bench-measure") != "instructions":
+        return {"name": "time", "unit": "s"}
+    from mnist_ref import instructions
+
+    return {"name": "instructions", "unit": "instructions", "steps_per_round": COUNTING.steps, "tool": instructions.tool_version(),
+            "options": list(instructions.VALGRIND_OPTIONS), "threads": framework.single_thread_environment()}
+
+
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     outcome = getattr(config, "_mnist_ref_outcome", UNFINISHED)
     output_json["mnist_ref"] = {
@@ -305,6 +373,8 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "replicas": config.getoption("--bench-replicas"),
         "injected_slowdown": config.getoption("--bench-inject-slowdown"),
         "injected_work": config.getoption("--bench-inject-work"),
+        "injected_steps": config.getoption("--bench-inject-steps"),
+        "measure": _measure_record(config),
         "ab_session": os.environ.get(SESSION_ENV),
         "oracle": getattr(config, "_mnist_ref_oracle", None),
         "contention": getattr(config, "_mnist_ref_contention", None),
@@ -323,11 +393,15 @@ def mnist():
 
 
 @pytest.fixture(scope="session")
-def oracle_verdict(request, mnist):
+def oracle_verdict(request, mnist, measure):
     """One SGD step of the book's model against the NumPy reference (mnist-ref oracle), once per session;
-    recorded in the JSON so that tables and the regression gate see whether this stack computes the book's math."""
+    recorded in the JSON so that tables and the regression gate see whether this stack computes the book's math.
+    Not when counting instructions: that run judges no correctness (the time-measured bench does)."""
     from mnist_ref import oracle
     from mnist_ref.config import Config
+
+    if measure.counting:
+        return None
 
     checks = oracle.run_checks(oracle.fresh_model(Config()), mnist.x_train[:32], mnist.y_train[:32])
     verdict = {"matches": all(c.ok for c in checks), "differs": [c.quantity for c in checks if not c.ok]}
@@ -336,13 +410,16 @@ def oracle_verdict(request, mnist):
 
 
 @pytest.fixture(scope="session")
-def matmul_flops():
-    """This machine's measured matmul FLOP/s per device, calibrated once per device."""
+def matmul_flops(measure):
+    """This machine's measured matmul FLOP/s per device, calibrated once per device (None when counting
+    instructions: no speed of light in a count)."""
     from mnist_ref.speed_of_light import matmul_throughput
 
     measured: dict[str, float] = {}
 
-    def get(device: str) -> float:
+    def get(device: str) -> float | None:
+        if measure.counting:
+            return None
         if device not in measured:
             measured[device] = matmul_throughput(device)
         return measured[device]

@@ -1,14 +1,118 @@
-"""What every timed hot path shares: the wrapped call that measures the harness' own share, and the
-extra_info each benchmark records (the case, throughput, speed of light, harness overhead)."""
+"""What every timed hot path shares: the measure (time, or instruction counts over bounded work), the
+wrapped call that measures the harness' own share, and the extra_info each benchmark records (the case,
+throughput, speed of light, harness overhead)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 
 from mnist_ref.data_parallel import Layout, strategy_name
 from mnist_ref.speed_of_light import speed_of_light_s
+
+MEASURES = ("time", "instructions")
+
+
+@dataclasses.dataclass(frozen=True)
+class Measure:
+    """What a round's number is. time: seconds of the whole workload (an epoch of 60,000 images, the 10,000
+    test images). instructions: instructions counted by callgrind (mnist_ref.instructions) over a bounded
+    workload of `steps` batches a round, which an instrumented process gets through in seconds rather than hours."""
+
+    name: str = "time"
+    steps: int = 40  # batches a round when counting instructions
+    rounds: dict = dataclasses.field(default_factory=dict)  # path -> timed rounds, where they differ from time's
+
+    @property
+    def counting(self) -> bool:
+        return self.name == "instructions"
+
+    def bounded(self, data, batch_size: int):
+        """The dataset a round works on: all of it when timing; `steps` batches of training and of test
+        images when counting (validation likewise)."""
+        if not self.counting:
+            return data
+        n = self.steps * batch_size
+
+        def head(a):
+            return None if a is None else a[:n]
+
+        return dataclasses.replace(data, x_train=head(data.x_train), y_train=head(data.y_train), x_val=head(data.x_val),
+                                   y_val=head(data.y_val), x_test=head(data.x_test), y_test=head(data.y_test),
+                                   test_labels=head(data.test_labels))
+
+    def rounds_for(self, path: str, default: int) -> int:
+        return self.rounds.get(path, default) if self.counting else default
+
+    def callbacks(self, kind: str) -> list:
+        """Keras callbacks for model.fit / evaluate / predict (kind: train, test, predict): when counting, one
+        that counts the steps of the call from its second batch to its last, leaving out the call's own set-up
+        (an iterator, callbacks), which would otherwise dilute a change in the step; else none."""
+        return [steps_counted(kind)] if self.counting else []
+
+    def whole(self, fn):
+        """fn itself when timing; when counting, fn with every instruction of the call counted."""
+        if not self.counting:
+            return fn
+        from mnist_ref.instructions import counter
+
+        def counted():
+            counter.start()
+            try:
+                return fn()
+            finally:
+                counter.stop()
+
+        return counted
+
+    def counted_steps(self, steps: int, path: str) -> int:
+        """The steps a round's number covers (callbacks() leave out the first batch of fit, evaluate and predict)."""
+        return steps - 1 if self.counting and path in ("fit", "evaluate", "predict") else steps
+
+
+def steps_counted(kind: str):
+    """A Keras callback that counts instructions from the start of batch 1 to the end of the call's last batch."""
+    from mnist_ref import framework
+    from mnist_ref.instructions import counter
+
+    class StepsCounted(framework.keras().callbacks.Callback):
+        def _last(self) -> int:
+            steps = (self.params or {}).get("steps")
+            if not steps or steps < 2:
+                raise RuntimeError(f"counting the steps of a {kind} call needs at least 2 batches and Keras' step count, got {steps}")
+            return steps - 1
+
+        def begin(self, batch, logs=None):
+            if batch == 1:
+                counter.start()
+
+        def end(self, batch, logs=None):
+            if batch == self._last():
+                counter.stop()
+
+    setattr(StepsCounted, f"on_{kind}_batch_begin", StepsCounted.begin)
+    setattr(StepsCounted, f"on_{kind}_batch_end", StepsCounted.end)
+    return StepsCounted()
+
+
+# Counts repeat to within a fraction of a percent from round to round, so fewer rounds suffice (an
+# instrumented fit round of 40 book steps takes about 8 s); 4 a side is the fewest with which the exact
+# one-sided Mann-Whitney test can reach p < 0.05.
+COUNTING = Measure("instructions", rounds={"fit": 4, "evaluate": 4, "predict": 4, "predict_one": 5})
+
+
+def with_extra_steps(data, batch_size: int, fraction: float):
+    """data with fraction more training batches, whole ones, repeated from its start (--bench-inject-steps)."""
+    if not fraction:
+        return data
+    import numpy as np
+
+    extra = round(fraction * -(-len(data.x_train) // batch_size)) * batch_size
+    repeat = np.resize(np.arange(len(data.x_train)), extra)
+    return dataclasses.replace(data, x_train=np.concatenate([data.x_train, data.x_train[repeat]]),
+                               y_train=np.concatenate([data.y_train, data.y_train[repeat]]))
 
 
 class TimedCall:
@@ -40,12 +144,22 @@ def round_times(benchmark) -> list[float] | None:
     return None if benchmark.stats is None else list(benchmark.stats.stats.data)
 
 
-def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: int, flops: int, throughput: float, **extra) -> None:
-    """Common extra_info: the case, throughput, speed of light and the harness overhead."""
+def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: int, flops: int, throughput: float | None,
+           measure: Measure, **extra) -> None:
+    """Common extra_info: the case, throughput, speed of light and the harness overhead; for instruction
+    counts, instructions a step and a sample."""
     data = round_times(benchmark)
     info = {"path": path, "backend": case.backend, "device": case.device, "batch_size": case.batch_size, "mode": case.mode,
             "replicas": case.replicas, "strategy": strategy_name(case.backend, Layout(case.replicas)), **extra}
-    info.update(samples_per_round=samples, steps_per_round=steps, flops_per_round=flops, matmul_flops_per_s=throughput)
+    info.update(samples_per_round=samples, steps_per_round=steps, flops_per_round=flops)
+    if measure.counting:
+        if data:
+            median = float(np.median(data))
+            info.update(measure=measure.name, round_spread=float(np.subtract(*np.percentile(data, [75, 25])) / median),
+                        instructions_per_step=median / steps, instructions_per_sample=median / samples)
+        benchmark.extra_info.update(info)
+        return
+    info.update(matmul_flops_per_s=throughput)
     if data:
         median = float(np.median(data))
         inside = call.inside[-len(data):]

@@ -1,7 +1,10 @@
-"""Same-machine A/B runs: the bench suite of two environments, interleaved A B A B ..., one process each.
+"""Same-machine A/B runs: the bench suite of two environments, one process each, repeated.
 
-Drift on a shared machine (other tenants, thermal state, page cache) moves whole processes by up to 25%
-here; interleaving makes it hit both sides alike, so the comparator can use a tight threshold.
+By default the bench counts instructions (--bench-measure instructions): a count does not move with the
+machine's load, so A and B of each repeat run at once, one on each core, and a few repeats suffice. With
+--measure time the runs are interleaved A B A B ..., one at a time: drift on a shared machine (other
+tenants, thermal state, page cache) moves whole processes by up to 1.5x here, and interleaving makes it hit
+both sides alike.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from mnist_ref import interrupts
 from mnist_ref.errors import ConfigError
 
 SESSION_ENV = "MNIST_REF_AB_SESSION"  # recorded by bench/conftest.py in the JSON's mnist_ref block
-# The default selection: the book's batch-32 fit (one warm-up and 4 timed epochs per process) and the NumPy
+# The default selection: the book's batch-32 fit (one warm-up and the timed epochs per process) and the NumPy
 # floor, which no Keras change should move (a control).
 DEFAULT_BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "fit")
-# Processes per side by default: the comparator tests per-process medians from 4 a side (about 40 s a
-# process here, so a default run takes 5-6 minutes on 2 cores); results/gate-validation.md measures it.
-DEFAULT_REPEATS = 4
+MEASURES = ("instructions", "time")
+# Processes per side by default, per measure. Counting: 2 (the count repeats to a fraction of a percent
+# between processes; two show that it did; about 2 minutes a process under callgrind, both sides at once).
+# Timing: the comparator tests per-process medians from 4 a side (about 40 s a process here, one at a time,
+# so 5-6 minutes on 2 cores). results/gate-validation.md measures both.
+DEFAULT_REPEATS = {"instructions": 2, "time": 4}
 # One bench process may not take longer than this; a hung one is stopped and the run fails.
 PROCESS_TIMEOUT_S = 900
 
@@ -86,26 +92,38 @@ def _command(a: Arm, json_path: Path) -> list[str]:
 
 
 def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: str | None = None, alternate: bool = True,
-                    progress: Callable[[str], None] = print) -> dict[str, list[Path]]:
-    """Run every arm's bench `repeats` times, interleaved; JSON to out_dir/<arm>/run-<i>.json and each
-    process's output to run-<i>.log. A failed process stops the run (ConfigError naming its log)."""
+                    together: bool = False, progress: Callable[[str], None] = print) -> dict[str, list[Path]]:
+    """Run every arm's bench `repeats` times, interleaved (with together, the arms of one repeat at once:
+    for instruction counts, which the other process does not move); JSON to out_dir/<arm>/run-<i>.json and
+    each process's output to run-<i>.log. A failed process stops the run (ConfigError naming its log)."""
     session = session or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     env = {**os.environ, SESSION_ENV: session}
     written: dict[str, list[Path]] = {a.name: [] for a in arms}
     plan = schedule(arms, repeats, alternate=alternate)
-    start = time.perf_counter()
-    for done, (index, a) in enumerate(plan):
-        folder = out_dir / a.name
-        folder.mkdir(parents=True, exist_ok=True)
-        json_path, log_path = folder / f"run-{index}.json", folder / f"run-{index}.log"
-        with open(log_path, "wb") as log:
-            code = interrupts.run_child(_command(a, json_path), env=env, cwd=a.root, timeout_s=PROCESS_TIMEOUT_S, log=log)
-        if code != 0 or not json_path.is_file():
-            raise ConfigError(f"{a.name} run {index} failed (exit {code}); see {log_path}")
-        written[a.name].append(json_path)
+    groups = [[step for step in plan if step[0] == i] for i in range(1, repeats + 1)] if together else [[step] for step in plan]
+    start, done = time.perf_counter(), 0
+    for group in groups:
+        paths = []
+        for index, a in group:
+            folder = out_dir / a.name
+            folder.mkdir(parents=True, exist_ok=True)
+            paths.append((folder / f"run-{index}.json", folder / f"run-{index}.log"))
+        logs = [open(log_path, "wb") for _, log_path in paths]
+        try:
+            codes = interrupts.run_children([(_command(a, json_path), log, a.root) for (_, a), (json_path, _), log in zip(group, paths, logs, strict=True)],
+                                            env=env, timeout_s=PROCESS_TIMEOUT_S)
+        finally:
+            for log in logs:
+                log.close()
+        for (index, a), (json_path, log_path), code in zip(group, paths, codes, strict=True):
+            if code != 0 or not json_path.is_file():
+                raise ConfigError(f"{a.name} run {index} failed (exit {code}); see {log_path}")
+            written[a.name].append(json_path)
+        done += len(group)
         elapsed = time.perf_counter() - start
-        left = elapsed / (done + 1) * (len(plan) - done - 1)
-        progress(f"[{done + 1}/{len(plan)}] {a.name} run {index} done; {elapsed:.0f} s elapsed, about {left:.0f} s left")
+        left = elapsed / done * (len(plan) - done)
+        names = " and ".join(f"{a.name} run {index}" for index, a in group)
+        progress(f"[{done}/{len(plan)}] {names} done; {elapsed:.0f} s elapsed, about {left:.0f} s left")
     return written
 
 

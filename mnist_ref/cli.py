@@ -142,7 +142,11 @@ def _add_compare_parsers(sub) -> None:
     run_ab = sub.add_parser("ab", help="interleaved A/B bench runs of two environments on this machine, then compare")
     run_ab.add_argument("--a", default=None, help="baseline side: interpreter, virtualenv, tox env folder or checkout (default: this one)")
     run_ab.add_argument("--b", required=True, help="new side, the same kinds")
-    run_ab.add_argument("--repeats", type=int, default=ab.DEFAULT_REPEATS, help="bench processes per side (default: %(default)s)")
+    run_ab.add_argument("--measure", choices=ab.MEASURES, default=ab.MEASURES[0],
+                        help="instructions: count them under callgrind, both sides at once (steady, not time); time: seconds "
+                             "of the full workload, interleaved one process at a time (default: %(default)s)")
+    run_ab.add_argument("--repeats", type=int, default=None,
+                        help="bench processes per side (default: " + ", ".join(f"{k} {v}" for k, v in ab.DEFAULT_REPEATS.items()) + ")")
     run_ab.add_argument("--out-dir", type=Path, default=None, help="where the runs go (default: results/ab/<time>/)")
     run_ab.add_argument("--bench-args", default=" ".join(ab.DEFAULT_BENCH_ARGS), help="pytest arguments of every run (default: %(default)r)")
     policy_options(run_ab)
@@ -402,12 +406,15 @@ def _cmd_ab(args) -> int:
     from mnist_ref import ab, baseline
     from mnist_ref.reporting import compare
 
-    bench_args = tuple(shlex.split(args.bench_args))
+    bench_args = (*shlex.split(args.bench_args), "--bench-measure", args.measure)
+    repeats = ab.DEFAULT_REPEATS[args.measure] if args.repeats is None else args.repeats
+    together = args.measure == "instructions"
     arms = [ab.arm("A", args.a or ab.this_python(), bench_args=bench_args), ab.arm("B", args.b, bench_args=bench_args)]
     out_dir = args.out_dir or ab.default_out_dir()
-    print(f"interleaving {args.repeats} bench runs per side into {out_dir}: A = {arms[0].python}, B = {arms[1].python}")
+    how = "counting instructions, A and B at once" if together else "timing, interleaved"
+    print(f"{repeats} bench runs per side ({how}) into {out_dir}: A = {arms[0].python}, B = {arms[1].python}")
     try:
-        written = ab.run_interleaved(arms, repeats=args.repeats, out_dir=out_dir)
+        written = ab.run_interleaved(arms, repeats=repeats, out_dir=out_dir, together=together)
     except KeyboardInterrupt:
         args.written = [f"{out_dir} (the runs that completed, and a log per run; no comparison)"]
         raise

@@ -147,6 +147,15 @@ def versions() -> dict:
     return out
 
 
+def single_thread_environment() -> dict[str, str]:
+    """Environment variables that keep each backend's CPU kernels on one thread (TensorFlow's op pools, XLA's
+    Eigen pool, OpenMP and BLAS); read when the backend starts, so they are set for a new process."""
+    xla, single = os.environ.get("XLA_FLAGS", ""), "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "XLA_FLAGS": xla if single in xla else f"{xla} {single}".strip()}
+
+
 def set_seed(seed: int, *, deterministic: bool = False) -> None:
     """Start a fresh Keras session seeded from one seed; optionally force deterministic kernels.
 

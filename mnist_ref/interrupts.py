@@ -85,13 +85,30 @@ def stop(process: subprocess.Popen, *, grace_s: float = CHILD_GRACE_S) -> None:
 def run_child(command: list[str], *, env: dict | None = None, cwd=None, timeout_s: float | None = None, log=None) -> int:
     """Run a child in its own process group; on an interrupt (or past timeout_s) stop it and its group
     before the exception goes on. Returns its exit code (124 on timeout)."""
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT if log else None,
-                               start_new_session=True)
+    return run_children([(command, log, cwd)], env=env, timeout_s=timeout_s)[0]
+
+
+def run_children(jobs: list[tuple[list[str], object, object]], *, env: dict | None = None, timeout_s: float | None = None) -> list[int]:
+    """Run (command, log, cwd) children at once, each in its own process group, and wait for all of them; on an
+    interrupt stop every one before the exception goes on; one still running past timeout_s is stopped and
+    gets 124. Returns their exit codes in order."""
+    import time
+
+    processes = []
     try:
-        return process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        stop(process)
-        return 124
+        for command, log, cwd in jobs:
+            processes.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT if log else None,
+                                              start_new_session=True))
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        codes = []
+        for process in processes:
+            try:
+                codes.append(process.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                stop(process)
+                codes.append(124)
+        return codes
     except BaseException:
-        stop(process)
+        for process in processes:
+            stop(process)
         raise

@@ -15,25 +15,27 @@ HIDDEN_UNITS = 64  # the book: Dense(units=64, input_dim=28*28, activation='relu
 PARAMETER_COUNT = 50_890
 
 
-def build_model(*, extra_work: int = 0):
+def build_model(*, extra_work: float = 0):
     """Step 2: Dense(64, relu) on 784 inputs, then Dense(10, softmax). extra_work > 0 puts that many extra
     products in front of the first layer (extra_work_layer): real work in every step, the same weights."""
     keras = framework.keras()
     return keras.Sequential(
         [
             keras.Input(shape=(IMAGE_SIDE * IMAGE_SIDE,)),
-            *([extra_work_layer(extra_work)] if extra_work else []),
+            *([extra_work_layer(extra_work)] if extra_widths(extra_work) else []),
             keras.layers.Dense(HIDDEN_UNITS, activation="relu"),
             keras.layers.Dense(NUM_CLASSES, activation="softmax"),
         ]
     )
 
 
-def extra_work_layer(products: int):
+def extra_work_layer(products: float):
     """A layer that does `products` extra (batch x 784) @ (784 x 64) products forward, and as many for their
     gradients backward, and adds their sum times a zero variable to its input: the graph cannot drop the work
     (the zero is a variable, not a constant), and the book's layers see exactly their input, so training ends
-    on bit-identical weights. For measuring whether a timing responds to a known amount of real extra work."""
+    on bit-identical weights. A fraction is one product of that share of the 64 columns (0.5: 32 columns).
+    For measuring whether a timing responds to a known amount of real extra work."""
+    widths = extra_widths(products)
     keras = framework.keras()
     if framework.is_keras2():
         import tensorflow as tf
@@ -46,17 +48,24 @@ def extra_work_layer(products: int):
         book_layer = False  # left out of the weight fingerprint
 
         def build(self, input_shape):
-            self.kernels = [self.add_weight(name=f"extra_kernel_{i}", shape=(int(input_shape[-1]), HIDDEN_UNITS), initializer="zeros")
-                            for i in range(products)]
+            self.kernels = [self.add_weight(name=f"extra_kernel_{i}", shape=(int(input_shape[-1]), width), initializer="zeros")
+                            for i, width in enumerate(widths)]
             self.zero = self.add_weight(name="zero", shape=(), initializer="zeros", trainable=False)
 
         def call(self, x):
-            extra = matmul(x, self.kernels[0])
+            extra = total(matmul(x, self.kernels[0]))
             for kernel in self.kernels[1:]:
-                extra = extra + matmul(x, kernel)
-            return x + self.zero * total(extra)
+                extra = extra + total(matmul(x, kernel))
+            return x + self.zero * extra
 
-    return ExtraWork(name=f"extra_work_x{products}")
+    return ExtraWork(name=f"extra_work_x{products:g}")
+
+
+def extra_widths(products: float) -> list[int]:
+    """Column counts of the extra products: 64 for each whole one, the fraction's share of 64 for the rest."""
+    whole = int(products)
+    part = round((products - whole) * HIDDEN_UNITS)
+    return [HIDDEN_UNITS] * whole + ([part] if part else [])
 
 
 def compile_model(model, cfg: Config) -> None:

@@ -73,7 +73,7 @@ def fit(model, data: Dataset, cfg: Config, *, verbose: int | str = 0, layout: da
     return history, timer.seconds
 
 
-def fit_epoch(model, data: Dataset, cfg: Config, *, epoch: int) -> dict[str, list[float]]:
+def fit_epoch(model, data: Dataset, cfg: Config, *, epoch: int, callbacks=None) -> dict[str, list[float]]:
     """One more epoch of model.fit (epoch counts from 0), as Keras resumes with initial_epoch."""
     history = model.fit(
         data.x_train,
@@ -83,6 +83,7 @@ def fit_epoch(model, data: Dataset, cfg: Config, *, epoch: int) -> dict[str, lis
         batch_size=cfg.batch_size,
         validation_data=_validation(data),
         verbose=0,
+        callbacks=callbacks,
     )
     return framework.history_dict(history)
 

@@ -27,6 +27,12 @@ class BenchFile:
     datetime: str
 
     @property
+    def measure(self) -> str:
+        """What its rounds hold: "time" (seconds; files without the field) or "instructions"."""
+        measure = self.meta.get("measure")
+        return measure.get("name", "time") if isinstance(measure, dict) else "time"
+
+    @property
     def partial(self) -> bool:
         """Whether the session that wrote it was interrupted or had failing cases."""
         return bool(self.meta.get("partial"))

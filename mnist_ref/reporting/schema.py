@@ -18,6 +18,8 @@ SWEEP_SCHEMA = "mnist-ref/seed-sweep/1"
 RUN_SCHEMA = "mnist-ref/run-record/1"
 ORACLE_SCHEMA = "mnist-ref/oracle/1"
 PATHS = ("fit", "evaluate", "predict", "predict_one")
+# What a round's number is: seconds, or instructions counted by callgrind (mnist_ref.instructions).
+MEASURES = ("time", "instructions")
 # The reference floor's rows (bench/test_reference_floor.py): timed like the others, no Keras model to judge.
 FLOOR_MODE = "floor"
 
@@ -136,7 +138,9 @@ BENCH = {
                                                         "properties": {**_CASE, "reason": _STRING}}},
                 "replicas": _COUNT,
                 "injected_slowdown": {"type": "number", "minimum": 1},
-                "injected_work": {"type": "integer", "minimum": 0},
+                "injected_work": {"type": "number", "minimum": 0},
+                "injected_steps": {"type": "number", "minimum": 0},
+                "measure": {"type": "object", "required": ["name"], "properties": {"name": {"enum": list(MEASURES)}}},
                 "ab_session": {"type": ["string", "null"]},
                 "contention": {"type": ["object", "null"], "required": ["verdict"],
                                "properties": {"verdict": {"enum": ["steady", "contended"]}, "reasons": {"type": "array", "items": _STRING},
