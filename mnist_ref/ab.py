@@ -92,15 +92,15 @@ def _command(a: Arm, json_path: Path) -> list[str]:
 
 
 def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: str | None = None, alternate: bool = True,
-                    together: bool = False, progress: Callable[[str], None] = print) -> dict[str, list[Path]]:
-    """Run every arm's bench `repeats` times, interleaved (with together, the arms of one repeat at once:
-    for instruction counts, which the other process does not move); JSON to out_dir/<arm>/run-<i>.json and
+                    together: int = 1, progress: Callable[[str], None] = print) -> dict[str, list[Path]]:
+    """Run every arm's bench `repeats` times, interleaved, `together` processes at once (more than one only
+    for instruction counts, which another process does not move); JSON to out_dir/<arm>/run-<i>.json and
     each process's output to run-<i>.log. A failed process stops the run (ConfigError naming its log)."""
     session = session or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     env = {**os.environ, SESSION_ENV: session}
     written: dict[str, list[Path]] = {a.name: [] for a in arms}
     plan = schedule(arms, repeats, alternate=alternate)
-    groups = [[step for step in plan if step[0] == i] for i in range(1, repeats + 1)] if together else [[step] for step in plan]
+    groups = [plan[i:i + together] for i in range(0, len(plan), together)]
     start, done = time.perf_counter(), 0
     for group in groups:
         paths = []

@@ -408,10 +408,10 @@ def _cmd_ab(args) -> int:
 
     bench_args = (*shlex.split(args.bench_args), "--bench-measure", args.measure)
     repeats = ab.DEFAULT_REPEATS[args.measure] if args.repeats is None else args.repeats
-    together = args.measure == "instructions"
+    together = 2 if args.measure == "instructions" else 1
     arms = [ab.arm("A", args.a or ab.this_python(), bench_args=bench_args), ab.arm("B", args.b, bench_args=bench_args)]
     out_dir = args.out_dir or ab.default_out_dir()
-    how = "counting instructions, A and B at once" if together else "timing, interleaved"
+    how = "counting instructions, A and B at once" if together > 1 else "timing, interleaved"
     print(f"{repeats} bench runs per side ({how}) into {out_dir}: A = {arms[0].python}, B = {arms[1].python}")
     try:
         written = ab.run_interleaved(arms, repeats=repeats, out_dir=out_dir, together=together)

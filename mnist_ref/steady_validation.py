@@ -10,7 +10,7 @@ bit-identical) costs in *time*, all cores, as users run it: one process holds a 
 an epoch of each in turn, cycle after cycle (the order rotating), so drift hits every level alike; each
 level's median epoch over the book model's is its true size.
 collect: bench processes counting instructions (`--bench-measure instructions`, the book's batch-32 fit), per
-cycle two unchanged ones (same1, same2) and one per level, all of a cycle at once. A level is either
+cycle two unchanged ones (same1, same2) and one per level, two at a time (one a core). A level is either
 work=N (N extra products in every step: real CPU work inside the step; the smallest, 0.125, already costs
 about 12% of the step's time here, since any extra operation costs its dispatch) or steps=F (F more batches
 a round: more of the step's own work in its own mix, true size F by construction; how 3% and 5% are made).
@@ -178,7 +178,7 @@ def render(folder: Path, *, command: str) -> str:
         "",
         "Each process is `pytest bench --benchmark-only " + " ".join(BENCH_ARGS) + "`: under callgrind, single-threaded, "
         "the book's batch-32 fit counted from its second batch to its last (39 steps a round, 4 rounds after an uncounted "
-        "warm-up epoch). Arms per cycle, all at once: `same1`, `same2` unchanged; `workN` with N extra products in every step "
+        "warm-up epoch). Arms per cycle, two processes at a time: `same1`, `same2` unchanged; `workN` with N extra products in every step "
         "(`--bench-inject-work N`: real CPU work inside the step, weights bit-identical); `stepsF` with F more batches a round "
         "(`--bench-inject-steps F`: more of the step's own work in its own mix; whole batches, so 0.03 of 40 batches is 1 "
         "batch, 2.6% of the 39 counted steps, and 0.05 is 2 batches, 5.1%).",
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "collect":
             root = Path(__file__).resolve().parent.parent
             ab.run_interleaved(arms(sys.executable, root, args.levels), repeats=args.cycles, out_dir=args.out_dir,
-                               session="steady-validation", alternate=False, together=True)
+                               session="steady-validation", alternate=False, together=2)
         else:
             command = " ".join(["python -m mnist_ref.steady_validation", *(argv or sys.argv[1:])])
             atomic.write_text(args.out, render(args.folder, command=command))
