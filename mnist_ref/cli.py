@@ -149,6 +149,9 @@ def _add_compare_parsers(sub) -> None:
                         help="bench processes per side (default: " + ", ".join(f"{k} {v}" for k, v in ab.DEFAULT_REPEATS.items()) + ")")
     run_ab.add_argument("--out-dir", type=Path, default=None, help="where the runs go (default: results/ab/<time>/)")
     run_ab.add_argument("--bench-args", default=" ".join(ab.DEFAULT_BENCH_ARGS), help="pytest arguments of every run (default: %(default)r)")
+    run_ab.add_argument("--b-extra", default="", metavar="ARGS",
+                        help="pytest arguments for the B side only, e.g. '--bench-inject-steps 0.05' to check that the gate "
+                             "sees a known 5%% more work (default: none)")
     policy_options(run_ab)
 
     base = sub.add_parser("baseline", help="make a bench run the committed baseline, printing what changed")
@@ -409,7 +412,8 @@ def _cmd_ab(args) -> int:
     bench_args = (*shlex.split(args.bench_args), "--bench-measure", args.measure)
     repeats = ab.DEFAULT_REPEATS[args.measure] if args.repeats is None else args.repeats
     together = 2 if args.measure == "instructions" else 1
-    arms = [ab.arm("A", args.a or ab.this_python(), bench_args=bench_args), ab.arm("B", args.b, bench_args=bench_args)]
+    arms = [ab.arm("A", args.a or ab.this_python(), bench_args=bench_args),
+            ab.arm("B", args.b, bench_args=(*bench_args, *shlex.split(args.b_extra)))]
     out_dir = args.out_dir or ab.default_out_dir()
     how = "counting instructions, A and B at once" if together > 1 else "timing, interleaved"
     print(f"{repeats} bench runs per side ({how}) into {out_dir}: A = {arms[0].python}, B = {arms[1].python}")

@@ -33,3 +33,47 @@ def test_a_side_runs_the_bench_of_the_checkout_its_mnist_ref_comes_from():
 def test_no_repeats_is_refused():
     with pytest.raises(ConfigError, match="at least 1"):
         ab.schedule([ab.Arm("A", "python", ROOT)], 0)
+
+
+FAKE_BENCH = """#!/bin/sh
+# Stands in for a side's python: writes the --benchmark-json file after a second, logging start and end.
+for arg in "$@"; do case "$arg" in --benchmark-json=*) out="${arg#--benchmark-json=}";; esac; done
+echo "start $(date +%s.%N)" >> "$LOG"
+sleep 1
+echo '{}' > "$out"
+echo "end $(date +%s.%N)" >> "$LOG"
+"""
+
+
+def _overlaps(log: Path) -> bool:
+    """Whether two processes ran at the same time: a second start before the first end."""
+    events = [line.split()[0] for line in log.read_text().splitlines()]
+    return events[:2] == ["start", "start"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("together", [1, 2])
+def test_counting_runs_both_sides_at_once_timing_one_at_a_time(tmp_path, monkeypatch, together):
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_BENCH)
+    fake.chmod(0o755)
+    monkeypatch.setenv("LOG", str(tmp_path / "events.log"))
+    arms = [ab.Arm(name, str(fake), tmp_path) for name in "AB"]
+    written = ab.run_interleaved(arms, repeats=2, out_dir=tmp_path / "out", together=together, progress=lambda line: None)
+    assert [p.name for p in written["A"]] == ["run-1.json", "run-2.json"] and len(written["B"]) == 2
+    assert _overlaps(tmp_path / "events.log") is (together == 2)
+
+
+def test_ab_b_extra_goes_to_the_b_side_only(monkeypatch, tmp_path):
+    from mnist_ref import cli
+
+    seen = {}
+
+    def fake_run(arms, **kwargs):
+        seen.update({a.name: a.bench_args for a in arms}, together=kwargs["together"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ab, "run_interleaved", fake_run)
+    assert cli.main(["ab", "--b", sys.executable, "--b-extra", "--bench-inject-steps 0.05", "--out-dir", str(tmp_path)]) == 130
+    assert seen["B"][-2:] == ("--bench-inject-steps", "0.05") and "--bench-inject-steps" not in seen["A"]
+    assert ("--bench-measure", "instructions") == seen["A"][-2:] and seen["together"] == 2

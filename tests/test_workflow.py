@@ -46,6 +46,13 @@ def test_the_workflow_runs_the_tests_the_bench_and_the_gate():
         assert step in text
 
 
+def test_the_speed_job_counts_the_pull_request_against_its_base():
+    text = WORKFLOW.read_text()
+    speed = text[text.index("  speed:"):]
+    for step in ("github.event.pull_request.base.sha", "apt-get install -y -q valgrind", "mnist-ref ab --a base --b pr --perf fail"):
+        assert step in speed
+
+
 def test_the_nightly_job_is_scheduled_and_gates_each_nightly_against_a_release():
     text = NIGHTLY.read_text()
     assert "schedule:" in text and "cron:" in text

@@ -145,7 +145,9 @@ def environment_lines(bench_file: BenchFile) -> list[str]:
         f"  - command: `{bench_file.meta.get('command', '?')}`" + (" (smoke mode)" if bench_file.meta.get("smoke") else ""),
         f"  - oracle: {oracle_line(bench_file.meta.get('oracle'))}",
         *([f"  - machine during the session: {contention.describe(bench_file.meta['contention'])}"]
-          if "contention" in bench_file.meta else []),
+          if "contention" in bench_file.meta and bench_file.measure == "time" else []),
+        *(["  - measure: instructions counted by callgrind (the machine's load does not move a count, so it was not assessed)"]
+          if bench_file.measure == "instructions" else []),
     ]
 
 
@@ -180,9 +182,45 @@ def header_lines(title: str, files: list[BenchFile], *, command: str) -> list[st
     return lines
 
 
+COUNTED_HEADERS = ["backend", "device", "mode", "batch", "path", "counted steps a round", "M instructions a round (median)",
+                   "M instructions a step", "round spread (IQR / median)"]
+
+
+def counted_table(files: list[BenchFile]) -> str:
+    """Instruction counts (--bench-measure instructions) per case and hot path."""
+    rows = []
+    for key, paths in sorted(cells(files).items(), key=lambda item: case_order(item[0])):
+        for path in PATHS:
+            if path not in paths:
+                continue
+            bench, info = paths[path], paths[path]["extra_info"]
+            per_step = info.get("instructions_per_step")
+            spread = info.get("round_spread")
+            rows.append([*_label(key), path, str(info.get("steps_per_round", "")), f"{bench['stats']['median'] / 1e6:.2f}",
+                         "" if per_step is None else f"{per_step / 1e6:.3f}", "" if spread is None else f"{100 * spread:.2f}%"])
+    return table(rows, COUNTED_HEADERS, label_columns=5)
+
+
+def counted_section(files: list[BenchFile]) -> list[str]:
+    """The section of a report for instruction counts, as lines."""
+    return [
+        "", "## Instruction counts (the steady measure)", "",
+        "Instructions executed by every thread, counted by Valgrind's callgrind (`--bench-measure instructions`) over a bounded "
+        "workload: fit, evaluate and predict from the call's second batch to its last, one image and the floor whole calls; "
+        "single-threaded. Not time: a count repeats to a fraction of a percent between processes whatever the machine "
+        "does, and grows with every extra operation, but it cannot see memory stalls, vector width or a GPU.",
+        "", counted_table(files), "",
+    ]
+
+
 def render_bench(files: list[BenchFile], *, command: str) -> str:
-    """The whole bench report: header, performance table, CPU/GPU comparison."""
+    """The whole bench report: header, performance table, CPU/GPU comparison (and instruction counts, where
+    some files counted them)."""
     lines = header_lines("Benchmark results", files, command=command)
+    counted = [f for f in files if f.measure == "instructions"]
+    files = [f for f in files if f.measure != "instructions"]
+    if not files:
+        return "\n".join(lines + counted_section(counted))
     lines += [
         "",
         "## Per device, batch size and mode",
@@ -200,5 +238,6 @@ def render_bench(files: list[BenchFile], *, command: str) -> str:
         "",
         overhead_line(files),
         *cpu_gpu_section(files),
+        *(counted_section(counted) if counted else []),
     ]
     return "\n".join(lines)

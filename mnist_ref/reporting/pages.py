@@ -31,8 +31,10 @@ def report_pages(loaded: list, out_dir: Path, *, name: str, kind: str, command: 
         pages[out_dir / "distributed.md"] = atomic.encode(distributed.render(benches, command=command))
     elif benches:
         pages[out_dir / f"{name}.md"] = atomic.encode(bench.render_bench(benches, command=command))
-        pages[out_dir / f"{name}-throughput.png"] = plots.throughput(benches)
-        pages[out_dir / f"{name}-training.png"] = plots.training_curves(benches)
+        timed = [f for f in benches if f.measure == "time"]  # the plots show seconds and full trainings
+        if timed:
+            pages[out_dir / f"{name}-throughput.png"] = plots.throughput(timed)
+            pages[out_dir / f"{name}-training.png"] = plots.training_curves(timed)
     if sweep_docs:
         pages[out_dir / "seed-sweep.md"] = atomic.encode(sweeps.render_sweeps(sweep_docs, command=command))
     pages[out_dir / "README.md"] = atomic.encode(index.render_index(out_dir, also=[p.name for p in pages]))
