@@ -40,6 +40,9 @@ def load_new(path: Path) -> BenchFile:
         raise ReportError(f"{path}: a folder; the baseline is one bench JSON file (`{BENCH_COMMAND.format(path='FILE')}`)")
     bench_file = load_bench(path, allow_partial=True)
     check_complete(bench_file, hint="a baseline must come from a complete session: rerun the bench")
+    if bench_file.measure != "time":
+        raise ReportError(f"{path}: counts {bench_file.measure}; the committed baseline is the timed smoke bench, which also "
+                          "judges accuracy. Compare counted runs with `mnist-ref ab` or `mnist-ref compare A.json B.json`")
     record = bench_file.meta.get("contention")
     if contention.is_contended(record):
         raise ReportError(f"{path}: measured on a busy machine ({contention.describe(record)}); a baseline must be steady: "

@@ -146,3 +146,13 @@ def test_counts_and_seconds_are_never_compared(tmp_path, real, capsys):
     assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 2
     err = capsys.readouterr().err
     assert "seconds and instruction counts are not compared" in err and "Traceback" not in err
+
+
+def test_a_counted_run_is_not_a_baseline(tmp_path, real, capsys):
+    from mnist_ref import cli
+
+    path = tmp_path / "counted.json"
+    path.write_text(json.dumps(counted(real)))
+    assert cli.main(["baseline", str(path), "--dir", str(tmp_path / "baseline")]) == 2
+    assert "the committed baseline is the timed smoke bench" in capsys.readouterr().err
+    assert not (tmp_path / "baseline").exists()
