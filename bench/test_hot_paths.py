@@ -42,7 +42,7 @@ def test_fit(benchmark, case, mnist, measure, matmul_flops, trained, slowdown, e
     times = round_times(benchmark)
     band = None if measure.counting else book.band_for(cfg)
     history = {key: [h[key][0] for h in history] for key in history[0]}
-    steps = measure.counted_steps(-(-len(data.x_train) // cfg.batch_size), "fit")
+    steps = measure.counted_steps(-(-len(data.x_train) // cfg.batch_size), "fit", framework.steps_per_execution(model))
     samples = min(len(data.x_train), steps * cfg.batch_size)
     record(
         benchmark, case, path="fit", call=call, samples=samples, steps=steps, measure=measure,
@@ -67,12 +67,13 @@ def _model_for(case, trained):
     return trained[case]
 
 
-def _time_test_set(benchmark, case, *, path: str, keras_call, samples: int, measure, matmul_flops, slowdown: float) -> None:
+def _time_test_set(benchmark, case, *, path: str, keras_call, samples: int, measure, matmul_flops, slowdown: float,
+                   steps_per_execution: int) -> None:
     """Time a Keras call over the test images (all 10,000; measure.steps batches when counting) at the case's batch size."""
     call = TimedCall(keras_call, slowdown)
     with case.scope():
         benchmark.pedantic(call, rounds=measure.rounds_for(path, ROUNDS[path]), warmup_rounds=1, iterations=1)
-    steps = measure.counted_steps(-(-samples // case.batch_size), path)
+    steps = measure.counted_steps(-(-samples // case.batch_size), path, steps_per_execution)
     samples = min(samples, steps * case.batch_size)
     record(benchmark, case, path=path, call=call, samples=samples, steps=steps, measure=measure,
            flops=forward_flops(samples), throughput=matmul_flops(case.device))
@@ -83,7 +84,7 @@ def test_evaluate(benchmark, case, mnist, measure, matmul_flops, trained, slowdo
     model = _model_for(case, trained)
     data = measure.bounded(mnist, case.batch_size)
     _time_test_set(benchmark, case, path="evaluate", samples=len(data.x_test), measure=measure, matmul_flops=matmul_flops,
-                   slowdown=slowdown,
+                   slowdown=slowdown, steps_per_execution=framework.steps_per_execution(model),
                    keras_call=lambda: model.evaluate(data.x_test, data.y_test, batch_size=case.batch_size, verbose=0,
                                                      callbacks=measure.callbacks("test")))
 
@@ -93,7 +94,8 @@ def test_predict(benchmark, case, mnist, measure, matmul_flops, trained, slowdow
     model = _model_for(case, trained)
     data = measure.bounded(mnist, case.batch_size)
     _time_test_set(benchmark, case, path="predict", samples=len(data.x_test), measure=measure, matmul_flops=matmul_flops,
-                   slowdown=slowdown, keras_call=lambda: model.predict(data.x_test, batch_size=case.batch_size, verbose=0,
+                   slowdown=slowdown, steps_per_execution=framework.steps_per_execution(model),
+                   keras_call=lambda: model.predict(data.x_test, batch_size=case.batch_size, verbose=0,
                                                     callbacks=measure.callbacks("predict")))
 
 

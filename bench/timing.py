@@ -48,8 +48,8 @@ class Measure:
 
     def callbacks(self, kind: str) -> list:
         """Keras callbacks for model.fit / evaluate / predict (kind: train, test, predict): when counting, one
-        that counts the steps of the call from its second batch to its last, leaving out the call's own set-up
-        (an iterator, callbacks), which would otherwise dilute a change in the step; else none."""
+        that counts the call's steps from its second execution to its last (steps_counted), leaving out the
+        call's own set-up, which would otherwise dilute a change in the step; else none."""
         return [steps_counted(kind)] if self.counting else []
 
     def whole(self, fn):
@@ -67,29 +67,34 @@ class Measure:
 
         return counted
 
-    def counted_steps(self, steps: int, path: str) -> int:
-        """The steps a round's number covers (callbacks() leave out the first batch of fit, evaluate and predict)."""
-        return steps - 1 if self.counting and path in ("fit", "evaluate", "predict") else steps
+    def counted_steps(self, steps: int, path: str, steps_per_execution: int = 1) -> int:
+        """The steps a round's number covers (callbacks() leave out the first execution of fit, evaluate and
+        predict when the call has more than one)."""
+        if not self.counting or path not in ("fit", "evaluate", "predict") or steps <= steps_per_execution:
+            return steps
+        return steps - steps_per_execution
 
 
 def steps_counted(kind: str):
-    """A Keras callback that counts instructions from the start of batch 1 to the end of the call's last batch."""
+    """A Keras callback that counts instructions from the start of the call's second execution (the first
+    when there is only one: the tuned mode runs 100 steps an execution) to the end of its last batch."""
     from mnist_ref import framework
     from mnist_ref.instructions import counter
 
     class StepsCounted(framework.keras().callbacks.Callback):
-        def _last(self) -> int:
+        def _steps(self) -> tuple[int, int]:
             steps = (self.params or {}).get("steps")
-            if not steps or steps < 2:
-                raise RuntimeError(f"counting the steps of a {kind} call needs at least 2 batches and Keras' step count, got {steps}")
-            return steps - 1
+            if not steps:
+                raise RuntimeError(f"counting the steps of a {kind} call needs Keras' step count, got {steps}")
+            per_execution = int(getattr(self.model, "steps_per_execution", 1) or 1)
+            return steps, (per_execution if steps > per_execution else 0)
 
         def begin(self, batch, logs=None):
-            if batch == 1:
+            if batch == self._steps()[1]:
                 counter.start()
 
         def end(self, batch, logs=None):
-            if batch == self._last():
+            if batch == self._steps()[0] - 1:
                 counter.stop()
 
     setattr(StepsCounted, f"on_{kind}_batch_begin", StepsCounted.begin)
@@ -153,6 +158,8 @@ def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: 
             "replicas": case.replicas, "strategy": strategy_name(case.backend, Layout(case.replicas)), **extra}
     info.update(samples_per_round=samples, steps_per_round=steps, flops_per_round=flops)
     if measure.counting:
+        if data and min(data) <= 0:
+            raise RuntimeError(f"no instructions counted in a {path} round of {case.id}: the counted region never opened")
         if data:
             median = float(np.median(data))
             info.update(measure=measure.name, round_spread=float(np.subtract(*np.percentile(data, [75, 25])) / median),

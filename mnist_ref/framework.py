@@ -290,6 +290,11 @@ def compile_options(mode: str) -> dict:
     return {"steps_per_execution": TUNED_STEPS_PER_EXECUTION, "jit_compile": True}
 
 
+def steps_per_execution(model) -> int:
+    """How many steps a compiled model runs per call into the backend (1 unless compiled with more)."""
+    return int(getattr(model, "steps_per_execution", 1) or 1)
+
+
 def tuned_unsupported_reason() -> str | None:
     """Why the tuned mode cannot run on the active backend, or None if it can."""
     if backend() == "torch":

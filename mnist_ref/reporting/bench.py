@@ -146,8 +146,8 @@ def environment_lines(bench_file: BenchFile) -> list[str]:
         f"  - oracle: {oracle_line(bench_file.meta.get('oracle'))}",
         *([f"  - machine during the session: {contention.describe(bench_file.meta['contention'])}"]
           if "contention" in bench_file.meta and bench_file.measure == "time" else []),
-        *(["  - measure: instructions counted by callgrind (the machine's load does not move a count, so it was not assessed)"]
-          if bench_file.measure == "instructions" else []),
+        "  - measure: " + ("instructions counted by callgrind (the machine's load does not move a count, so it was not assessed)"
+                           if bench_file.measure == "instructions" else "seconds, all cores (`--bench-measure time`)"),
     ]
 
 
