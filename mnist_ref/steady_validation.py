@@ -247,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                                session="steady-validation", alternate=False, together=2)
         else:
             command = " ".join(["python -m mnist_ref.steady_validation", *(argv or sys.argv[1:])])
-            atomic.write_text(args.out, render(args.folder, command=command))
+            from mnist_ref.reporting import index
+
+            atomic.write_many({args.out: atomic.encode(render(args.folder, command=command)),
+                               args.out.parent / "README.md": atomic.encode(index.render_index(args.out.parent, also=[args.out.name]))})
             print(f"wrote {args.out}")
     except MnistRefError as exc:
         print(f"steady validation: error: {exc}", file=sys.stderr)

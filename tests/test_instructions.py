@@ -156,3 +156,20 @@ def test_a_counted_run_is_not_a_baseline(tmp_path, real, capsys):
     assert cli.main(["baseline", str(path), "--dir", str(tmp_path / "baseline")]) == 2
     assert "the committed baseline is the timed smoke bench" in capsys.readouterr().err
     assert not (tmp_path / "baseline").exists()
+
+
+def test_the_steady_validation_judges_each_arm_with_the_gate(tmp_path, real):
+    from mnist_ref import steady_validation
+
+    for arm, scale in (("same1", 1.0), ("same2", 1.001), ("steps0.05", 1.05)):
+        for i in (1, 2, 3):
+            folder = tmp_path / arm
+            folder.mkdir(exist_ok=True)
+            doc = counted(real, scale=scale * (1 + 0.0005 * i))
+            for bench in doc["benchmarks"]:
+                bench["extra_info"]["steps_per_round"] = 41 if arm.startswith("steps") else 39
+            (folder / f"run-{i}.json").write_text(json.dumps(doc))
+    page = steady_validation.render(tmp_path, command="analyse")
+    separate = page.split("## Separate runs")[1].split("## Two processes")[0]
+    assert "| A/A          | 1.00x" in separate and "5/5" in separate  # 3 same-cycle pairs and 2 across cycles
+    assert "1.051x (41 counted steps for 39)" in separate and "6/6" in separate

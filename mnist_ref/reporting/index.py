@@ -18,6 +18,7 @@ INDEX_ENTRIES = {
     "gpu-h200-throughput.png": "samples/s against batch size on the H200 machine, CPU and GPU",
     "gpu-h200-training.png": "loss and accuracy per epoch of each case benchmarked on the H200 machine",
     "gate-validation.md": "whether the regression gate tells a real slowdown from noise: A/A runs, real slowdowns, one core vs two",
+    "steady-validation.md": "whether instruction counts (the steady measure) catch 3%, 5%, 2x more work without false alarms",
     "baseline": "the bench run `mnist-ref compare` compares against by default",
 }
 
