@@ -94,7 +94,7 @@ def steps_counted(kind: str):
                 counter.start()
 
         def end(self, batch, logs=None):
-            if batch == self._steps()[0] - 1:
+            if batch >= self._steps()[0] - 1:  # an execution's end index can pass the last batch (Keras: begin + spe - 1)
                 counter.stop()
 
     setattr(StepsCounted, f"on_{kind}_batch_begin", StepsCounted.begin)
