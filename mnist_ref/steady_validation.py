@@ -113,8 +113,9 @@ def _fit(result: compare.Result) -> compare.PathVerdict:
 
 def comparisons(all_runs: dict[str, list[BenchFile]], *, per_side: int) -> dict[str, list[compare.Result]]:
     """arm -> results. One process a side (separate runs): A/A is same1[i] vs same2[i], same2[i] vs
-    same1[i + 1] and same1[i] vs same1[i + 1] (every pair of distinct processes, each once); a level is its
-    process of cycle i against same1[i] and against same2[i]. Two a side (`ab`):
+    same1[i + 1] and same1[i] vs same1[i + 1]; a level is its process of cycle i against same1[i], same2[i]
+    and same1[i + 1]. Distinct pairs of processes, each once; pairs share processes, so n counts comparisons,
+    not independent samples. Two a side (`ab`):
     the processes of cycles i and i + 1 against the unchanged ones of the same cycles, A/A same1 vs same2."""
     same1, same2 = all_runs.get("same1", []), all_runs.get("same2", [])
     n = min(len(same1), len(same2))
@@ -124,7 +125,8 @@ def comparisons(all_runs: dict[str, list[BenchFile]], *, per_side: int) -> dict[
                       + [_judge([same1[i]], [same1[i + 1]]) for i in range(n - 1)])
         for arm, files in all_runs.items():
             if arm not in SAME:
-                out[arm] = [_judge([s[i]], [files[i]]) for i in range(min(n, len(files))) for s in (same1, same2)]
+                out[arm] = [_judge([base], [files[i]]) for i in range(min(n, len(files)))
+                            for base in (same1[i], same2[i], *(same1[i + 1:i + 2] if i + 1 < n else []))]
         return out
     windows = [range(i, i + per_side) for i in range(0, n - per_side + 1)]
     out["A/A"] = [_judge([same1[j] for j in w], [same2[j] for j in w]) for w in windows]
