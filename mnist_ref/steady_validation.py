@@ -205,7 +205,12 @@ def render(folder: Path, *, command: str) -> str:
                             (2, "Two processes a side (what `mnist-ref ab` does by default)")):
         results = comparisons(all_runs, per_side=per_side)
         rows = [_row(arm, rs, truth) for arm, rs in results.items() if rs]
-        lines += [f"## {title}", "",
+        how = ("A/A: same1 against same2 of a cycle, same2 against the next cycle's same1, same1 against the next same1; a "
+               "level: its process against same1 and same2 of its cycle and the next cycle's same1. "
+               if per_side == 1 else
+               "Two consecutive cycles a side: A/A same1 against same2, a level against same1, in sliding windows. ")
+        lines += [f"## {title}", "", how + "Pairs share processes, so n counts comparisons, not independent samples. "
+                  "'expected verdict' counts 'no change' for A/A and 'slower' for the levels (the book's fit).", "",
                   table(rows, ["comparison", "true size", "n", "expected verdict", "verdicts (book fit)",
                                "count ratio new/base"], label_columns=2), ""]
     lines += ["## For contrast: seconds, all cores", "",
