@@ -30,8 +30,9 @@ def test_fit(benchmark, case, mnist, measure, matmul_flops, trained, slowdown, e
         model = build_model(extra_work=extra_work)
         compile_model(model, cfg)
         epoch = iter(range(rounds + 1))
-        counted = measure.callbacks("train")
-        call = TimedCall(lambda: fit_epoch(model, data, cfg, epoch=next(epoch), callbacks=counted), slowdown)
+        round_call = measure.counted("train", framework.steps_per_execution(model),
+                                     lambda callbacks: fit_epoch(model, data, cfg, epoch=next(epoch), callbacks=callbacks))
+        call = TimedCall(round_call, slowdown)
         interrupts.stage(f"fit-{case.mode}")
         # warm-up: tracing and compilation (counting: not counted, and call.inside holds only the rounds)
         history = [fit_epoch(model, data, cfg, epoch=next(epoch)) if measure.counting else call()]
@@ -83,20 +84,22 @@ def test_evaluate(benchmark, case, mnist, measure, matmul_flops, trained, slowdo
     """model.evaluate over the 10,000 test images."""
     model = _model_for(case, trained)
     data = measure.bounded(mnist, case.batch_size)
+    spe = framework.steps_per_execution(model)
     _time_test_set(benchmark, case, path="evaluate", samples=len(data.x_test), measure=measure, matmul_flops=matmul_flops,
-                   slowdown=slowdown, steps_per_execution=framework.steps_per_execution(model),
-                   keras_call=lambda: model.evaluate(data.x_test, data.y_test, batch_size=case.batch_size, verbose=0,
-                                                     callbacks=measure.callbacks("test")))
+                   slowdown=slowdown, steps_per_execution=spe,
+                   keras_call=measure.counted("test", spe, lambda callbacks: model.evaluate(
+                       data.x_test, data.y_test, batch_size=case.batch_size, verbose=0, callbacks=callbacks)))
 
 
 def test_predict(benchmark, case, mnist, measure, matmul_flops, trained, slowdown):
     """model.predict over the 10,000 test images."""
     model = _model_for(case, trained)
     data = measure.bounded(mnist, case.batch_size)
+    spe = framework.steps_per_execution(model)
     _time_test_set(benchmark, case, path="predict", samples=len(data.x_test), measure=measure, matmul_flops=matmul_flops,
-                   slowdown=slowdown, steps_per_execution=framework.steps_per_execution(model),
-                   keras_call=lambda: model.predict(data.x_test, batch_size=case.batch_size, verbose=0,
-                                                    callbacks=measure.callbacks("predict")))
+                   slowdown=slowdown, steps_per_execution=spe,
+                   keras_call=measure.counted("predict", spe, lambda callbacks: model.predict(
+                       data.x_test, batch_size=case.batch_size, verbose=0, callbacks=callbacks)))
 
 
 def test_predict_one(benchmark, case, mnist, measure, matmul_flops, trained, slowdown):

@@ -46,11 +46,17 @@ class Measure:
     def rounds_for(self, path: str, default: int) -> int:
         return self.rounds.get(path, default) if self.counting else default
 
-    def callbacks(self, kind: str) -> list:
-        """Keras callbacks for model.fit / evaluate / predict (kind: train, test, predict): when counting, one
-        that counts the call's steps from its second execution to its last (steps_counted), leaving out the
-        call's own set-up, which would otherwise dilute a change in the step; else none."""
-        return [steps_counted(kind)] if self.counting else []
+    def counted(self, kind: str, steps_per_execution: int, fn):
+        """A round's call: fn(callbacks) runs model.fit / evaluate / predict (kind: train, test, predict). When
+        counting, a model that runs one step an execution counts its steps from the second batch to the last
+        (steps_counted), leaving out the call's own set-up, which would otherwise dilute a change in the step;
+        one that runs many (the tuned mode: 100) counts the whole call."""
+        if not self.counting:
+            return lambda: fn(None)
+        if steps_per_execution == 1:
+            callbacks = [steps_counted(kind)]
+            return lambda: fn(callbacks)
+        return self.whole(lambda: fn(None))
 
     def whole(self, fn):
         """fn itself when timing; when counting, fn with every instruction of the call counted."""
@@ -68,33 +74,32 @@ class Measure:
         return counted
 
     def counted_steps(self, steps: int, path: str, steps_per_execution: int = 1) -> int:
-        """The steps a round's number covers (callbacks() leave out the first execution of fit, evaluate and
-        predict when the call has more than one)."""
-        if not self.counting or path not in ("fit", "evaluate", "predict") or steps <= steps_per_execution:
-            return steps
-        return steps - steps_per_execution
+        """The steps a round's number covers (counted() leaves out the first batch of fit, evaluate and predict
+        at one step an execution)."""
+        if self.counting and path in ("fit", "evaluate", "predict") and steps_per_execution == 1 and steps > 1:
+            return steps - 1
+        return steps
 
 
 def steps_counted(kind: str):
-    """A Keras callback that counts instructions from the start of the call's second execution (the first
-    when there is only one: the tuned mode runs 100 steps an execution) to the end of its last batch."""
+    """A Keras callback that counts instructions from the start of a call's second batch to the end of its last
+    (one step an execution)."""
     from mnist_ref import framework
     from mnist_ref.instructions import counter
 
     class StepsCounted(framework.keras().callbacks.Callback):
-        def _steps(self) -> tuple[int, int]:
+        def _steps(self) -> int:
             steps = (self.params or {}).get("steps")
-            if not steps:
-                raise RuntimeError(f"counting the steps of a {kind} call needs Keras' step count, got {steps}")
-            per_execution = int(getattr(self.model, "steps_per_execution", 1) or 1)
-            return steps, (per_execution if steps > per_execution else 0)
+            if not steps or steps < 2:
+                raise RuntimeError(f"counting the steps of a {kind} call needs at least 2 batches and Keras' step count, got {steps}")
+            return steps
 
         def begin(self, batch, logs=None):
-            if batch == self._steps()[1]:
+            if batch == 1:
                 counter.start()
 
         def end(self, batch, logs=None):
-            if batch >= self._steps()[0] - 1:  # an execution's end index can pass the last batch (Keras: begin + spe - 1)
+            if batch == self._steps() - 1:
                 counter.stop()
 
     setattr(StepsCounted, f"on_{kind}_batch_begin", StepsCounted.begin)
