@@ -204,9 +204,10 @@ def counted_table(files: list[BenchFile]) -> str:
 def counted_section(files: list[BenchFile]) -> list[str]:
     """The section of a report for instruction counts, as lines."""
     return [
-        "", "## Instruction counts (the steady measure)", "",
+        "## Instruction counts (the steady measure)", "",
         "Instructions executed by every thread, counted by Valgrind's callgrind (`--bench-measure instructions`) over a bounded "
-        "workload: fit, evaluate and predict from the call's second batch to its last, one image and the floor whole calls; "
+        "workload: fit, evaluate and predict from the call's second batch to its last (whole calls in the tuned mode, which "
+        "runs 100 steps an execution), one image and the floor whole calls; "
         "single-threaded. Not time: a count repeats to a fraction of a percent between processes whatever the machine "
         "does, and grows with every extra operation, but it cannot see memory stalls, vector width or a GPU.",
         "", counted_table(files), "",
@@ -220,7 +221,7 @@ def render_bench(files: list[BenchFile], *, command: str) -> str:
     counted = [f for f in files if f.measure == "instructions"]
     files = [f for f in files if f.measure != "instructions"]
     if not files:
-        return "\n".join(lines + counted_section(counted))
+        return "\n".join([*lines, "", *counted_section(counted)])
     lines += [
         "",
         "## Per device, batch size and mode",
