@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 from mnist_ref import ab, atomic, interrupts
-from mnist_ref.errors import MnistRefError
 from mnist_ref.reporting import compare
 from mnist_ref.reporting.files import PATHS, BenchFile, load_bench
 from mnist_ref.reporting.tables import fmt, table
@@ -191,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     analyse.add_argument("folder", type=Path)
     analyse.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    interrupts.raise_on_sigterm()
-    try:
+
+    def body() -> None:
         if args.command == "collect":
             root = Path(__file__).resolve().parent.parent
             ab.run_interleaved(arms(sys.executable, root), repeats=args.cycles, out_dir=args.out_dir, session="gate-validation",
@@ -201,13 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             command = " ".join(["python -m mnist_ref.gate_validation", *(argv or sys.argv[1:])])
             atomic.write_text(args.out, render(args.folder, command=command))
             print(f"wrote {args.out}")
-    except MnistRefError as exc:
-        print(f"gate validation: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt as exc:
-        print(f"gate validation: interrupted ({interrupts.signal_name(exc)}); completed runs kept", file=sys.stderr)
-        return interrupts.exit_code(exc)
-    return 0
+
+    return interrupts.script_main("gate validation", body)
 
 
 if __name__ == "__main__":

@@ -112,3 +112,20 @@ def run_children(jobs: list[tuple[list[str], object, object]], *, env: dict | No
         for process in processes:
             stop(process)
         raise
+
+
+def script_main(name: str, body) -> int:
+    """Run a script's body() under SIGTERM-as-interrupt: its exit code, or one line and the code of a
+    MnistRefError (bad input) or of an interrupt (completed runs are kept)."""
+    from mnist_ref.errors import MnistRefError
+
+    raise_on_sigterm()
+    try:
+        body()
+    except MnistRefError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt as exc:
+        print(f"{name}: interrupted ({signal_name(exc)}); completed runs kept", file=sys.stderr)
+        return exit_code(exc)
+    return 0

@@ -245,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     analyse.add_argument("folder", type=Path)
     analyse.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    interrupts.raise_on_sigterm()
-    try:
+
+    def body() -> None:
         if args.command == "calibrate":
             atomic.write_text(args.out, json.dumps(calibrate(tuple(args.levels), cycles=args.cycles), indent=2) + "\n")
             print(f"wrote {args.out}")
@@ -255,19 +255,14 @@ def main(argv: list[str] | None = None) -> int:
             ab.run_interleaved(arms(sys.executable, root, args.levels), repeats=args.cycles, out_dir=args.out_dir,
                                session="steady-validation", alternate=False, together=2)
         else:
-            command = " ".join(["python -m mnist_ref.steady_validation", *(argv or sys.argv[1:])])
             from mnist_ref.reporting import index
 
+            command = " ".join(["python -m mnist_ref.steady_validation", *(argv or sys.argv[1:])])
             atomic.write_many({args.out: atomic.encode(render(args.folder, command=command)),
                                args.out.parent / "README.md": atomic.encode(index.render_index(args.out.parent, also=[args.out.name]))})
             print(f"wrote {args.out}")
-    except MnistRefError as exc:
-        print(f"steady validation: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt as exc:
-        print(f"steady validation: interrupted ({interrupts.signal_name(exc)}); completed runs kept", file=sys.stderr)
-        return interrupts.exit_code(exc)
-    return 0
+
+    return interrupts.script_main("steady validation", body)
 
 
 if __name__ == "__main__":
