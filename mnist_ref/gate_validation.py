@@ -36,6 +36,8 @@ def arms(python: str, root: Path) -> list[ab.Arm]:
 
 def runs(folder: Path) -> dict[str, list[BenchFile]]:
     """arm name -> its bench files in cycle order."""
+    if not folder.is_dir():
+        raise MnistRefError(f"{folder}: no such folder; collect the runs first (the collect command)")
     out = {}
     for arm_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         files = sorted(arm_dir.glob("run-*.json"), key=lambda p: int(p.stem.split("-")[1]))
