@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from mnist_ref import ab, atomic, interrupts
+from mnist_ref.errors import MnistRefError
 from mnist_ref.reporting import compare
 from mnist_ref.reporting.files import PATHS, BenchFile, load_bench
 from mnist_ref.reporting.tables import fmt, table
