@@ -75,7 +75,7 @@ for n in map(int, sys.argv[1:]):
 """
 
 
-@pytest.mark.slow
+@pytest.mark.long  # a minute under Valgrind; .ci/run's A/A count check covers the path in the default run's time
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_counts_repeat_and_grow_with_the_work(tmp_path):
     """Under callgrind, the same region counts the same to within 0.5%, and twice the work counts about twice."""
