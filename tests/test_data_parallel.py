@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,9 @@ needs_jax = pytest.mark.skipif(not backend_installed("jax"), reason="jax not ins
 def mnist_ref(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     full = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run([sys.executable, "-m", "mnist_ref", *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=timeout)
+
+
+XLA_CPU_RENDEZVOUS_HANG = "Termination timeout for `all reduce"
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -111,7 +115,15 @@ def test_two_replicas_land_in_the_band(real_data_dir, tmp_path, backend, mode):
     """The book's configuration on 2 replicas lands in the book's band. JAX runs it in tuned mode (the same math,
     fewer dispatches); TensorFlow in book mode, as tuned mode fails under MirroredStrategy upstream."""
     out = tmp_path / "run.json"
-    ok(mnist_ref("train", "--backend", backend, "--replicas", "2", "--mode", mode, "--out", str(out)))
+    args = ("train", "--backend", backend, "--replicas", "2", "--mode", mode, "--out", str(out))
+    proc = mnist_ref(*args)
+    if proc.returncode != 0 and XLA_CPU_RENDEZVOUS_HANG in proc.stderr:
+        # XLA:CPU's all-reduce across host devices has, twice on this 2-core VM, waited for a participant that never
+        # arrived and ended the process at its termination timeout (upstream: jax-ml/jax#31818, openxla/xla#32115).
+        # A hang is not a wrong result: rerun once, and say so.
+        warnings.warn("XLA:CPU all-reduce rendezvous hung and was ended by its termination timeout; retried once", stacklevel=1)
+        proc = mnist_ref(*args)
+    ok(proc)
     record = json.loads(out.read_text())
     assert record["band"]["inside"], record["evaluate"]
     assert record["predict"]["predicted_class"] == 7

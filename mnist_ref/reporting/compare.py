@@ -427,19 +427,34 @@ def _verdict_cell(v: PathVerdict, policy: str, *, markdown: bool) -> str:
     return v.verdict
 
 
+def counted(result: Result) -> bool:
+    """Whether the comparison is of instruction counts rather than seconds."""
+    return result.comparison.kind.startswith("instruction counts")
+
+
+def _median_cell(value: float, *, counts: bool) -> str:
+    return f"{value / 1e6:,.2f}" if counts else fmt(value, "ms")
+
+
 def performance_rows(result: Result, *, markdown: bool) -> list[list[str]]:
     """One row per case and path."""
+    counts = counted(result)
     return [
-        [_case_label(v.key), v.path, fmt(v.base_median, "ms"), fmt(v.new_median, "ms"), fmt(v.ratio, "x"),
+        [_case_label(v.key), v.path, _median_cell(v.base_median, counts=counts), _median_cell(v.new_median, counts=counts),
+         f"{v.ratio:.4f}x" if counts else fmt(v.ratio, "x"),
          f"{fmt(v.base_spread * 100 if v.base_spread is not None else None, 'pct')} / {fmt(v.new_spread * 100 if v.new_spread is not None else None, 'pct')}",
          f"{v.base_rounds} / {v.new_rounds} {v.unit}", _p(v.p_slower if v.ratio >= 1 else v.p_faster),
-         fmt(v.threshold, "x") or "none", _verdict_cell(v, result.perf_policy, markdown=markdown)]
+         (f"{v.threshold:g}x" if counts else fmt(v.threshold, "x")) or "none", _verdict_cell(v, result.perf_policy, markdown=markdown)]
         for v in result.paths
     ]
 
 
-PERFORMANCE_HEADERS = ["case", "path", "base median (ms)", "new median (ms)", "new/base", "IQR/median base / new",
-                       "compared", "p (one-sided)", "threshold", "verdict"]
+def performance_headers(result: Result) -> list[str]:
+    """The performance table's headers: medians in ms, or in millions of instructions for counts."""
+    unit = "M instructions" if counted(result) else "ms"
+    return ["case", "path", f"base median ({unit})", f"new median ({unit})", "new/base", "IQR/median base / new",
+            "compared", "p (one-sided)", "threshold", "verdict"]
+
 
 
 def summary_line(result: Result) -> str:
@@ -477,7 +492,7 @@ def render_terminal(result: Result) -> str:
     parts = [summary_line(result), f"comparison: {result.comparison.kind} ({result.comparison.why})", ""]
     if result.findings:
         parts += [table(findings_rows(result), ["case", "status", "finding"], label_columns=3, tablefmt="simple"), ""]
-    parts.append(table(performance_rows(result, markdown=False), PERFORMANCE_HEADERS, label_columns=2, tablefmt="simple"))
+    parts.append(table(performance_rows(result, markdown=False), performance_headers(result), label_columns=2, tablefmt="simple"))
     parts += _unmatched_lines(result)
     return "\n".join(parts)
 
@@ -523,7 +538,7 @@ def render_markdown(result: Result, *, command: str, refresh: str) -> str:
         "",
         "## Performance",
         "",
-        table(performance_rows(result, markdown=True), PERFORMANCE_HEADERS, label_columns=2),
+        table(performance_rows(result, markdown=True), performance_headers(result), label_columns=2),
         *_unmatched_lines(result, tablefmt="pipe"),
         "",
         "## Refresh the baseline",
