@@ -123,6 +123,8 @@ def test_two_replicas_land_in_the_band(real_data_dir, tmp_path, backend, mode):
         # A hang is not a wrong result: rerun once, and say so.
         warnings.warn("XLA:CPU all-reduce rendezvous hung and was ended by its termination timeout; retried once", stacklevel=1)
         proc = mnist_ref(*args)
+        if proc.returncode != 0 and XLA_CPU_RENDEZVOUS_HANG in proc.stderr:
+            pytest.xfail("XLA:CPU all-reduce rendezvous hung twice in a row (upstream jax-ml/jax#31818); no result to judge")
     ok(proc)
     record = json.loads(out.read_text())
     assert record["band"]["inside"], record["evaluate"]
