@@ -117,8 +117,6 @@ def with_extra_steps(data, batch_size: int, fraction: float):
     """data with fraction more training batches, whole ones, repeated from its start (--bench-inject-steps)."""
     if not fraction:
         return data
-    import numpy as np
-
     extra = round(fraction * -(-len(data.x_train) // batch_size)) * batch_size
     repeat = np.resize(np.arange(len(data.x_train)), extra)
     return dataclasses.replace(data, x_train=np.concatenate([data.x_train, data.x_train[repeat]]),
