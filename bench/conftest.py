@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 from timing import COUNTING, MEASURES, Measure
 
-from mnist_ref import data_parallel, framework, interrupts
-from mnist_ref.ab import SESSION_ENV
-from mnist_ref.config import MODES, Config
-from mnist_ref.errors import MnistRefError
-from mnist_ref.reporting.bench import FLOOR_MODE
-from mnist_ref.reporting.files import BENCH_SCHEMA, CASE_FIELDS
+from mnist_ref.core import framework
+from mnist_ref.core.config import MODES, Config
+from mnist_ref.gate.ab import SESSION_ENV
+from mnist_ref.plumbing import atomic, interrupts
+from mnist_ref.plumbing.errors import MnistRefError
+from mnist_ref.scale import data_parallel
+from mnist_ref.store import files
+from mnist_ref.store.files import CASE_FIELDS
+from mnist_ref.store.schema import BENCH_SCHEMA, FLOOR_MODE
 
 DEFAULT_BATCH_SIZES = "32,128,512,2048"
 SMOKE_BATCH_SIZES = "32"
@@ -24,6 +27,30 @@ DEFAULT_DEVICES = "cpu,gpu"
 FLOOR_BACKEND = "numpy"
 # What a session that never reached pytest_sessionfinish counts as.
 UNFINISHED = {"partial": True, "outcome": "interrupted", "not_completed": []}
+
+
+@dataclasses.dataclass
+class BenchSession:
+    """What one bench session knows beyond pytest-benchmark's own session, kept in config.stash: the backend that
+    cannot run here (and why), the cases skipped, each test's outcome, the machine before and after, the oracle's
+    verdict, and where the JSON goes (a temporary first, then the target or NAME.partial.json)."""
+
+    backend_missing: tuple[str, str] | None = None
+    skipped: dict[str, dict] = dataclasses.field(default_factory=dict)  # case id -> the case and why it was skipped
+    outcomes: dict[str, str] = dataclasses.field(default_factory=dict)  # nodeid -> passed / skipped / failed
+    outcome: dict = dataclasses.field(default_factory=lambda: dict(UNFINISHED))
+    machine_start: dict | None = None
+    contention: dict | None = None
+    oracle: dict | None = None
+    json: tuple[Path, Path] | None = None  # (temporary, target)
+
+
+SESSION = pytest.StashKey[BenchSession]()
+
+
+def bench_session(config) -> BenchSession:
+    """This process's BenchSession (an empty one before pytest_configure made it)."""
+    return config.stash.get(SESSION, None) or BenchSession()
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One cell of the matrix."""
@@ -110,7 +137,7 @@ def _expand_devices(names: list[str]) -> list[str]:
 def _count_instructions(config) -> None:
     """--bench-measure instructions: rerun this very pytest command under callgrind, single-threaded (once
     there, count with the instructions timer)."""
-    from mnist_ref import instructions
+    from mnist_ref.measure import instructions
 
     if config.getoption("--bench-inject-slowdown") > 1:
         raise pytest.UsageError("--bench-inject-slowdown sleeps, and a sleep executes no instructions; "
@@ -134,7 +161,11 @@ def _count_instructions(config) -> None:
     os.execve(command[0], command, env)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    """Check the options, rerun under callgrind when counting, pick the backend, and send pytest-benchmark's
+    JSON to a temporary file (first, so that pytest-benchmark's own configure reads the changed option)."""
+    config.addinivalue_line("markers", "floor: the reference floor's benchmarks (NumPy, one case per batch size, no Keras backend)")
     if config.getoption("--bench-inject-slowdown") < 1:
         raise pytest.UsageError("--bench-inject-slowdown takes a factor of at least 1 (1 = no slowdown)")
     if not config.getoption("--bench-inject-work") >= 0 or config.getoption("--bench-inject-work") == float("inf"):
@@ -145,17 +176,17 @@ def pytest_configure(config):
         _count_instructions(config)
     # SIGTERM ends the session like Ctrl-C: pytest finishes it as interrupted and the JSON goes to NAME.partial.json.
     interrupts.raise_on_sigterm()
-    config._mnist_ref_skipped = []
-    config._mnist_ref_backend_missing = None
+    session = config.stash[SESSION] = BenchSession()
+    session.json = _json_to_temporary(config)
     name = config.getoption("--bench-backend") or os.environ.get(framework.BACKEND_ENV) or framework.DEFAULT_BACKEND
     if name in framework.BACKENDS and not framework.backend_installed(name):
         # Reported as skipped cases with the install command, not as an error.
-        config._mnist_ref_backend_missing = (name, f"not installed: {framework.INSTALL_HINTS[name]}")
+        session.backend_missing = (name, f"not installed: {framework.INSTALL_HINTS[name]}")
         return
     replicas = config.getoption("--bench-replicas")
     limitation = data_parallel.unsupported(name, data_parallel.Layout(replicas))
     if limitation:
-        config._mnist_ref_backend_missing = (name, f"not supported: {limitation}")
+        session.backend_missing = (name, f"not supported: {limitation}")
         return
     try:
         data_parallel.select(name, Config(replicas=replicas))
@@ -177,8 +208,9 @@ def matrix(config) -> list[Case]:
     if unknown:
         raise pytest.UsageError(f"--bench-modes accepts {', '.join(MODES)}, got {', '.join(sorted(unknown))}")
     names = [d.strip() for d in config.getoption("--bench-devices").split(",") if d.strip()]
-    if config._mnist_ref_backend_missing:
-        backend, devices = config._mnist_ref_backend_missing[0], [framework.normalize_device(d) for d in names]
+    missing = bench_session(config).backend_missing
+    if missing:
+        backend, devices = missing[0], [framework.normalize_device(d) for d in names]
     else:
         backend, devices = framework.backend(), _expand_devices(names)
     replicas = config.getoption("--bench-replicas")
@@ -187,8 +219,9 @@ def matrix(config) -> list[Case]:
 
 def skip_reason(case: Case, config) -> str | None:
     """Why a case cannot run here (backend not installed, device not present, mode not applicable), or None."""
-    if config._mnist_ref_backend_missing:
-        return config._mnist_ref_backend_missing[1]
+    missing = bench_session(config).backend_missing
+    if missing:
+        return missing[1]
     if case.device not in framework.list_devices():
         return f"not present: the {case.backend} backend sees no {case.device}"
     limitation = data_parallel.unsupported(case.backend, data_parallel.Layout(case.replicas), case.mode)
@@ -209,7 +242,7 @@ def pytest_generate_tests(metafunc):
     if "case" not in metafunc.fixturenames:
         return
     params = []
-    if metafunc.function.__name__.startswith("test_floor"):
+    if metafunc.definition.get_closest_marker("floor"):
         cases = [Case(FLOOR_BACKEND, "cpu:0", bs, FLOOR_MODE) for bs in batch_sizes(metafunc.config)]
     else:
         cases = matrix(metafunc.config)
@@ -217,8 +250,8 @@ def pytest_generate_tests(metafunc):
         reason = skip_reason(case, metafunc.config)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         params.append(pytest.param(*(getattr(case, f) for f in PARAMS), id=case.id, marks=marks))
-        if reason and metafunc.function.__name__ == "test_fit":
-            metafunc.config._mnist_ref_skipped.append({**dataclasses.asdict(case), "reason": reason})
+        if reason:  # once per case, whichever of its paths met it first
+            bench_session(metafunc.config).skipped.setdefault(case.id, {**dataclasses.asdict(case), "reason": reason})
     metafunc.parametrize(",".join(PARAMS), params)
 
 
@@ -252,45 +285,49 @@ def slowdown(request) -> float:
     return request.config.getoption("--bench-inject-slowdown")
 
 
-def pytest_sessionstart(session):
-    """Note what the machine is doing (contention.snapshot); send pytest-benchmark's JSON to a temporary file,
-    which pytest_unconfigure moves into place."""
-    from mnist_ref import contention
-
-    if session.config.getoption("--bench-measure") == "time":  # an instruction count does not move with the load
-        session.config._mnist_ref_machine_start = contention.snapshot()
-    bench_session = getattr(session.config, "_benchmarksession", None)
-    if bench_session is None or not bench_session.json:
-        return
-    opened = hasattr(bench_session.json, "write")
+def _json_to_temporary(config) -> tuple[Path, Path] | None:
+    """Point --benchmark-json at a temporary beside the target (atomic.temporary_for), which pytest_unconfigure
+    moves into place or to NAME.partial.json; None without --benchmark-json."""
+    requested = config.getoption("benchmark_json", None)
+    if not requested:
+        return None
+    opened = hasattr(requested, "write")
     if opened:
         # pytest-benchmark before 5 opens --benchmark-json as a file while parsing options (which empties an
         # existing file: only 5 and later keep it intact until the session succeeds); write to the temporary instead.
-        bench_session.json.close()
-        target = Path(bench_session.json.name)
+        requested.close()
+        target = Path(requested.name)
     else:
-        target = Path(bench_session.json)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    session.config._mnist_ref_json = (temporary, target)
-    bench_session.json = open(temporary, "wb") if opened else temporary  # pytest-benchmark closes it
+        target = Path(requested)
+    temporary = atomic.temporary_for(target)
+    config.option.benchmark_json = open(temporary, "wb") if opened else str(temporary)  # pytest-benchmark closes it
+    return temporary, target
 
 
-_OUTCOMES: dict[str, str] = {}  # nodeid -> passed / skipped / failed, for this session
+def pytest_sessionstart(session):
+    """Note what the machine is doing (contention.snapshot), unless counting: a count does not move with the load."""
+    from mnist_ref.measure import contention
+
+    if session.config.getoption("--bench-measure") == "time":
+        bench_session(session.config).machine_start = contention.snapshot()
 
 
-def pytest_runtest_logreport(report):
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
     """Each test's outcome: a failure in any phase sticks; otherwise the call's outcome."""
+    report = (yield).get_result()
     if report.failed or report.when == "call" or (report.when == "setup" and report.skipped):
-        if _OUTCOMES.get(report.nodeid) != "failed":
-            _OUTCOMES[report.nodeid] = report.outcome
+        outcomes = bench_session(item.config).outcomes
+        if outcomes.get(report.nodeid) != "failed":
+            outcomes[report.nodeid] = report.outcome
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_sessionfinish(session, exitstatus):
     """Decide whether this session is complete before pytest-benchmark's own wrapper writes its JSON."""
+    bench = bench_session(session.config)
     not_completed = [item.nodeid.split("::")[-1] for item in session.items
-                     if _OUTCOMES.get(item.nodeid) not in ("passed", "skipped")]
+                     if bench.outcomes.get(item.nodeid) not in ("passed", "skipped")]
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     if interrupted:
         outcome = "interrupted"
@@ -300,32 +337,27 @@ def pytest_sessionfinish(session, exitstatus):
         outcome = "complete"
     else:
         outcome = f"pytest exit {int(exitstatus)}"
-    session.config._mnist_ref_outcome = {
+    bench.outcome = {
         "partial": outcome != "complete",
         "outcome": outcome,
         "not_completed": not_completed,
     }
-    start = getattr(session.config, "_mnist_ref_machine_start", None)
-    if start is not None:
-        from mnist_ref import contention
+    if bench.machine_start is not None:
+        from mnist_ref.measure import contention
 
-        session.config._mnist_ref_contention = contention.assess(start, contention.snapshot())
-        if contention.is_contended(session.config._mnist_ref_contention):
-            sys.stderr.write(f"mnist-ref bench: {contention.describe(session.config._mnist_ref_contention)}\n")
+        bench.contention = contention.assess(bench.machine_start, contention.snapshot())
+        if contention.is_contended(bench.contention):
+            sys.stderr.write(f"mnist-ref bench: {contention.describe(bench.contention)}\n")
     yield
-
-
-def partial_path(target: Path) -> Path:
-    """Where an incomplete session's JSON goes: NAME.partial.json beside NAME.json."""
-    return target.with_name(f"{target.stem}.partial{target.suffix or '.json'}")
 
 
 def pytest_unconfigure(config):
     """A complete session's JSON replaces the target; any other goes to NAME.partial.json, and says so."""
-    temporary, target = getattr(config, "_mnist_ref_json", (None, None))
-    if temporary is None:
+    bench = bench_session(config)
+    if bench.json is None:
         return
-    outcome = getattr(config, "_mnist_ref_outcome", UNFINISHED)
+    temporary, target = bench.json
+    outcome = bench.outcome
     if temporary.exists() and temporary.stat().st_size == 0:  # opened for pytest-benchmark < 5, never written
         temporary.unlink()
     if not temporary.exists():
@@ -334,10 +366,10 @@ def pytest_unconfigure(config):
                              f"measured; {target} was left as it was\n")
         return
     if not outcome["partial"]:
-        os.replace(temporary, target)
+        atomic.publish(temporary, target)
         return
-    destination = partial_path(target)
-    os.replace(temporary, destination)
+    destination = files.partial_path(target)
+    atomic.publish(temporary, destination)
     sys.stderr.write(
         f"mnist-ref bench: the session did not complete ({outcome['outcome']}); {target} was left as it was, "
         f"and what was measured went to {destination}\n"
@@ -345,7 +377,7 @@ def pytest_unconfigure(config):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    from mnist_ref import environment
+    from mnist_ref.core import environment
 
     machine_info["mnist_ref"] = environment.capture()
 
@@ -354,37 +386,37 @@ def _measure_record(config) -> dict:
     """The measure and its settings, as the JSON records them."""
     if config.getoption("--bench-measure") != "instructions":
         return {"name": "time", "unit": "s"}
-    from mnist_ref import instructions
+    from mnist_ref.measure import instructions
 
     return {"name": "instructions", "unit": "instructions", "steps_per_round": COUNTING.steps, "tool": instructions.tool_version(),
             "options": list(instructions.VALGRIND_OPTIONS), "threads": framework.single_thread_environment()}
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    outcome = getattr(config, "_mnist_ref_outcome", UNFINISHED)
+    bench = bench_session(config)
     output_json["mnist_ref"] = {
         "schema": BENCH_SCHEMA,
-        **outcome,
+        **bench.outcome,
         "command": " ".join(["pytest", *sys.argv[1:]]),
         "smoke": config.getoption("--bench-smoke"),
         # The book's configuration every case starts from; each case overrides device, batch size and mode.
         "config": Config().to_dict(),
-        "skipped": config._mnist_ref_skipped,
+        "skipped": list(bench.skipped.values()),
         "replicas": config.getoption("--bench-replicas"),
         "injected_slowdown": config.getoption("--bench-inject-slowdown"),
         "injected_work": config.getoption("--bench-inject-work"),
         "injected_steps": config.getoption("--bench-inject-steps"),
         "measure": _measure_record(config),
         "ab_session": os.environ.get(SESSION_ENV),
-        "oracle": getattr(config, "_mnist_ref_oracle", None),
-        "contention": getattr(config, "_mnist_ref_contention", None),
+        "oracle": bench.oracle,
+        "contention": bench.contention,
     }
 
 
 @pytest.fixture(scope="session")
 def mnist():
     """The book's dataset ($MNIST_REF_DATA, else Keras' download), prepared once per session."""
-    from mnist_ref import dataset
+    from mnist_ref.core import dataset
 
     try:
         return dataset.prepare(dataset.load_raw())
@@ -397,15 +429,15 @@ def oracle_verdict(request, mnist, measure):
     """One SGD step of the book's model against the NumPy reference (mnist-ref oracle), once per session;
     recorded in the JSON so that tables and the regression gate see whether this stack computes the book's math.
     Not when counting instructions: that run judges no correctness (the time-measured bench does)."""
-    from mnist_ref import oracle
-    from mnist_ref.config import Config
+    from mnist_ref.core.config import Config
+    from mnist_ref.reference import oracle
 
     if measure.counting:
         return None
 
     checks = oracle.run_checks(oracle.fresh_model(Config()), mnist.x_train[:32], mnist.y_train[:32])
     verdict = {"matches": all(c.ok for c in checks), "differs": [c.quantity for c in checks if not c.ok]}
-    request.config._mnist_ref_oracle = verdict
+    bench_session(request.config).oracle = verdict
     return verdict
 
 
@@ -413,7 +445,7 @@ def oracle_verdict(request, mnist, measure):
 def matmul_flops(measure):
     """This machine's measured matmul FLOP/s per device, calibrated once per device (None when counting
     instructions: no speed of light in a count)."""
-    from mnist_ref.speed_of_light import matmul_throughput
+    from mnist_ref.measure.speed_of_light import matmul_throughput
 
     measured: dict[str, float] = {}
 

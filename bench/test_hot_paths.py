@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from timing import TimedCall, record, round_times, with_extra_steps
 
-from mnist_ref import book, framework, interrupts
-from mnist_ref.model import build_model, compile_model, weight_fingerprint
-from mnist_ref.record import diverged, finite
-from mnist_ref.speed_of_light import forward_flops, train_flops
-from mnist_ref.walkthrough import fit_epoch
+from mnist_ref.core import book, framework
+from mnist_ref.core.model import build_model, compile_model, weight_fingerprint
+from mnist_ref.core.walkthrough import fit_epoch
+from mnist_ref.measure.speed_of_light import forward_flops, train_flops
+from mnist_ref.plumbing import interrupts
+from mnist_ref.store.record import diverged, finite
 
 # Rounds per hot path, in smoke mode too (the regression gate needs them). A fit round is one epoch:
 # the book's 5 epochs give one warm-up epoch and 4 timed ones. evaluate and predict over the 10,000 test

@@ -1,4 +1,4 @@
-"""The achievable floor: the book's training written out in NumPy (mnist_ref.reference), timed as fit is.
+"""The achievable floor: the book's training written out in NumPy (mnist_ref.reference.numpy_model), timed as fit is.
 
 One case per batch size (backend 'numpy', mode 'floor'); the tables divide each Keras path's epoch by it.
 """
@@ -9,28 +9,31 @@ import numpy as np
 import pytest
 from timing import TimedCall, record
 
-from mnist_ref import book, interrupts, reference
-from mnist_ref.model import arrays_fingerprint
-from mnist_ref.record import diverged, finite
-from mnist_ref.speed_of_light import train_flops
+from mnist_ref.core import book
+from mnist_ref.core.model import arrays_fingerprint
+from mnist_ref.measure.speed_of_light import train_flops
+from mnist_ref.plumbing import interrupts
+from mnist_ref.reference import numpy_model
+from mnist_ref.store.record import diverged, finite
 
 
+@pytest.mark.floor
 def test_floor_fit(benchmark, case, mnist, measure, matmul_flops, slowdown):
     """One epoch a round of the book's 5-epoch schedule, reshuffled every epoch as Keras does (counting
     instructions: an epoch of measure.steps batches)."""
     cfg = case.config()
     data = measure.bounded(mnist, cfg.batch_size)
     x, y = data.x_train, data.y_train
-    w = reference.initial_weights(cfg.seed)
+    w = numpy_model.initial_weights(cfg.seed)
     rng, spaces = np.random.default_rng(cfg.seed), {}
-    call = TimedCall(measure.whole(lambda: reference.fit_epoch(x, y, w, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+    call = TimedCall(measure.whole(lambda: numpy_model.fit_epoch(x, y, w, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                                                                order=rng.permutation(len(x)), spaces=spaces)), slowdown)
     interrupts.stage("fit-floor")
-    with reference.single_threaded_blas():
+    with numpy_model.single_threaded_blas():
         losses = [call()]  # warm-up, as for Keras
         benchmark.pedantic(lambda: losses.append(call()), rounds=measure.rounds_for("fit", cfg.epochs - 1), warmup_rounds=0,
                            iterations=1)
-    loss, accuracy = reference.evaluate(mnist.x_test, mnist.y_test, w)
+    loss, accuracy = numpy_model.evaluate(mnist.x_test, mnist.y_test, w)
     band = None if measure.counting else book.band_for(cfg)
     record(
         benchmark, case, path="fit", call=call, samples=len(x), steps=-(-len(x) // cfg.batch_size), measure=measure,

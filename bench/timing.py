@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 
-from mnist_ref.data_parallel import Layout, strategy_name
-from mnist_ref.speed_of_light import speed_of_light_s
+from mnist_ref.measure.speed_of_light import speed_of_light_s
+from mnist_ref.scale.data_parallel import Layout, strategy_name
 
 MEASURES = ("time", "instructions")
 
@@ -18,7 +18,7 @@ MEASURES = ("time", "instructions")
 @dataclasses.dataclass(frozen=True)
 class Measure:
     """What a round's number is. time: seconds of the whole workload (an epoch of 60,000 images, the 10,000
-    test images). instructions: instructions counted by callgrind (mnist_ref.instructions) over a bounded
+    test images). instructions: instructions counted by callgrind (mnist_ref.measure.instructions) over a bounded
     workload of `steps` batches a round, which an instrumented process gets through in seconds rather than hours."""
 
     name: str = "time"
@@ -62,7 +62,7 @@ class Measure:
         """fn itself when timing; when counting, fn with every instruction of the call counted."""
         if not self.counting:
             return fn
-        from mnist_ref.instructions import counter
+        from mnist_ref.measure.instructions import counter
 
         def counted():
             counter.start()
@@ -84,8 +84,8 @@ class Measure:
 def steps_counted(kind: str):
     """A Keras callback that counts instructions from the start of a call's second batch to the end of its last
     (one step an execution)."""
-    from mnist_ref import framework
-    from mnist_ref.instructions import counter
+    from mnist_ref.core import framework
+    from mnist_ref.measure.instructions import counter
 
     class StepsCounted(framework.keras().callbacks.Callback):
         def _steps(self) -> int:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from mnist_ref import __version__
-from mnist_ref.errors import ExitCode, MnistRefError
+from mnist_ref.plumbing.errors import ExitCode, MnistRefError
 
 PROG = "mnist-ref"
 
@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_run_options(parser: argparse.ArgumentParser, *, grid: bool = False) -> None:
     """The options of one run; with grid, --batch-size and --backend take several values (a sweep's grid)."""
-    from mnist_ref.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, KERAS_SGD_DEFAULT_LEARNING_RATE, MODES
+    from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, KERAS_SGD_DEFAULT_LEARNING_RATE, MODES
 
     several = {"nargs": "+"} if grid else {}
     parser.add_argument("--epochs", type=int, default=BOOK_EPOCHS, help="training epochs (book: %(default)s)")
@@ -48,7 +48,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, grid: bool = False) -> 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    from mnist_ref.config import DEFAULT_SEED
+    from mnist_ref.core.config import DEFAULT_SEED
 
     parser = _Parser(prog=PROG, description="The classic Keras MNIST model as a reproducible, measurable reference.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _threshold(text: str) -> float:
     """argparse type of --threshold: a finite ratio above 1."""
-    from mnist_ref.reporting import compare
+    from mnist_ref.gate import compare
 
     try:
         return compare.check_threshold(float(text))
@@ -119,8 +119,7 @@ def _threshold(text: str) -> float:
 
 
 def _add_compare_parsers(sub) -> None:
-    from mnist_ref import ab
-    from mnist_ref.reporting import compare
+    from mnist_ref.gate import ab, compare
 
     def policy_options(parser):
         parser.add_argument("--perf", choices=compare.POLICIES, default="fail",
@@ -161,7 +160,7 @@ def _add_compare_parsers(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the mnist-ref console script."""
-    from mnist_ref import interrupts
+    from mnist_ref.plumbing import interrupts
 
     argv = sys.argv[1:] if argv is None else argv
     for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 prints as an escape, not a crash
@@ -186,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_env(args) -> int:
-    from mnist_ref import environment, framework
+    from mnist_ref.core import environment, framework
 
     framework.select_backend(args.backend)
     print(json.dumps(environment.capture(), indent=2))
@@ -195,8 +194,8 @@ def _cmd_env(args) -> int:
 
 def _config(args, **overrides):
     """The run's Config and data-parallel layout, with the backend selected and the replicas readied."""
-    from mnist_ref import data_parallel
-    from mnist_ref.config import Config
+    from mnist_ref.core.config import Config
+    from mnist_ref.scale import data_parallel
 
     cfg = Config(
         epochs=args.epochs,
@@ -235,7 +234,10 @@ def _print_walkthrough(result, band, path) -> None:
 def _cmd_train(args) -> int:
     import os
 
-    from mnist_ref import atomic, book, data_parallel, dataset, environment, framework, launch, record, walkthrough
+    from mnist_ref.core import book, dataset, environment, framework, walkthrough
+    from mnist_ref.plumbing import atomic
+    from mnist_ref.scale import data_parallel, launch
+    from mnist_ref.store import record
 
     if args.workers > 1 and not (args.coordinator or os.environ.get(data_parallel.COORDINATOR_ENV)):
         # This host starts every worker; each runs this same command as one of them. What cannot run is refused
@@ -248,7 +250,8 @@ def _cmd_train(args) -> int:
     data_parallel.start(layout)
     raw = dataset.load_raw(args.data_dir)
     # Keras' live progress bar on a terminal; one line per epoch when the output is a file or a pipe.
-    result = walkthrough.run(cfg, raw, verbose=(1 if sys.stdout.isatty() else 2) if layout.chief else 0, layout=layout)
+    verbose = (1 if sys.stdout.isatty() else 2) if layout.chief else 0
+    result = walkthrough.run(cfg, raw, verbose=verbose, placement=data_parallel.placement(framework.backend(), layout))
     if not layout.chief:
         return 0  # worker 0 writes the one run record
     document = record.build(result, raw=raw, environment=environment.capture())
@@ -259,8 +262,10 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from mnist_ref import atomic, dataset, sweep
-    from mnist_ref.errors import ConfigError
+    from mnist_ref.core import dataset
+    from mnist_ref.plumbing import atomic
+    from mnist_ref.plumbing.errors import ConfigError
+    from mnist_ref.scale import sweep
 
     if args.jobs is not None and args.scheduler:
         raise ConfigError("--jobs starts a local Dask cluster and --scheduler uses a running one; pass one of them")
@@ -293,8 +298,8 @@ def _cmd_sweep(args) -> int:
 
 def _sweep_cells(args):
     """The grid of a sweep: every batch size on every backend, each with its output file."""
-    from mnist_ref import sweep
-    from mnist_ref.config import Config
+    from mnist_ref.core.config import Config
+    from mnist_ref.scale import sweep
 
     base = Config(epochs=args.epochs, learning_rate=args.learning_rate, device=args.device, deterministic=args.deterministic,
                   mode=args.mode, replicas=args.replicas)
@@ -303,19 +308,19 @@ def _sweep_cells(args):
 
 @contextlib.contextmanager
 def _sweep_executor(args, raw):
-    from mnist_ref import sweep
+    from mnist_ref.scale import sweep
 
     if args.jobs is None and not args.scheduler:
         yield sweep.Serial(raw)
         return
-    from mnist_ref import cluster
+    from mnist_ref.scale import cluster
 
     with cluster.connect(jobs=args.jobs, scheduler=args.scheduler) as client:
         yield cluster.DaskExecutor(client, raw)
 
 
 def _cmd_report(args) -> int:
-    from mnist_ref import atomic
+    from mnist_ref.plumbing import atomic
     from mnist_ref.reporting import pages
 
     loaded = pages.load_inputs(args.files, allow_partial=args.allow_partial)
@@ -327,7 +332,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_versions(args) -> int:
-    from mnist_ref import atomic
+    from mnist_ref.plumbing import atomic
     from mnist_ref.reporting import pages
 
     envs = [e for arg in args.envs for e in arg.replace(",", " ").split()]
@@ -339,11 +344,11 @@ def _cmd_versions(args) -> int:
 def _publish_comparison(result, args, *, refresh: str, inputs: list[Path]) -> int:
     """Print the verdict, write the markdown (--out, $GITHUB_STEP_SUMMARY); the most severe of the comparison's
     exit code and a failed write (2), so a verdict is never hidden behind an unwritable report."""
-    from mnist_ref.errors import most_severe
-    from mnist_ref.reporting import compare
+    from mnist_ref.plumbing.errors import most_severe
+    from mnist_ref.reporting import compare as compare_report
 
-    print(compare.render_terminal(result))
-    markdown = compare.render_markdown(result, command=" ".join([PROG, *args.argv]), refresh=refresh)
+    print(compare_report.render_terminal(result))
+    markdown = compare_report.render_markdown(result, command=" ".join([PROG, *args.argv]), refresh=refresh)
     try:
         _write_reports(markdown, args.out, inputs=inputs)
     except MnistRefError as exc:
@@ -360,8 +365,8 @@ def _write_reports(markdown: str, out: Path | None, *, inputs: list[Path]) -> No
     the summary is opened before --out is written."""
     import os
 
-    from mnist_ref import atomic
-    from mnist_ref.errors import OutputError
+    from mnist_ref.plumbing import atomic
+    from mnist_ref.plumbing.errors import OutputError
 
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     try:
@@ -378,8 +383,8 @@ def _write_reports(markdown: str, out: Path | None, *, inputs: list[Path]) -> No
 
 def _check_not_input(out: Path, inputs: list[Path]) -> None:
     """ConfigError when --out names one of the files being compared."""
-    from mnist_ref.errors import ConfigError
-    from mnist_ref.reporting import files
+    from mnist_ref.plumbing.errors import ConfigError
+    from mnist_ref.store import files
 
     target = Path(out).resolve()
     if any(target == p.resolve() for p in files.expand(inputs)):
@@ -387,9 +392,8 @@ def _check_not_input(out: Path, inputs: list[Path]) -> None:
 
 
 def _cmd_compare(args) -> int:
-    from mnist_ref import baseline
-    from mnist_ref.errors import ConfigError
-    from mnist_ref.reporting import compare
+    from mnist_ref.gate import baseline, compare
+    from mnist_ref.plumbing.errors import ConfigError
 
     if len(args.files) > 2:
         raise ConfigError(f"compare takes BASELINE and NEW (files or folders), got {len(args.files)} arguments; "
@@ -406,8 +410,7 @@ def _cmd_compare(args) -> int:
 def _cmd_ab(args) -> int:
     import shlex
 
-    from mnist_ref import ab, baseline
-    from mnist_ref.reporting import compare
+    from mnist_ref.gate import ab, baseline, compare
 
     bench_args = (*shlex.split(args.bench_args), "--bench-measure", args.measure)
     repeats = ab.DEFAULT_REPEATS[args.measure] if args.repeats is None else args.repeats
@@ -431,9 +434,9 @@ def _cmd_ab(args) -> int:
 
 
 def _cmd_baseline(args) -> int:
-    from mnist_ref import baseline
-    from mnist_ref.errors import ReportError
-    from mnist_ref.reporting import compare
+    from mnist_ref.gate import baseline, compare
+    from mnist_ref.plumbing.errors import ReportError
+    from mnist_ref.reporting import compare as compare_report
 
     new = [baseline.load_new(args.new)]
     folder = args.dir or baseline.default_dir()
@@ -441,7 +444,7 @@ def _cmd_baseline(args) -> int:
     if old:
         print("what changed against the current baseline:")
         try:
-            print(compare.render_terminal(compare.compare(old, new, perf="warn", perf_across_machines="warn")))
+            print(compare_report.render_terminal(compare.compare(old, new, perf="warn", perf_across_machines="warn")))
         except ReportError as exc:
             print(f"not comparable with the current baseline: {exc}")
     args.written = [baseline.replace(folder, args.new)]
@@ -450,9 +453,12 @@ def _cmd_baseline(args) -> int:
 
 
 def _cmd_oracle(args) -> int:
-    from mnist_ref import atomic, data_parallel, dataset, environment, oracle
-    from mnist_ref.config import DEFAULT_SEED, Config
+    from mnist_ref.core import dataset, environment
+    from mnist_ref.core.config import DEFAULT_SEED, Config
+    from mnist_ref.plumbing import atomic
+    from mnist_ref.reference import oracle
     from mnist_ref.reporting import oracle as oracle_report
+    from mnist_ref.scale import data_parallel
 
     cfg = Config(seed=DEFAULT_SEED if args.seed is None else args.seed, device=args.device, replicas=args.replicas)
     data_parallel.select(args.backend, cfg)

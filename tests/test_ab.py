@@ -6,11 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-from mnist_ref import ab
-from mnist_ref.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parent.parent
+from mnist_ref.gate import ab
+from mnist_ref.plumbing.errors import ConfigError
 
 
 def test_ab_schedule_alternates_which_side_goes_first():

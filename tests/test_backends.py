@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
-from mnist_ref import book, framework
+from mnist_ref.core import book, framework
 
 # Full trainings in fresh processes on JAX and torch (11-31 s each): the long tier.
 pytestmark = pytest.mark.long

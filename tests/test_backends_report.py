@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mnist_ref.reporting import backends, files
+from mnist_ref.reporting import backends
+from mnist_ref.store import files
 
 SAMPLE = Path(__file__).parent / "data" / "bench-sample.json"
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from helpers import ROOT
 
-from mnist_ref import book, sweep
-from mnist_ref.reporting import files
-
-ROOT = Path(__file__).resolve().parent.parent
+from mnist_ref.core import book
+from mnist_ref.scale import sweep
+from mnist_ref.store import files
 
 
 @pytest.mark.parametrize("batch_size", sorted(book.BANDS))

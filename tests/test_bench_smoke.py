@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from mnist_ref import cli
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_smoke_bench_runs_and_reports(real_data_dir, tmp_path):

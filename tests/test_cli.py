@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli, write_idx
+from helpers import run_cli, write_idx
 
-from mnist_ref.dataset import LABEL_MAGIC, MNIST_IDX
+from mnist_ref.core.dataset import LABEL_MAGIC, MNIST_IDX
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> None:

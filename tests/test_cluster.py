@@ -7,28 +7,25 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from helpers import start_cli
 
-from mnist_ref import sweep
-from mnist_ref.config import Config
-from mnist_ref.errors import ConfigError
-from mnist_ref.interrupts import HOLD_ENV, HOLD_ONCE_ENV
+from mnist_ref.core.config import Config
+from mnist_ref.plumbing.errors import ConfigError
+from mnist_ref.plumbing.interrupts import HOLD_ENV, HOLD_ONCE_ENV
+from mnist_ref.scale import sweep
 
 distributed = pytest.importorskip("distributed")
 
-ROOT = Path(__file__).resolve().parent.parent
 # Small enough for seconds a seed, on the real data.
 SMALL = ("--epochs", "1", "--batch-size", "1024")
 
 
 def sweep_cli(*args: str, env: dict | None = None) -> subprocess.Popen:
-    full = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "mnist_ref", "sweep", *args], cwd=ROOT, env=full,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_cli("sweep", *args, env=env)
 
 
 def finish(proc: subprocess.Popen) -> str:

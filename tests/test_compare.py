@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from mnist_ref import cli
-from mnist_ref.reporting import compare
-from mnist_ref.reporting.files import load_bench
+from mnist_ref.gate import compare
+from mnist_ref.store.files import load_bench
 
-ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "results" / "baseline" / "cpu-tensorflow-smoke.json"
 KEY = ("tensorflow", "cpu:0", 32, "book")
 

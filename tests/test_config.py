@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from mnist_ref import book
-from mnist_ref.config import Config
-from mnist_ref.errors import ConfigError
+from mnist_ref.core import book
+from mnist_ref.core.config import Config
+from mnist_ref.plumbing.errors import ConfigError
 
 
 def test_defaults_are_the_books_example():

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-from mnist_ref import cli, contention
-
-ROOT = Path(__file__).resolve().parent.parent
+from mnist_ref import cli
+from mnist_ref.measure import contention
 
 
 def snap(*, wall: float, busy: int | None, total: int | None = None, steal: int = 0, own: float, probe: float = 0.05):

@@ -7,23 +7,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import pytest
+from helpers import run_cli, start_cli
 
-from mnist_ref import data_parallel
-from mnist_ref.data_parallel import Layout
-from mnist_ref.errors import BackendError, ConfigError
-from mnist_ref.framework import backend_installed
-from mnist_ref.interrupts import HOLD_ENV, HOLD_ONCE_ENV
+from mnist_ref.core.framework import backend_installed
+from mnist_ref.plumbing.errors import BackendError, ConfigError
+from mnist_ref.plumbing.interrupts import HOLD_ENV, HOLD_ONCE_ENV
+from mnist_ref.scale import data_parallel
+from mnist_ref.scale.data_parallel import Layout
 
 # Every test here starts processes or devices of its own (1-17 s each, 88 s in all): the long tier.
 pytestmark = [pytest.mark.distributed, pytest.mark.long]
 
-ROOT = Path(__file__).resolve().parent.parent
 SMALL = ("--epochs", "1", "--batch-size", "1024")
 REPLICA_BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(not backend_installed(b), reason=f"{b} not installed"))
                     for b in ("tensorflow", "jax")]
@@ -31,8 +29,7 @@ needs_jax = pytest.mark.skipif(not backend_installed("jax"), reason="jax not ins
 
 
 def mnist_ref(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    full = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "mnist_ref", *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=timeout)
+    return run_cli(*args, env=env, timeout=timeout)
 
 
 XLA_CPU_RENDEZVOUS_HANG = "Termination timeout for `all reduce"
@@ -153,10 +150,8 @@ def test_two_workers_land_in_the_band_and_the_chief_writes_one_record(real_data_
 @needs_jax
 def test_a_dead_worker_ends_the_run_with_one_line_and_no_orphans(real_data_dir, tmp_path):
     pid_file = tmp_path / "held.pid"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", HOLD_ENV: "fit", HOLD_ONCE_ENV: str(pid_file)}
-    proc = subprocess.Popen([sys.executable, "-m", "mnist_ref", "train", "--backend", "jax", "--workers", "2", *SMALL,
-                             "--out", str(tmp_path / "run.json")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_cli("train", "--backend", "jax", "--workers", "2", *SMALL, "--out", str(tmp_path / "run.json"),
+                     env={HOLD_ENV: "fit", HOLD_ONCE_ENV: str(pid_file)})
     deadline = time.monotonic() + 180
     while not (pid_file.exists() and pid_file.read_text()):
         assert time.monotonic() < deadline and proc.poll() is None, "no worker reached fit"
@@ -176,8 +171,8 @@ def test_a_dead_worker_ends_the_run_with_one_line_and_no_orphans(real_data_dir, 
 
 @needs_jax
 def test_hung_workers_are_stopped_after_the_timeout(tiny_dir, tmp_path, monkeypatch):
-    from mnist_ref import launch
-    from mnist_ref.errors import WorkerError
+    from mnist_ref.plumbing.errors import WorkerError
+    from mnist_ref.scale import launch
 
     monkeypatch.setenv(HOLD_ENV, "data")  # every worker waits there, as a hung worker would
     out = tmp_path / "run.json"

@@ -6,11 +6,11 @@ import gzip
 
 import numpy as np
 import pytest
-from conftest import TINY_TEST, TINY_TRAIN, idx_bytes, tiny_arrays, tiny_spec, write_idx
+from helpers import TINY_TEST, TINY_TRAIN, idx_bytes, tiny_arrays, tiny_spec, write_idx
 
-from mnist_ref import dataset
-from mnist_ref.dataset import IMAGE_MAGIC, LABEL_MAGIC, MNIST_IDX
-from mnist_ref.errors import ChecksumError, DataFormatError, DataNotFoundError
+from mnist_ref.core import dataset
+from mnist_ref.core.dataset import IMAGE_MAGIC, LABEL_MAGIC, MNIST_IDX
+from mnist_ref.plumbing.errors import ChecksumError, DataFormatError, DataNotFoundError
 
 # Facts from the MNIST data README.
 TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -148,7 +148,7 @@ def test_real_files_match_the_published_facts(real_raw):
 
 @pytest.mark.slow
 def test_one_hot_matches_keras_to_categorical():
-    from mnist_ref import framework
+    from mnist_ref.core import framework
 
     labels = np.array([7, 2, 1, 0, 4, 1, 4, 9, 5, 9], dtype=np.uint8)
     expected = framework.keras().utils.to_categorical(labels, 10)

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from mnist_ref import walkthrough
-from mnist_ref.config import Config
+from mnist_ref.core import walkthrough
+from mnist_ref.core.config import Config
 
 pytestmark = pytest.mark.slow
 

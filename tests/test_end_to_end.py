@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from mnist_ref import book, cli
+from mnist_ref import cli
+from mnist_ref.core import book
 
 pytestmark = pytest.mark.slow
 

@@ -10,13 +10,14 @@ import stat
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mnist_ref import atomic, cli, interrupts
-from mnist_ref.errors import ExitCode, most_severe
+from mnist_ref import cli
+from mnist_ref.plumbing import atomic, interrupts
+from mnist_ref.plumbing.errors import ExitCode, most_severe
 
-ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "results" / "baseline" / "cpu-tensorflow-smoke.json"
 SAMPLE = ROOT / "tests" / "data" / "bench-sample.json"
 
@@ -314,7 +315,7 @@ def test_a_file_name_that_is_not_utf8_is_printed_and_written_safely(tmp_path, re
 
 
 def test_every_committed_results_file_passes_the_reader():
-    from mnist_ref.reporting import files
+    from mnist_ref.store import files
 
     bench_files = [p for p in (ROOT / "results").rglob("*.json") if "benchmarks" in p.read_text()[:100_000]]
     assert len(bench_files) > 30
@@ -373,7 +374,8 @@ def _mutate(document: dict, pointer: tuple, action: str, value) -> dict:
 @given(pointer=st.sampled_from(POINTERS), action=st.sampled_from(["delete", "replace", "scale"]), value=JSON_VALUES,
        mutate_baseline=st.booleans())
 def test_no_mutation_gives_a_traceback_or_a_pass_without_comparing_everything(tmp_path_factory, pointer, action, value, mutate_baseline):
-    from mnist_ref.reporting import compare, files
+    from mnist_ref.gate import compare
+    from mnist_ref.store import files
 
     folder = tmp_path_factory.mktemp("mutated")
     mutated = _mutate(_REAL, pointer, action, value)

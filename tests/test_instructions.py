@@ -7,17 +7,16 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-from mnist_ref import instructions
-from mnist_ref.errors import ConfigError, ReportError
-from mnist_ref.model import extra_widths
-from mnist_ref.reporting import compare
-from mnist_ref.reporting.files import load_bench
+from mnist_ref.core.model import extra_widths
+from mnist_ref.gate import compare
+from mnist_ref.measure import instructions
+from mnist_ref.plumbing.errors import ConfigError, ReportError
+from mnist_ref.store.files import load_bench
 
-ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "results" / "baseline" / "cpu-tensorflow-smoke.json"
 
 
@@ -62,7 +61,7 @@ def test_extra_work_widths(products, widths):
 COUNT_SCRIPT = """
 import sys
 import numpy as np
-from mnist_ref.instructions import counter
+from mnist_ref.measure.instructions import counter
 a = np.random.default_rng(0).random((128, 128))
 for _ in range(5):
     a @ a  # warm-up: first-use costs stay out of the regions
@@ -159,7 +158,7 @@ def test_a_counted_run_is_not_a_baseline(tmp_path, real, capsys):
 
 
 def test_the_steady_validation_judges_each_arm_with_the_gate(tmp_path, real):
-    from mnist_ref import steady_validation
+    from mnist_ref.validation import steady as steady_validation
 
     for arm, scale in (("same1", 1.0), ("same2", 1.001), ("steps0.05", 1.05)):
         for i in (1, 2, 3):

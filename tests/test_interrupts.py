@@ -4,7 +4,6 @@ left, one line, exit 130 or 143; an interrupted sweep resumes to the same result
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, cli_command, start
 
-from mnist_ref.interrupts import HOLD_ENV
+from mnist_ref.plumbing.interrupts import HOLD_ENV
 
-ROOT = Path(__file__).resolve().parent.parent
 PREVIOUS = '{"previous": "complete results"}\n'
 # The smallest configuration that still walks every step on the real data.
 SMALL = ("--epochs", "1", "--batch-size", "2048")
@@ -23,11 +22,9 @@ SMALL = ("--epochs", "1", "--batch-size", "2048")
 pytestmark = [pytest.mark.slow, pytest.mark.signals]
 
 
-def start(command: list[str], *, hold: str | None, cwd: Path = ROOT) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    if hold:
-        env[HOLD_ENV] = hold
-    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_held(command: list[str], *, hold: str | None, cwd: Path = ROOT) -> subprocess.Popen:
+    """command started with the stage it holds at (HOLD_ENV), for a signal to arrive there."""
+    return start(command, env={HOLD_ENV: hold} if hold else None, cwd=cwd)
 
 
 def interrupt_at(proc: subprocess.Popen, stage: str, signum: int) -> tuple[str, str]:
@@ -44,8 +41,7 @@ def interrupt_at(proc: subprocess.Popen, stage: str, signum: int) -> tuple[str, 
     return out, "".join(seen) + err
 
 
-def mnist_ref(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mnist_ref", *args]
+mnist_ref = cli_command
 
 
 def assert_one_interrupt_line(err: str, proc: subprocess.Popen, signum: int) -> None:
@@ -59,7 +55,7 @@ def assert_one_interrupt_line(err: str, proc: subprocess.Popen, signum: int) -> 
 def test_train_interrupted_keeps_the_previous_record(real_data_dir, tmp_path, stage, signum):
     out = tmp_path / "run.json"
     out.write_text(PREVIOUS)
-    proc = start(mnist_ref("train", *SMALL, "--out", str(out)), hold=stage)
+    proc = start_held(mnist_ref("train", *SMALL, "--out", str(out)), hold=stage)
     _, err = interrupt_at(proc, stage, signum)
     assert_one_interrupt_line(err, proc, signum)
     assert out.read_text() == PREVIOUS
@@ -72,7 +68,7 @@ def sweep_command(out: Path) -> list[str]:
 
 def test_interrupted_sweep_resumes_to_the_uninterrupted_result(real_data_dir, tmp_path):
     out = tmp_path / "sweep.json"
-    proc = start(sweep_command(out), hold="seed-2")
+    proc = start_held(sweep_command(out), hold="seed-2")
     _, err = interrupt_at(proc, "seed-2", signal.SIGINT)
     assert_one_interrupt_line(err, proc, signal.SIGINT)
     assert not out.exists()
@@ -109,7 +105,7 @@ def bench_command(target: Path) -> list[str]:
 def test_bench_interrupted_before_any_measurement_leaves_the_file_alone(real_data_dir, tmp_path):
     target = tmp_path / "bench.json"
     target.write_text(PREVIOUS)
-    proc = start(bench_command(target), hold="fit-book")
+    proc = start_held(bench_command(target), hold="fit-book")
     _, err = interrupt_at(proc, "fit-book", signal.SIGTERM)
     assert proc.returncode == 2  # pytest's code for an interrupted session
     assert target.read_text() == PREVIOUS
@@ -120,7 +116,7 @@ def test_bench_interrupted_before_any_measurement_leaves_the_file_alone(real_dat
 def test_interrupted_bench_keeps_what_it_measured_beside_the_complete_file(real_data_dir, tmp_path):
     target = tmp_path / "bench.json"
     target.write_text(PREVIOUS)
-    proc = start(bench_command(target), hold="fit-tuned")  # the book-mode fit has been measured by then
+    proc = start_held(bench_command(target), hold="fit-tuned")  # the book-mode fit has been measured by then
     _, err = interrupt_at(proc, "fit-tuned", signal.SIGINT)
     assert proc.returncode == 2
     assert target.read_text() == PREVIOUS
@@ -147,7 +143,7 @@ def wait_for_text(path: Path, text: str, *, timeout_s: float = 180) -> None:
 def test_interrupted_ab_run_stops_its_bench_process(real_data_dir, tmp_path):
     out_dir = tmp_path / "ab"
     bench_args = "--bench-smoke --bench-modes book --bench-devices cpu -k fit -s"
-    proc = start(mnist_ref("ab", "--b", sys.executable, "--repeats", "1", "--out-dir", str(out_dir), "--bench-args", bench_args),
+    proc = start_held(mnist_ref("ab", "--b", sys.executable, "--repeats", "1", "--out-dir", str(out_dir), "--bench-args", bench_args),
                  hold="fit-book")
     wait_for_text(out_dir / "A" / "run-1.log", "holding at fit-book")
     proc.send_signal(signal.SIGTERM)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_ref import framework, model
-from mnist_ref.config import Config
+from mnist_ref.core import framework, model
+from mnist_ref.core.config import Config
 
 
 def test_parameter_count_is_the_books():

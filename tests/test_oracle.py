@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
-from mnist_ref import framework, oracle, reference
-from mnist_ref.config import Config
-from mnist_ref.model import build_model
+from mnist_ref.core import framework
+from mnist_ref.core.config import Config
+from mnist_ref.core.model import build_model
+from mnist_ref.reference import numpy_model, oracle
 
 OTHER_BACKENDS = [b for b in framework.BACKENDS if b != framework.DEFAULT_BACKEND]
 
@@ -18,13 +19,13 @@ OTHER_BACKENDS = [b for b in framework.BACKENDS if b != framework.DEFAULT_BACKEN
 def batch(n: int = 32, seed: int = 0, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """n synthetic images in [0, 1] and one-hot labels."""
     rng = np.random.default_rng(seed)
-    x = rng.random((n, reference.INPUTS)).astype(dtype)
-    y = np.eye(reference.CLASSES, dtype=dtype)[rng.integers(0, reference.CLASSES, n)]
+    x = rng.random((n, numpy_model.INPUTS)).astype(dtype)
+    y = np.eye(numpy_model.CLASSES, dtype=dtype)[rng.integers(0, numpy_model.CLASSES, n)]
     return x, y
 
 
-def loss_at(x, y, w: reference.Weights) -> float:
-    return reference.cross_entropy(reference.forward(x, w, reference.Workspace(len(x), np.float64)).copy(), y)
+def loss_at(x, y, w: numpy_model.Weights) -> float:
+    return numpy_model.cross_entropy(numpy_model.forward(x, w, numpy_model.Workspace(len(x), np.float64)).copy(), y)
 
 
 # --- the reference itself ---------------------------------------------------------------------------
@@ -33,8 +34,8 @@ def loss_at(x, y, w: reference.Weights) -> float:
 def test_backward_is_the_derivative_of_the_loss():
     """Central finite differences in float64 agree with the hand-written gradients."""
     x, y = batch(8)
-    w = reference.initial_weights(1, np.float64)
-    _, grads = reference.gradients(x, y, w)
+    w = numpy_model.initial_weights(1, np.float64)
+    _, grads = numpy_model.gradients(x, y, w)
     rng = np.random.default_rng(2)
     for param, grad in zip(w.as_list(), grads, strict=True):
         for _ in range(5):
@@ -50,25 +51,25 @@ def test_backward_is_the_derivative_of_the_loss():
 
 def test_train_step_is_gradient_then_sgd():
     x, y = batch()
-    w = reference.initial_weights(3, np.float64)
-    loss, grads = reference.gradients(x, y, w)
+    w = numpy_model.initial_weights(3, np.float64)
+    loss, grads = numpy_model.gradients(x, y, w)
     expected = [p - 0.01 * g for p, g in zip(w.as_list(), grads, strict=True)]
-    assert reference.train_step(x, y, w, reference.Workspace(32, np.float64), learning_rate=0.01) == pytest.approx(loss)
+    assert numpy_model.train_step(x, y, w, numpy_model.Workspace(32, np.float64), learning_rate=0.01) == pytest.approx(loss)
     for got, want in zip(w.as_list(), expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
 
 
 def test_an_epoch_visits_every_image_once_with_a_short_last_batch():
     x, y = batch(70)
-    w = reference.initial_weights(4)
+    w = numpy_model.initial_weights(4)
     spaces: dict = {}
-    reference.fit_epoch(x.astype(np.float32), y.astype(np.float32), w, batch_size=32, learning_rate=0.01,
+    numpy_model.fit_epoch(x.astype(np.float32), y.astype(np.float32), w, batch_size=32, learning_rate=0.01,
                         order=np.random.default_rng(0).permutation(70), spaces=spaces)
     assert sorted(spaces) == [6, 32]
 
 
 def test_initial_weights_pass_the_initializer_checks():
-    assert all(c.ok for c in oracle.initializer_checks(reference.initial_weights(0).as_list()))
+    assert all(c.ok for c in oracle.initializer_checks(numpy_model.initial_weights(0).as_list()))
 
 
 # --- Keras against the reference --------------------------------------------------------------------

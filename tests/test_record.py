@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from mnist_ref import atomic, environment
+from mnist_ref.core import environment
+from mnist_ref.plumbing import atomic
 
 
 def test_write_is_atomic_and_leaves_no_temp_file(tmp_path):

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from mnist_ref import cli
-from mnist_ref.errors import ReportError
+from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.reporting import bench as bench_report
-from mnist_ref.reporting import files, sweeps
+from mnist_ref.reporting import sweeps
+from mnist_ref.store import files
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "bench-sample.json"

@@ -112,8 +112,8 @@ def test_legacy_keras_without_tf_keras_says_what_to_install(monkeypatch):
 
     import pytest
 
-    from mnist_ref import framework
-    from mnist_ref.errors import BackendError
+    from mnist_ref.core import framework
+    from mnist_ref.plumbing.errors import BackendError
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf_keras" else real_find_spec(name, *a))

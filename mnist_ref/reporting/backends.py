@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from mnist_ref.core.config import BOOK_EPOCHS, DEFAULT_SEED
 from mnist_ref.reporting.bench import cpu_gpu_section, header_lines, ordered_rows
-from mnist_ref.reporting.files import BenchFile, CaseKey, cells
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
+from mnist_ref.store.files import BenchFile, CaseKey, cells
 
 HEADERS = [
     "backend", "device", "mode", "batch", "fit samples/s", "evaluate samples/s", "predict 10k (ms)",
@@ -53,7 +54,7 @@ def render(files: list[BenchFile], *, command: str) -> str:
         "",
         "Each backend ran in its own process (`pytest bench/ --bench-backend NAME`), twice; throughput is from "
         "the first run (medians), and the fingerprint column compares the final weights of every run of the "
-        "same case. Accuracy: the book's 5 epochs with seed 42, judged against the batch size's band.",
+        f"same case. Accuracy: the book's {BOOK_EPOCHS} epochs with seed {DEFAULT_SEED}, judged against the batch size's band.",
         "",
         backends_table(files),
         *cpu_gpu_section(files),

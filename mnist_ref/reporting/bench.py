@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from mnist_ref import contention
-from mnist_ref.reporting.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
+from mnist_ref.core.config import BOOK_EPOCHS, DEFAULT_SEED
+from mnist_ref.core.dataset import TEST_IMAGES, TRAIN_IMAGES
+from mnist_ref.measure import contention
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
+from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
 
 
 def _iqr_rate(bench: dict) -> float | None:
@@ -226,13 +228,13 @@ def render_bench(files: list[BenchFile], *, command: str) -> str:
         "",
         "## Per device, batch size and mode",
         "",
-        "fit: one epoch (60,000 images) a round after a warm-up epoch; evaluate and predict: the 10,000 test images; "
+        f"fit: one epoch ({TRAIN_IMAGES:,} images) a round after a warm-up epoch; evaluate and predict: the {TEST_IMAGES:,} test images; "
         "1 image: `model.predict` on the first test image. Medians over the rounds; IQR in samples/s. "
-        "Test accuracy after the book's 5 epochs with seed 42; the band is the batch size's own multi-seed band "
+        f"Test accuracy after the book's {BOOK_EPOCHS} epochs with seed {DEFAULT_SEED}; the band is the batch size's own multi-seed band "
         "(the book's band at batch 32). % of speed of light: the time the step's FLOPs would take at this "
         "machine's measured matmul throughput, over the measured time. Warm-up extra: the first epoch's time "
         "beyond a steady epoch (tracing, compilation). Rows `numpy ... floor`: the same training written out in "
-        "NumPy (`mnist_ref/reference.py`), no framework; epoch / floor: a row's epoch over the floor's epoch at "
+        "NumPy (`mnist_ref/reference/numpy_model.py`), no framework; epoch / floor: a row's epoch over the floor's epoch at "
         "the same batch size in the same run.",
         "",
         performance_table(files),

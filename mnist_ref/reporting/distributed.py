@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from mnist_ref.core.config import BOOK_EPOCHS
 from mnist_ref.reporting.bench import header_lines
-from mnist_ref.reporting.files import BenchFile, round_times
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
+from mnist_ref.store.files import BenchFile, round_times
 
 HEADERS = ["backend", "device", "mode", "batch", "replicas", "strategy", "fit samples/s", "epoch (s), median [min, max]",
            "speed-up", "efficiency T1/(N*TN)", "test accuracy", "in band"]
@@ -47,7 +48,7 @@ def render(files: list[BenchFile], *, command: str) -> str:
     lines = header_lines("Data-parallel training", files, command=command)
     lines += [
         "",
-        "Each row trains the book's model for 5 epochs at the global batch size shown, split over the replicas "
+        f"Each row trains the book's model for {BOOK_EPOCHS} epochs at the global batch size shown, split over the replicas "
         "(`pytest bench/ --bench-replicas N`); an epoch is one timed round, the first is the warm-up. Speed-up is "
         "the one-device median epoch over this one, efficiency that divided by the replicas: T1 / (N * TN). "
         "Replicas on a CPU are logical devices of the same cores (TensorFlow) or host devices of one process "

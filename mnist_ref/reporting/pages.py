@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnist_ref import atomic
-from mnist_ref.errors import ReportError
-from mnist_ref.reporting import backends, bench, distributed, files, index, plots, sweeps, versions
+from mnist_ref.plumbing import atomic
+from mnist_ref.plumbing.errors import ReportError
+from mnist_ref.reporting import backends, bench, distributed, index, plots, sweeps, versions
+from mnist_ref.store import files
 
 
 def load_inputs(arguments: list[Path], *, allow_partial: bool) -> list:

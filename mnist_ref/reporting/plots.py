@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from mnist_ref.reporting.files import BenchFile, cells
+from mnist_ref.store.files import BenchFile, cells
 
 
 def _figure():

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mnist_ref.config import BOOK_BATCH_SIZE
-from mnist_ref.errors import ReportError
-from mnist_ref.reporting.compare import SAME_MACHINE_THRESHOLDS
-from mnist_ref.reporting.files import cells, load_bench, load_document, load_json
+from mnist_ref.core.config import BOOK_BATCH_SIZE, DEFAULT_SEED
+from mnist_ref.gate.compare import SAME_MACHINE_THRESHOLDS
+from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
+from mnist_ref.store.files import cells, load_bench, load_document, load_json
 
 HEADERS = [
     "env", "TensorFlow", "Keras", "fit samples/s", "evaluate samples/s", "predict 10k (ms)",
@@ -214,8 +214,8 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -
         "# The book's model across TensorFlow versions",
         "",
         f"One tox environment per TensorFlow minor version (`tox -p`, then `tox -e report`), measured on "
-        f"{', '.join(machines) or 'no machine'}. Throughput: the bench suite at the book's batch size (32), "
-        "book mode, CPU, medians. Accuracy and fingerprint: `mnist-ref train --seed 42` in the same env. "
+        f"{', '.join(machines) or 'no machine'}. Throughput: the bench suite at the book's batch size ({BOOK_BATCH_SIZE}), "
+        f"book mode, CPU, medians. Accuracy and fingerprint: `mnist-ref train --seed {DEFAULT_SEED}` in the same env. "
         f"Relative columns: each version's throughput divided by the newest release's (TensorFlow {newest_tf}; blank for a row on another backend), so the "
         "table reads without comparing absolute numbers across machines. Weights need not match across "
         "versions; the next column shows which do. The oracle: one SGD step of the book's model against the "

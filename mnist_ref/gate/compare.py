@@ -1,0 +1,410 @@
+"""The regression gate: a new bench run against a baseline, case by case, with verdicts a CI job can act on.
+
+Three questions, in order of severity:
+- correctness (hard): accuracy outside the case's band, a diverged run, another predicted class for the
+  first test image, or other final weights where the environments are identical;
+- performance: slower only when the ratio of medians passes a threshold *and* a one-sided Mann-Whitney U
+  test on the per-round times says the new rounds are consistently slower (exact for the few rounds we have);
+- machines: which comparison it was (same machine kind, interleaved or not; another machine; incomparable),
+  which decides the threshold and whether a slowdown may fail the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+
+from mnist_ref.measure import contention
+from mnist_ref.plumbing.errors import ExitCode, ReportError, most_severe
+from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_label, case_order, cells, round_times
+from mnist_ref.store.schema import FLOOR_MODE
+
+# Exit codes of `mnist-ref compare` (errors.ExitCode; the most severe outcome wins, errors.most_severe).
+EXIT_OK, EXIT_PERFORMANCE, EXIT_USAGE, EXIT_CORRECTNESS = ExitCode.OK, ExitCode.SLOWER, ExitCode.BAD_INPUT, ExitCode.INCORRECT
+
+# Thresholds on the time ratio new/base, per kind of comparison and hot path. They come from the A/A runs
+# in results/gate-validation.md (2-core VM, TF 2.21, book mode, batch 32), with a margin over the largest
+# ratio two runs of unchanged code showed there.
+# Interleaved A/B runs (`mnist-ref ab`, 4 processes a side): drift hits both sides alike; unchanged code
+# differed by at most 1.11x (fit) and 1.29x (evaluate, predict, one image) in medians of 4 processes.
+INTERLEAVED_THRESHOLDS = {"fit": 1.2, "evaluate": 1.4, "predict": 1.4, "predict_one": 1.4}
+# Two separate runs on the same machine kind, one process each: the same work moved by up to 1.22x (fit),
+# 1.75x (evaluate), 1.91x (predict) and 1.41x (one image) between two processes.
+SAME_MACHINE_THRESHOLDS = {"fit": 1.5, "evaluate": 2.2, "predict": 2.2, "predict_one": 1.6}
+# Another machine: nothing normalises per-step dispatch reliably (one core against two: raw fit ratios
+# 0.83-1.27x, "normalised" by the matmul calibration 0.53-1.51x), so only gross changes are flagged.
+CROSS_MACHINE_THRESHOLDS = {"fit": 2.0, "evaluate": 3.0, "predict": 3.0, "predict_one": 2.5}
+# Instruction counts (--bench-measure instructions), any kind of same-machine comparison: the machine's load
+# does not move a count. Pilot on 2026-11-30 (2-core Intel Xeon VM, TF 2.21, book batch-32 fit, 39 counted
+# steps a round): two processes' median rounds 0.24% apart (floor 0.12%), rounds within a process within
+# 0.9%. The fit threshold keeps 6x that margin; the other paths (not piloted) 8x. Fixed before
+# results/steady-validation.md was collected.
+INSTRUCTION_THRESHOLDS = {"fit": 1.015, "evaluate": 1.02, "predict": 1.02, "predict_one": 1.02}
+# One-sided significance level of the Mann-Whitney U test. With 4 values a side the exact test reaches it
+# only when at most one pair is out of order.
+ALPHA = 0.05
+# With this many bench processes a side or more, the test compares per-process medians: the same work moves
+# by up to 1.5x between processes here, so rounds of one process are not independent samples of the next.
+# With fewer, it compares rounds, and only the threshold guards against the difference between processes.
+MIN_RUNS_FOR_RUN_LEVEL = 4
+# Machines whose usable cores differ by more than this factor are not compared for speed at all.
+MAX_CORE_RATIO = 4.0
+
+POLICIES = ("fail", "warn", "off")
+
+# What must be equal for "identical environments" (a changed fingerprint is then a correctness failure).
+ENVIRONMENT_FIELDS = ("python", "numpy", "keras", "backend", "backend version", "cpu", "gpus", "injected steps")
+MACHINE_FIELDS = ("cpu", "arch", "usable cores", "gpus")
+# How a side whose file has no environment block (machine_info.mnist_ref) reads: never identical to anything,
+# and its speed cannot be compared.
+UNKNOWN = "unknown (no environment block)"
+
+
+def environment_summary(bench_file: BenchFile) -> dict[str, str]:
+    """The fields that decide whether two runs are comparable, flattened to strings."""
+    env = bench_file.machine.get("mnist_ref")
+    known = isinstance(env, dict)
+    env = env if known else {}
+    fw, cpu = env.get("framework") or {}, env.get("cpu") or {}
+    backend = fw.get("backend", "?")
+    summary = {
+        "python": str(env.get("python", "?")),
+        "numpy": str(env.get("numpy", "?")),
+        "keras": str(fw.get("keras", "?")),
+        "backend": str(backend),
+        "backend version": str(fw.get(backend, "?")),
+        "cpu": str(cpu.get("model", "?")),
+        "arch": str(cpu.get("arch", "?")),
+        "usable cores": str(cpu.get("usable_cores", "?")),
+        "gpus": ", ".join(g.get("device_name", "?") for g in fw.get("gpus") or []) or "none",
+        "cuda": str(fw.get("cuda") or "none"),
+        "git commit": str((env.get("git") or {}).get("commit", "?"))[:12],
+        "injected slowdown": str(bench_file.meta.get("injected_slowdown", 1.0)),
+        "injected work": str(bench_file.meta.get("injected_work", 0)),
+        "injected steps": str(bench_file.meta.get("injected_steps", 0)),
+        "measure": bench_file.measure,
+        "interleaved run": str(bench_file.meta.get("ab_session") or "no"),
+    }
+    if not known:
+        summary.update({field: UNKNOWN for field in (*ENVIRONMENT_FIELDS, *MACHINE_FIELDS)})
+    return summary
+
+
+def _merged(files: list[BenchFile]) -> dict[str, str]:
+    """One summary for a side of several files: a field that varies reads 'a | b'."""
+    summaries = [environment_summary(f) for f in files]
+    return {k: " | ".join(dict.fromkeys(s[k] for s in summaries)) for k in summaries[0]}
+
+
+def _differing(base: dict[str, str], new: dict[str, str], fields) -> list[str]:
+    return [f for f in fields if base[f] != new[f] or UNKNOWN in base[f] or UNKNOWN in new[f]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """What kind of comparison this is, and the performance rule that follows."""
+
+    kind: str  # interleaved, same machine, different machine, incomparable, unknown environment, contended
+    thresholds: dict[str, float] | None  # per hot path
+    why: str
+
+    @property
+    def across_machines(self) -> bool:
+        """Whether --perf-across-machines (rather than --perf) decides what a speed result does to the exit code."""
+        return "different machine" in self.kind or "incomparable" in self.kind
+
+
+def check_threshold(value: float) -> float:
+    """A --threshold: a finite ratio above 1 (1.2 = 20% slower), else ReportError."""
+    if not math.isfinite(value) or value <= 1:
+        raise ReportError(f"--threshold takes a finite time ratio above 1 (1.2 = 20% slower), got {value}")
+    return value
+
+
+def _thresholds(defaults: dict[str, float], override: float | None) -> dict[str, float]:
+    return dict(defaults) if override is None else {path: check_threshold(override) for path in defaults}
+
+
+def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | None = None) -> Comparison:
+    """interleaved (one `mnist-ref ab` session), same machine kind, different machine, incomparable, or unknown
+    environment (a file without its environment block); threshold, when given, replaces every path's threshold."""
+    unknown = [f.path.name for f in base + new if not isinstance(f.machine.get("mnist_ref"), dict)]
+    if unknown:
+        return Comparison("unknown environment", None, f"no environment block (machine_info.mnist_ref) in {', '.join(unknown)}; "
+                          "speed cannot be compared and weights are not judged identical")
+    comparison = _classify_machines(base, new, threshold=threshold)
+    if all(f.measure == "instructions" for f in base + new) and comparison.thresholds is not None:
+        # Counts do not move with the machine's load, so neither interleaving nor a quiet machine matters.
+        return Comparison(f"instruction counts, {comparison.kind}", _thresholds(INSTRUCTION_THRESHOLDS, threshold),
+                          f"instructions counted by callgrind ({comparison.why}); the machine's load does not move them")
+    contended = [f"{f.path.name} ({contention.describe(f.meta['contention'])})" for f in base + new
+                 if contention.is_contended(f.meta.get("contention"))]
+    if contended:
+        return Comparison(f"{comparison.kind}, contended", None, "the machine was busy with other work while measuring "
+                          + ", ".join(contended) + "; speed is not judged from a contended run: rerun the bench on a quiet machine")
+    return comparison
+
+
+def _classify_machines(base: list[BenchFile], new: list[BenchFile], *, threshold: float | None) -> Comparison:
+    b, n = _merged(base), _merged(new)
+    machine_diff = _differing(b, n, MACHINE_FIELDS)
+    if not machine_diff:
+        sessions = {f.meta.get("ab_session") for f in base + new}
+        if len(sessions) == 1 and None not in sessions:
+            return Comparison("interleaved", _thresholds(INTERLEAVED_THRESHOLDS, threshold), "both sides interleaved in one `mnist-ref ab` session")
+        return Comparison("same machine", _thresholds(SAME_MACHINE_THRESHOLDS, threshold), "same CPU model, cores and GPUs; separate runs")
+    why = "differs in " + ", ".join(f"{f} ({b[f]} vs {n[f]})" for f in machine_diff)
+    try:
+        cores = sorted([float(b["usable cores"]), float(n["usable cores"])])
+        core_ratio = cores[1] / cores[0]
+    except (ValueError, ZeroDivisionError):
+        core_ratio = float("inf")
+    if "arch" in machine_diff or "gpus" in machine_diff or core_ratio > MAX_CORE_RATIO:
+        return Comparison("incomparable", None, why + "; speed is not compared")
+    return Comparison("different machine", _thresholds(CROSS_MACHINE_THRESHOLDS, threshold), why)
+
+
+def mann_whitney_greater(new: list[float], base: list[float]) -> float | None:
+    """One-sided p-value that new rounds take longer than base rounds (exact for small samples), or None
+    when either side has fewer than 2 rounds."""
+    if len(new) < 2 or len(base) < 2:
+        return None
+    from scipy.stats import mannwhitneyu
+
+    method = "exact" if len(new) * len(base) <= 400 else "asymptotic"
+    return float(mannwhitneyu(new, base, alternative="greater", method=method).pvalue)
+
+
+def _spread(times: list[float]) -> float | None:
+    """Interquartile range over median, as a fraction."""
+    if len(times) < 2:
+        return None
+    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return (q3 - q1) / statistics.median(times)
+
+
+@dataclasses.dataclass(frozen=True)
+class PathVerdict:
+    """One hot path of one case: medians, ratio, test and verdict."""
+
+    key: CaseKey
+    path: str
+    base_median: float
+    new_median: float
+    base_rounds: int
+    new_rounds: int
+    base_spread: float | None
+    new_spread: float | None
+    p_slower: float | None
+    p_faster: float | None
+    threshold: float | None
+    verdict: str  # slower, faster, noisy, no change
+    unit: str = "rounds"  # what the test compared: rounds, or per-process medians ("runs")
+
+    @property
+    def ratio(self) -> float:
+        """new median / base median: above 1 is slower."""
+        return self.new_median / self.base_median
+
+
+def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, threshold: float, alpha: float = ALPHA,
+               unit: str = "rounds") -> PathVerdict:
+    """The performance verdict for one hot path: magnitude and consistency must agree. The times are positive
+    and finite (the reader refuses anything else)."""
+    ratio = statistics.median(new) / statistics.median(base)
+    p_slower, p_faster = mann_whitney_greater(new, base), mann_whitney_greater(base, new)
+    if ratio >= threshold:
+        verdict = "slower" if p_slower is not None and p_slower < alpha else "noisy"
+    elif ratio <= 1 / threshold:
+        verdict = "faster" if p_faster is not None and p_faster < alpha else "noisy"
+    else:
+        verdict = "no change"
+    return PathVerdict(key, path, statistics.median(base), statistics.median(new), len(base), len(new),
+                       _spread(base), _spread(new), p_slower, p_faster, threshold, verdict, unit)
+
+
+def per_run_times(runs: list[dict[str, dict]], path: str) -> list[list[float]]:
+    """The round times of one path, per run (bench file) that measured it."""
+    return [t for t in (round_times(run[path]) for run in runs if path in run) if t]
+
+
+def samples(base: list[list[float]], new: list[list[float]]) -> tuple[list[float], list[float], str]:
+    """What the test compares: per-run medians when both sides have enough runs, else every round pooled."""
+    if min(len(base), len(new)) >= MIN_RUNS_FOR_RUN_LEVEL:
+        return [statistics.median(t) for t in base], [statistics.median(t) for t in new], "runs"
+    return [x for t in base for x in t], [x for t in new for x in t], "rounds"
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """A correctness observation: failed (hard) or shown (informational)."""
+
+    key: CaseKey | str  # a case, or a description of what it concerns
+    what: str
+    failed: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class NotCompared:
+    """A case or path that was not judged, and why; blocking when it keeps the gate from passing."""
+
+    key: CaseKey
+    path: str  # a hot path, or "every path"
+    why: str
+    blocking: bool
+
+
+def _fit_info(paths_of_runs: list[dict[str, dict]]) -> list[dict]:
+    return [p["fit"]["extra_info"] for p in paths_of_runs if "fit" in p]
+
+
+def own_findings(key: CaseKey, new: list[dict[str, dict]]) -> list[Finding]:
+    """What a new run shows about itself: divergence and the accuracy band (the floor has neither)."""
+    findings = []
+    if key[3] == FLOOR_MODE:
+        return findings
+    for info in _fit_info(new):
+        counted = info.get("measure") == "instructions"  # a bounded number of steps: no accuracy to judge
+        if info.get("diverged") or (info.get("test_accuracy") is None and not counted):
+            findings.append(Finding(key, "diverged: the loss became NaN or infinite", True))
+        elif info.get("band") and not (info["band"][0] <= info["test_accuracy"] <= info["band"][1]):
+            findings.append(Finding(key, f"test accuracy {info['test_accuracy']:.4f} outside the band [{info['band'][0]:.3f}, {info['band'][1]:.3f}]", True))
+    return findings
+
+
+def correctness(key: CaseKey, base: list[dict[str, dict]], new: list[dict[str, dict]], *, identical_env: bool, env_diff: list[str]) -> list[Finding]:
+    """Correctness findings for one case: band, divergence, first prediction, fingerprint."""
+    findings = own_findings(key, new)
+    base_classes = {p["predict_one"]["extra_info"].get("predicted_class") for p in base if "predict_one" in p}
+    new_classes = {p["predict_one"]["extra_info"].get("predicted_class") for p in new if "predict_one" in p}
+    if base_classes and new_classes and new_classes != base_classes:
+        findings.append(Finding(key, f"first test image predicted {sorted(new_classes, key=str)}, baseline {sorted(base_classes, key=str)}", True))
+    base_prints = {i.get("fingerprint") for i in _fit_info(base)} - {None}
+    new_prints = {i.get("fingerprint") for i in _fit_info(new)} - {None}
+    if base_prints and new_prints and new_prints != base_prints:
+        short = ", ".join(sorted(p[:12] for p in new_prints))
+        if identical_env:
+            findings.append(Finding(key, f"weights changed ({short}) in an identical environment", True))
+        else:
+            findings.append(Finding(key, f"weights changed ({short}); environments differ in {', '.join(env_diff)}", False))
+    return findings
+
+
+def oracle_findings(new: list[BenchFile]) -> list[Finding]:
+    """A new run whose stack failed the oracle (one SGD step against the NumPy reference) is incorrect."""
+    return [Finding(f"every case of {f.path.name}", "one SGD step DIFFERS from the NumPy reference in "
+                    + ", ".join(f.meta["oracle"].get("differs") or ["?"]), True)
+            for f in new if isinstance(f.meta.get("oracle"), dict) and f.meta["oracle"].get("matches") is False]
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """Everything `mnist-ref compare` found."""
+
+    comparison: Comparison
+    base_env: dict[str, str]
+    new_env: dict[str, str]
+    paths: list[PathVerdict]
+    findings: list[Finding]
+    not_compared: list[NotCompared]
+    perf_policy: str
+
+    @property
+    def correctness_failed(self) -> bool:
+        """Whether any hard correctness finding was made."""
+        return any(f.failed for f in self.findings)
+
+    @property
+    def slower(self) -> list[PathVerdict]:
+        """Paths judged consistently slower beyond the threshold."""
+        return [p for p in self.paths if p.verdict == "slower"]
+
+    @property
+    def unchecked(self) -> list[NotCompared]:
+        """What the gate was asked to check and could not: the run cannot pass on it."""
+        return [n for n in self.not_compared if n.blocking]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The most severe outcome: 3 correctness, 1 slower (when the policy fails on it), 2 something that
+        should have been checked was not, else 0."""
+        return most_severe(
+            EXIT_CORRECTNESS if self.correctness_failed else EXIT_OK,
+            EXIT_PERFORMANCE if self.slower and self.perf_policy == "fail" else EXIT_OK,
+            EXIT_USAGE if self.unchecked else EXIT_OK,
+        )
+
+
+def _per_file_cells(files: list[BenchFile]) -> list[dict[CaseKey, dict[str, dict]]]:
+    return [cells([f]) for f in files]
+
+
+def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: str, why_not: str, alpha: float):
+    """The verdict on one path's speed, or why it was not compared (blocking when the policy would fail on it)."""
+    in_base, in_new = any(path in r for r in base_runs), any(path in r for r in new_runs)
+    if not in_base:
+        return NotCompared(key, path, "not in the baseline", False)
+    if not in_new:
+        return NotCompared(key, path, "measured in the baseline, missing from the new run", True)
+    b, n, unit = samples(per_run_times(base_runs, path), per_run_times(new_runs, path))
+    if not b or not n:
+        return NotCompared(key, path, "no round times (stats.data) to test", policy == "fail")
+    if policy == "off":
+        return NotCompared(key, path, "speed not compared (policy off)", False)
+    if not thresholds:
+        return NotCompared(key, path, f"speed cannot be compared: {why_not}", policy == "fail")
+    return judge_path(key, path, b, n, threshold=thresholds[path], alpha=alpha, unit=unit)
+
+
+def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", perf_across_machines: str = "warn",
+            threshold: float | None = None, thresholds: dict[str, float] | None = None, alpha: float = ALPHA,
+            only_common: bool = False) -> Result:
+    """Match cases of the two sides and judge each; nothing is dropped: what is not judged is listed as not
+    compared, and blocks a pass where the gate was asked to check it (a baseline case missing from the new run,
+    unless only_common; a path whose speed could not be tested under a failing policy). threshold replaces every
+    path's threshold; thresholds replaces the table chosen by the kind of comparison (the gate's validation
+    judges one set of runs both ways)."""
+    measures = {side: sorted({f.measure for f in files}) for side, files in (("baseline", base), ("new run", new))}
+    if len(set(measures["baseline"] + measures["new run"])) > 1:
+        raise ReportError("the two sides measured different things (baseline: " + ", ".join(measures["baseline"])
+                          + "; new run: " + ", ".join(measures["new run"]) + "): seconds and instruction counts are not "
+                          "compared; run both sides with the same --bench-measure")
+    comparison = classify(base, new, threshold=threshold)
+    if thresholds is not None and comparison.thresholds is not None:
+        comparison = dataclasses.replace(comparison, thresholds=dict(thresholds))
+    base_env, new_env = _merged(base), _merged(new)
+    env_diff = _differing(base_env, new_env, ENVIRONMENT_FIELDS)
+    base_cells, new_cells = _per_file_cells(base), _per_file_cells(new)
+    base_keys = {k for c in base_cells for k in c}
+    new_keys = {k for c in new_cells for k in c}
+    if not base_keys & new_keys:
+        raise ReportError(f"no case in common between the baseline ({', '.join(f.path.name for f in base)}: "
+                          f"{'; '.join(map(case_label, sorted(base_keys, key=case_order))) or 'none'}) and the new run "
+                          f"({', '.join(f.path.name for f in new)}: {'; '.join(map(case_label, sorted(new_keys, key=case_order))) or 'none'}); "
+                          "run the same bench selection on both sides")
+    policy = perf_across_machines if comparison.across_machines else perf
+    verdicts, findings, not_compared = [], oracle_findings(new), []
+    for key in sorted(base_keys | new_keys, key=case_order):
+        base_runs = [c[key] for c in base_cells if key in c]
+        new_runs = [c[key] for c in new_cells if key in c]
+        if not new_runs:
+            not_compared.append(NotCompared(key, "every path", "in the baseline, not measured by the new run", not only_common))
+            continue
+        if not base_runs:
+            findings += own_findings(key, new_runs)
+            not_compared.append(NotCompared(key, "every path", "no baseline for this case (its band and divergence were checked)", False))
+            continue
+        findings += correctness(key, base_runs, new_runs, identical_env=not env_diff, env_diff=env_diff)
+        for path in PATHS:
+            if not any(path in r for r in base_runs + new_runs):
+                continue
+            outcome = _speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, policy=policy,
+                             why_not=comparison.why, alpha=alpha)
+            (verdicts if isinstance(outcome, PathVerdict) else not_compared).append(outcome)
+    return Result(comparison, base_env, new_env, verdicts, findings, not_compared, policy)
+
+
+def counted(result: Result) -> bool:
+    """Whether the comparison is of instruction counts rather than seconds."""
+    return result.comparison.kind.startswith("instruction counts")

@@ -1,0 +1,131 @@
+"""Ctrl-C and SIGTERM as one exception, and child processes that never outlive their parent's run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+# Shell convention: 128 + the signal's number.
+EXIT_SIGINT = 128 + signal.SIGINT  # 130
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
+# How long a child gets to finish after SIGTERM before it is killed.
+CHILD_GRACE_S = 20.0
+# Tests name a stage here to hold the process there until a signal arrives (or HOLD_MAX_S passes), so that
+# they can interrupt it at a known point: data, fit, write, seed-N.
+HOLD_ENV = "MNIST_REF_HOLD_AT"
+HOLD_MAX_S = 120.0
+# With this set to a file path, only the first process to reach the stage holds there, and writes its pid into
+# that file (a test kills that process, and the rescheduled work must then pass the stage).
+HOLD_ONCE_ENV = "MNIST_REF_HOLD_ONCE"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by the SIGTERM handler; a KeyboardInterrupt, so every cleanup path treats both alike."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+def _raise(signum, frame):
+    raise Interrupted(signum)
+
+
+def raise_on_sigterm() -> None:
+    """From now on SIGTERM raises Interrupted in the main thread, as Ctrl-C raises KeyboardInterrupt."""
+    signal.signal(signal.SIGTERM, _raise)
+
+
+def stage(name: str) -> None:
+    """A point where tests may interrupt a run: when $MNIST_REF_HOLD_AT names it, say so on stderr and wait."""
+    if os.environ.get(HOLD_ENV) != name:
+        return
+    once = os.environ.get(HOLD_ONCE_ENV)
+    if once:
+        try:
+            fd = os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+    sys.stderr.write(f"holding at {name}\n")
+    sys.stderr.flush()
+    time.sleep(HOLD_MAX_S)
+
+
+def exit_code(exc: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C (SIGINT), 143 for SIGTERM."""
+    return EXIT_SIGTERM if getattr(exc, "signum", signal.SIGINT) == signal.SIGTERM else EXIT_SIGINT
+
+
+def signal_name(exc: KeyboardInterrupt) -> str:
+    """'SIGTERM' or 'Ctrl-C', for the one line the user sees."""
+    return "SIGTERM" if exit_code(exc) == EXIT_SIGTERM else "Ctrl-C"
+
+
+def stop(process: subprocess.Popen, *, grace_s: float = CHILD_GRACE_S) -> None:
+    """End a child started with start_new_session=True and everything in its process group: SIGTERM,
+    then SIGKILL after grace_s."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def run_child(command: list[str], *, env: dict | None = None, cwd=None, timeout_s: float | None = None, log=None) -> int:
+    """Run a child in its own process group; on an interrupt (or past timeout_s) stop it and its group
+    before the exception goes on. Returns its exit code (124 on timeout)."""
+    return run_children([(command, log, cwd)], env=env, timeout_s=timeout_s)[0]
+
+
+def run_children(jobs: list[tuple[list[str], object, object]], *, env: dict | None = None, timeout_s: float | None = None) -> list[int]:
+    """Run (command, log, cwd) children at once, each in its own process group, and wait for all of them; on an
+    interrupt stop every one before the exception goes on; one still running past timeout_s is stopped and
+    gets 124. Returns their exit codes in order."""
+    import time
+
+    processes = []
+    try:
+        for command, log, cwd in jobs:
+            processes.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT if log else None,
+                                              start_new_session=True))
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        codes = []
+        for process in processes:
+            try:
+                codes.append(process.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                stop(process)
+                codes.append(124)
+        return codes
+    except BaseException:
+        for process in processes:
+            stop(process)
+        raise
+
+
+def script_main(name: str, body) -> int:
+    """Run a script's body() under SIGTERM-as-interrupt: its exit code, or one line and the code of a
+    MnistRefError (bad input) or of an interrupt (completed runs are kept)."""
+    from mnist_ref.plumbing.errors import MnistRefError
+
+    raise_on_sigterm()
+    try:
+        body()
+    except MnistRefError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt as exc:
+        print(f"{name}: interrupted ({signal_name(exc)}); completed runs kept", file=sys.stderr)
+        return exit_code(exc)
+    return 0

@@ -1,0 +1,239 @@
+"""Reading results files once: bench JSON (pytest-benchmark), seed sweeps, run records; cases grouped."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+from mnist_ref.plumbing.errors import ReportError
+from mnist_ref.store.schema import BENCH_SCHEMA, BENCH_SCHEMAS, PATHS, SWEEP_SCHEMA, validate  # noqa: F401 (PATHS re-exported for the renderers)
+
+# The UTC time in the names of results files and folders (run records, A/B runs): 20261130T043000Z.
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+CASE_FIELDS = ("backend", "device", "batch_size", "mode")
+
+
+
+class CaseKey(NamedTuple):
+    """One bench case: which backend on which device(s), at which batch size, in which mode."""
+
+    backend: str
+    device: str
+    batch_size: int
+    mode: str
+
+    @property
+    def label(self) -> str:
+        """How tables and messages name the case: 'tensorflow cpu:0 bs32 book'."""
+        return f"{self.backend} {self.device} bs{self.batch_size} {self.mode}"
+
+
+def case_label(key: CaseKey | str) -> str:
+    """A case's label; a key that is already a string (a whole file's finding) as it is."""
+    return key if isinstance(key, str) else key.label
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchFile:
+    """One pytest-benchmark JSON file written by the bench suite."""
+
+    path: Path
+    machine: dict
+    meta: dict
+    benchmarks: list[dict]
+    datetime: str
+
+    @property
+    def measure(self) -> str:
+        """What its rounds hold: "time" (seconds; files without the field) or "instructions"."""
+        measure = self.meta.get("measure")
+        return measure.get("name", "time") if isinstance(measure, dict) else "time"
+
+    @property
+    def partial(self) -> bool:
+        """Whether the session that wrote it was interrupted or had failing cases."""
+        return bool(self.meta.get("partial"))
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number in strict JSON")
+
+
+def load_json(path: Path) -> dict:
+    """A JSON object from path, or ReportError saying why it cannot be read. Strict: NaN and Infinity,
+    which Python's json would accept, are errors."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise ReportError(f"{path}: nested too deeply to be a results file") from None
+    except ValueError as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            raise ReportError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        if isinstance(exc, UnicodeDecodeError):
+            raise ReportError(f"{path}: cannot read it ({exc})") from None
+        raise ReportError(f"{path}: not strict JSON ({exc})") from None
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ReportError(f"{path}: a folder, where a JSON file was expected") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not isinstance(document, dict):
+        raise ReportError(f"{path}: expected a JSON object, found {type(document).__name__}")
+    return document
+
+
+def schema_of(document: dict) -> str | None:
+    """The mnist-ref schema a document declares, if any."""
+    if isinstance(document.get("mnist_ref"), dict):
+        return document["mnist_ref"].get("schema")
+    return document.get("schema")
+
+
+def upgrade_v1(document: dict) -> dict:
+    """A schema-1 bench document in schema 2: plain params instead of pytest-benchmark's UNSERIALIZABLE case,
+    a 'diverged' flag from the accuracy, and the session fields schema 1 did not write (a complete session)."""
+    meta = document.get("mnist_ref")
+    if not isinstance(meta, dict) or meta.get("schema") != BENCH_SCHEMAS[0] or not isinstance(document.get("benchmarks"), list):
+        return document
+    benchmarks = []
+    for bench in document["benchmarks"]:
+        info = bench.get("extra_info") if isinstance(bench, dict) else None
+        if isinstance(info, dict):
+            params = {f: info[f] for f in CASE_FIELDS if f in info}
+            bench = {**bench, "params": {**params, "replicas": info.get("replicas", 1)}}
+            if info.get("path") == "fit" and "diverged" not in info:
+                bench["extra_info"] = {**info, "diverged": info.get("test_accuracy") is None}
+        benchmarks.append(bench)
+    session = {"partial": False, "outcome": "complete", "not_completed": [], "injected_slowdown": 1.0, "ab_session": None}
+    return {**document, "benchmarks": benchmarks, "mnist_ref": {**session, **meta, "schema": BENCH_SCHEMA}}
+
+
+def parse_bench(path: Path, document: dict) -> BenchFile:
+    """Validate a bench document (schema 1 read as schema 2) and wrap it; ReportError names the file, entry and field."""
+    document = upgrade_v1(document)
+    validate(path, document, "bench")
+    return BenchFile(Path(path), document["machine_info"], document["mnist_ref"], document["benchmarks"], document.get("datetime", ""))
+
+
+def check_complete(bench_file: BenchFile, *, hint: str = "rerun the bench, or pass --allow-partial to use it as it is") -> None:
+    """ReportError when a bench file is partial, naming what it lacks and (hint) what to do."""
+    if bench_file.partial:
+        missing = bench_file.meta.get("not_completed") or []
+        listed = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        what = f"{len(missing)} test(s) did not complete ({listed})" if missing else "its session did not complete"
+        raise ReportError(f"{bench_file.path}: a partial bench file ({bench_file.meta.get('outcome', 'interrupted')}): {what}; {hint}")
+
+
+def load(path: Path, *, allow_partial: bool = False) -> BenchFile | dict:
+    """A bench file (BenchFile) or a seed sweep (dict), or ReportError naming what the file is not."""
+    document = load_json(path)
+    schema = schema_of(document)
+    if schema in BENCH_SCHEMAS:
+        bench_file = parse_bench(path, document)
+        if not allow_partial:
+            check_complete(bench_file)
+        return bench_file
+    if schema == SWEEP_SCHEMA:
+        validate(path, document, "sweep")
+        return document
+    raise ReportError(f"{path}: not an mnist-ref benchmark file or seed sweep (schema {schema!r}); write one with "
+                      "`pytest bench/ --benchmark-only --benchmark-json=FILE` or `mnist-ref sweep`")
+
+
+def seed_status(run: dict) -> str:
+    """ok, diverged (null accuracy) or failed (not trained, with a reason); sweeps written before the field are
+    read from their accuracy."""
+    return run.get("status") or ("diverged" if run.get("test_accuracy") is None else "ok")
+
+
+def load_bench(path: Path, *, allow_partial: bool = False) -> BenchFile:
+    """Load one bench JSON file; anything else is a ReportError."""
+    loaded = load(path, allow_partial=allow_partial)
+    if not isinstance(loaded, BenchFile):
+        raise ReportError(f"{path}: a seed sweep, where a benchmark file was expected")
+    return loaded
+
+
+def load_sweep(path: Path) -> dict:
+    """Load one seed-sweep JSON file; anything else is a ReportError."""
+    loaded = load(path)
+    if isinstance(loaded, BenchFile):
+        raise ReportError(f"{path}: a benchmark file, where a seed sweep was expected")
+    return loaded
+
+
+def load_document(path: Path, kind: str) -> dict:
+    """A run record or oracle result, validated; ReportError names the file, entry and field."""
+    document = load_json(path)
+    validate(path, document, kind)
+    return document
+
+
+def stamp() -> str:
+    """Now, in UTC, as results file and folder names carry it."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime(STAMP_FORMAT)
+
+
+def partial_path(target: Path) -> Path:
+    """Where the incomplete counterpart of a results file goes (an interrupted bench session, a sweep's completed
+    seeds): NAME.partial.json beside NAME.json."""
+    target = Path(target)
+    return target.with_name(f"{target.stem}.partial{target.suffix or '.json'}")
+
+
+def partial_files(folder: Path) -> list[Path]:
+    """The NAME.partial.json files of interrupted sessions in a folder (which expand() leaves out)."""
+    return sorted(p for p in Path(folder).glob("*.partial.json") if not p.name.startswith("."))
+
+
+def expand(arguments: list[Path]) -> list[Path]:
+    """Files as given, folders as their *.json files (sorted); partial files and hidden temporaries left out
+    of folders. A path that does not exist is a ReportError."""
+    paths: list[Path] = []
+    for arg in arguments:
+        arg = Path(arg)
+        if arg.is_dir():
+            paths += [p for p in sorted(arg.glob("*.json")) if not p.name.startswith(".") and p not in partial_files(arg)]
+        elif arg.exists():
+            paths.append(arg)
+        else:
+            raise ReportError(f"{arg}: no such file or folder")
+    return paths
+
+
+def case_key(info: dict) -> CaseKey:
+    """(backend, device, batch_size, mode) of a benchmark's extra_info or a skipped entry; a data-parallel case's
+    device reads 'cpu:0 x2' (2 replicas from cpu:0 on), so that it is neither matched with nor shown as one device."""
+    replicas = int(info.get("replicas", 1))
+    device = info["device"] if replicas == 1 else f"{info['device']} x{replicas}"
+    return CaseKey(info["backend"], device, int(info["batch_size"]), info["mode"])
+
+
+def cells(files: list[BenchFile]) -> dict[CaseKey, dict[str, dict]]:
+    """Benchmarks grouped by case, then by hot path (later files win)."""
+    out: dict[CaseKey, dict[str, dict]] = {}
+    for bench_file in files:
+        for bench in bench_file.benchmarks:
+            out.setdefault(case_key(bench["extra_info"]), {})[bench["extra_info"]["path"]] = bench
+    return out
+
+
+def skipped(files: list[BenchFile]) -> dict[CaseKey, str]:
+    """Cases the suite skipped, with the reason."""
+    return {case_key(s): s["reason"] for f in files for s in f.meta.get("skipped", [])}
+
+
+def case_order(key: CaseKey):
+    """Sort key: backend, CPU before GPUs, device, mode, batch size."""
+    backend, device, batch, mode = key
+    return (backend, not device.startswith("cpu"), device, mode, batch)
+
+
+def round_times(bench: dict) -> list[float]:
+    """The seconds of each timed round of one benchmark (pytest-benchmark's stats.data)."""
+    return [float(t) for t in bench["stats"].get("data") or []]

@@ -1,0 +1,75 @@
+"""The package's layers: every import points down (mnist_ref.LAYERS), and README "Layout" names them in that order."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from helpers import ROOT
+
+import mnist_ref
+
+PACKAGE = ROOT / "mnist_ref"
+SHELL = {"cli", "__main__"}
+RANK = {name: rank for rank, layer in enumerate(mnist_ref.LAYERS) for name in layer}
+
+
+def imported_modules(path) -> list[tuple[int, str]]:
+    """(line, dotted name) of every mnist_ref import in a file, module level or inside functions."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("mnist_ref")]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mnist_ref"):
+            found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+    return found
+
+
+def package_of(dotted: str) -> str | None:
+    """The top-level part of mnist_ref a dotted name falls in: a subpackage, a shell module, or None (the root)."""
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def violations() -> list[str]:
+    """Every import from a higher layer or a sibling package of the same layer."""
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        own = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        if own in SHELL:
+            continue
+        for line, name in imported_modules(path):
+            target = package_of(name)
+            if target in (None, "__version__", "LAYERS") or target == own:
+                continue
+            if own == "__init__" or target in SHELL or RANK[target] >= RANK[own]:
+                out.append(f"{path.relative_to(ROOT)}:{line} ({own}) imports {name} ({target})")
+    return out
+
+
+def test_every_module_lives_in_a_layer():
+    loose = [p.name for p in PACKAGE.glob("*.py") if p.stem not in SHELL | {"__init__"}]
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert loose == [], "every module belongs to a subpackage named in mnist_ref.LAYERS"
+    assert folders == set(RANK), f"packages and mnist_ref.LAYERS differ: {sorted(folders ^ set(RANK))}"
+
+
+def test_every_import_points_down():
+    assert violations() == []
+
+
+def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
+    """A stray import from core up to scale is caught (the check can fail)."""
+    bad = PACKAGE / "core" / "_upward_probe.py"
+    bad.write_text("from mnist_ref.scale import data_parallel\n")
+    try:
+        assert violations() == ["mnist_ref/core/_upward_probe.py:1 (core) imports mnist_ref.scale.data_parallel (scale)"]
+    finally:
+        bad.unlink()
+
+
+def test_readme_layout_names_the_layers_in_order():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    named = [m for m in re.findall(r"`mnist_ref/(\w+)/`", section)]
+    assert [p for p in named if p in RANK] == [p for layer in mnist_ref.LAYERS for p in layer]
