@@ -14,12 +14,32 @@ from mnist_ref.plumbing.errors import ExitCode, MnistRefError
 PROG = "mnist-ref"
 
 
+class Outputs:
+    """What a command has written so far, for the line an interrupt prints (nothing else reads it)."""
+
+    def __init__(self):
+        self.paths: list = []
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line."""
 
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         sys.exit(2)
+
+
+def _add_backend_option(parser: argparse.ArgumentParser, *, grid: bool = False) -> None:
+    parser.add_argument("--backend", default=None, **({"nargs": "+"} if grid else {}),
+                        help="Keras 3 backend" + ("s" if grid else "") + ": tensorflow, jax or torch (default: $KERAS_BACKEND or tensorflow)")
+
+
+def _add_placement_options(parser: argparse.ArgumentParser) -> None:
+    """--device, --replicas and --data-dir, the same for every command that trains."""
+    parser.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default: %(default)s)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="data-parallel devices per process (CPU: that many logical devices); the global batch stays --batch-size")
+    parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files or mnist.npz (default: $MNIST_REF_DATA, else Keras' download)")
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, grid: bool = False) -> None:
@@ -33,13 +53,9 @@ def _add_run_options(parser: argparse.ArgumentParser, *, grid: bool = False) -> 
     parser.add_argument(
         "--learning-rate", type=float, default=KERAS_SGD_DEFAULT_LEARNING_RATE, help="SGD learning rate (Keras default: %(default)s)"
     )
-    parser.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default: %(default)s)")
-    parser.add_argument("--backend", default=None, **several,
-                        help="Keras 3 backend" + ("s" if grid else "") + ": tensorflow, jax or torch (default: $KERAS_BACKEND or tensorflow)")
+    _add_backend_option(parser, grid=grid)
+    _add_placement_options(parser)
     parser.add_argument("--mode", default="book", choices=MODES, help="book: Keras defaults; tuned: steps_per_execution + XLA")
-    parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files or mnist.npz (default: $MNIST_REF_DATA, else Keras' download)")
-    parser.add_argument("--replicas", type=int, default=1,
-                        help="data-parallel devices per process (CPU: that many logical devices); the global batch stays --batch-size")
     parser.add_argument(
         "--deterministic", action="store_true",
         help="force deterministic kernels (TensorFlow op determinism, torch deterministic algorithms, XLA deterministic GPU ops for JAX)",
@@ -82,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--allow-partial", action="store_true", help="accept bench files of interrupted or failed sessions")
     report.add_argument("--out-dir", type=Path, default=Path("results"), help="where the markdown and PNG files go (default: %(default)s)")
     report.add_argument("--name", default="bench", help="base name of the bench table and plots (default: %(default)s)")
-    report.add_argument("--backends", action="store_true", help="write results/backends.md instead: backends side by side, runs of a case compared")
-    report.add_argument("--distributed", action="store_true",
+    page = report.add_mutually_exclusive_group()
+    page.add_argument("--backends", action="store_true", help="write results/backends.md instead: backends side by side, runs of a case compared")
+    page.add_argument("--distributed", action="store_true",
                         help="write results/distributed.md instead: data-parallel runs against one device (speed-up, efficiency)")
 
     versions = sub.add_parser("versions", help="merge per-tox-env results into the cross-version table")
@@ -95,16 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare_parsers(sub)
 
     oracle = sub.add_parser("oracle", help="check one Keras SGD step against the hand-written NumPy reference (exit 3 on a mismatch)")
-    oracle.add_argument("--backend", default=None, help="Keras 3 backend (default: $KERAS_BACKEND or tensorflow)")
-    oracle.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default: %(default)s)")
-    oracle.add_argument("--data-dir", default=None, help="MNIST location (default: $MNIST_REF_DATA, else Keras' download)")
+    _add_backend_option(oracle)
+    _add_placement_options(oracle)
     oracle.add_argument("--steps", type=int, default=100, help="steps of the reported trajectory, 0 for none (default: %(default)s)")
     oracle.add_argument("--seed", type=int, default=None, help="seed of the initial weights (default: the run default)")
-    oracle.add_argument("--replicas", type=int, default=1, help="take the step data-parallel on this many devices (default: %(default)s)")
     oracle.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
 
     env = sub.add_parser("env", help="print the environment capture as JSON")
-    env.add_argument("--backend", default=None, help="Keras 3 backend to describe")
+    _add_backend_option(env)
     return parser
 
 
@@ -169,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     interrupts.raise_on_sigterm()
+    outputs = Outputs()
     try:
-        return _COMMANDS[args.command](args)
+        return _COMMANDS[args.command](args, outputs)
     except MnistRefError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -178,13 +194,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc.filename or 'a file'}: {exc.strerror or exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     except KeyboardInterrupt as exc:
-        written = getattr(args, "written", [])
+        written = outputs.paths
         kept = f"written before the interrupt: {', '.join(map(str, written))}" if written else "no output was replaced"
         print(f"{PROG}: interrupted ({interrupts.signal_name(exc)}); {kept}", file=sys.stderr)
         return interrupts.exit_code(exc)
 
 
-def _cmd_env(args) -> int:
+def _command(args) -> str:
+    """The command line as typed, for the pages that record how they were made."""
+    return " ".join([PROG, *args.argv])
+
+
+def _cmd_env(args, outputs: Outputs) -> int:
     from mnist_ref.core import environment, framework
 
     framework.select_backend(args.backend)
@@ -231,20 +252,15 @@ def _print_walkthrough(result, band, path) -> None:
     )
 
 
-def _cmd_train(args) -> int:
-    import os
-
+def _cmd_train(args, outputs: Outputs) -> int:
     from mnist_ref.core import book, dataset, environment, framework, walkthrough
     from mnist_ref.plumbing import atomic
     from mnist_ref.scale import data_parallel, launch
     from mnist_ref.store import record
 
-    if args.workers > 1 and not (args.coordinator or os.environ.get(data_parallel.COORDINATOR_ENV)):
-        # This host starts every worker; each runs this same command as one of them. What cannot run is refused
-        # here, once, rather than by every worker.
-        started_here = data_parallel.Layout(args.replicas, args.workers, coordinator="this host")
-        data_parallel.check(framework.check_backend(args.backend), started_here, args.batch_size, args.mode)
-        print(launch.run_workers(args.argv, args.workers, timeout_s=args.worker_timeout or launch.DEFAULT_TIMEOUT_S), end="")
+    if launch.starts_workers(args.workers, args.coordinator):
+        print(launch.start_here(args.argv, backend=args.backend, replicas=args.replicas, workers=args.workers,
+                                batch_size=args.batch_size, mode=args.mode, timeout_s=args.worker_timeout), end="")
         return 0
     cfg, layout = _config(args, seed=args.seed, validation_split=args.validation_split, workers=args.workers)
     data_parallel.start(layout)
@@ -256,14 +272,13 @@ def _cmd_train(args) -> int:
         return 0  # worker 0 writes the one run record
     document = record.build(result, raw=raw, environment=environment.capture())
     path = atomic.write_json(args.out or record.default_path(result), document)
-    args.written = [path]
+    outputs.paths = [path]
     _print_walkthrough(result, book.band_for(cfg), path)
     return 0
 
 
-def _cmd_sweep(args) -> int:
+def _cmd_sweep(args, outputs: Outputs) -> int:
     from mnist_ref.core import dataset
-    from mnist_ref.plumbing import atomic
     from mnist_ref.plumbing.errors import ConfigError
     from mnist_ref.scale import sweep
 
@@ -272,28 +287,21 @@ def _cmd_sweep(args) -> int:
     sweep.check_seed_count(args.seeds)
     cells = _sweep_cells(args)
     raw = dataset.load_raw(args.data_dir)
-    if args.fresh:
-        for cell in cells:
-            sweep.checkpoint_path(cell.out).unlink(missing_ok=True)
     with _sweep_executor(args, raw) as execute:
         try:
-            outcomes = sweep.run(cells, raw, seeds=range(args.seeds), execute=execute, progress=print)
+            outcomes = sweep.run(cells, raw, seeds=range(args.seeds), execute=execute, progress=print, resume=not args.fresh)
         except KeyboardInterrupt:
-            kept = [sweep.checkpoint_path(c.out) for c in cells if sweep.checkpoint_path(c.out).exists()]
+            kept = sweep.kept_checkpoints(cells)
             if kept:
-                args.written = [f"{', '.join(map(str, kept))} (the completed seeds; the same command resumes from them)"]
+                outputs.paths = [f"{', '.join(map(str, kept))} (the completed seeds; the same command resumes from them)"]
             raise
-    args.written = []
-    for outcome in outcomes:
-        if outcome.document is None:
-            continue
-        args.written.append(atomic.write_json(outcome.cell.out, outcome.document))
-        sweep.checkpoint_path(outcome.cell.out).unlink(missing_ok=True)
+    for outcome, path in sweep.publish(outcomes):
+        outputs.paths.append(path)
         print(sweep.summary_line(outcome))
     errors = [o.error for o in outcomes if o.error]
     for error in errors:
         print(f"{PROG}: error: {error}", file=sys.stderr)
-    return 1 if errors else 0
+    return ExitCode.SLOWER if errors else ExitCode.OK  # 1: some configuration had too few seeds for a band
 
 
 def _sweep_cells(args):
@@ -319,44 +327,44 @@ def _sweep_executor(args, raw):
         yield cluster.DaskExecutor(client, raw)
 
 
-def _cmd_report(args) -> int:
+def _cmd_report(args, outputs: Outputs) -> int:
     from mnist_ref.plumbing import atomic
     from mnist_ref.reporting import pages
 
     loaded = pages.load_inputs(args.files, allow_partial=args.allow_partial)
     kind = "backends" if args.backends else "distributed" if args.distributed else "bench"
-    rendered = pages.report_pages(loaded, args.out_dir, name=args.name, kind=kind, command=" ".join([PROG, *args.argv]))
-    args.written = atomic.write_many(rendered)
-    print("wrote " + ", ".join(map(str, args.written)))
+    rendered = pages.report_pages(loaded, args.out_dir, name=args.name, kind=kind, command=_command(args))
+    outputs.paths = atomic.write_many(rendered)
+    print("wrote " + ", ".join(map(str, outputs.paths)))
     return 0
 
 
-def _cmd_versions(args) -> int:
+def _cmd_versions(args, outputs: Outputs) -> int:
     from mnist_ref.plumbing import atomic
     from mnist_ref.reporting import pages
 
     envs = [e for arg in args.envs for e in arg.replace(",", " ").split()]
-    args.written = atomic.write_many(pages.versions_pages(args.results_dir, envs, args.out, allow_partial=args.allow_partial))
-    print(f"wrote {args.written[0]}")
+    outputs.paths = atomic.write_many(pages.versions_pages(args.results_dir, envs, args.out, allow_partial=args.allow_partial))
+    print(f"wrote {outputs.paths[0]}")
     return 0
 
 
-def _publish_comparison(result, args, *, refresh: str, inputs: list[Path]) -> int:
+def _publish_comparison(result, outputs: Outputs, *, command: str, out: Path | None, refresh: str, inputs: list[Path]) -> int:
     """Print the verdict, write the markdown (--out, $GITHUB_STEP_SUMMARY); the most severe of the comparison's
     exit code and a failed write (2), so a verdict is never hidden behind an unwritable report."""
     from mnist_ref.plumbing.errors import most_severe
     from mnist_ref.reporting import compare as compare_report
 
     print(compare_report.render_terminal(result))
-    markdown = compare_report.render_markdown(result, command=" ".join([PROG, *args.argv]), refresh=refresh)
+    markdown = compare_report.render_markdown(result, command=command, refresh=refresh)
     try:
-        _write_reports(markdown, args.out, inputs=inputs)
+        _write_reports(markdown, out, inputs=inputs)
     except MnistRefError as exc:
         print(f"{PROG}: error: {exc} (the verdict above stands: exit {int(most_severe(result.exit_code, exc.exit_code))})", file=sys.stderr)
         return most_severe(result.exit_code, exc.exit_code)
-    if args.out:
-        args.written = [args.out]
-        print(f"markdown report: {args.out}")
+    if out:
+        outputs.paths.append(out)
+        print(f"markdown report: {out}")
     return result.exit_code
 
 
@@ -391,7 +399,7 @@ def _check_not_input(out: Path, inputs: list[Path]) -> None:
         raise ConfigError(f"--out {out} is one of the input files; choose another path for the markdown report")
 
 
-def _cmd_compare(args) -> int:
+def _cmd_compare(args, outputs: Outputs) -> int:
     from mnist_ref.gate import baseline, compare
     from mnist_ref.plumbing.errors import ConfigError
 
@@ -404,10 +412,10 @@ def _cmd_compare(args) -> int:
     result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold,
                              only_common=args.only_common)
     refresh = baseline.refresh_command(new_arg if len(args.files) == 1 else None)
-    return _publish_comparison(result, args, refresh=refresh, inputs=[base_arg, new_arg])
+    return _publish_comparison(result, outputs, command=_command(args), out=args.out, refresh=refresh, inputs=[base_arg, new_arg])
 
 
-def _cmd_ab(args) -> int:
+def _cmd_ab(args, outputs: Outputs) -> int:
     import shlex
 
     from mnist_ref.gate import ab, baseline, compare
@@ -423,17 +431,17 @@ def _cmd_ab(args) -> int:
     try:
         written = ab.run_interleaved(arms, repeats=repeats, out_dir=out_dir, together=together)
     except KeyboardInterrupt:
-        args.written = [f"{out_dir} (the runs that completed, and a log per run; no comparison)"]
+        outputs.paths = [f"{out_dir} (the runs that completed, and a log per run; no comparison)"]
         raise
     base, new = (baseline.load_side(out_dir / name) for name in ("A", "B"))
     result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold,
                              only_common=args.only_common)
-    args.out = args.out or out_dir / "compare.md"
-    args.written = [p for paths in written.values() for p in paths]
-    return _publish_comparison(result, args, refresh=baseline.refresh_command(None), inputs=[out_dir / "A", out_dir / "B"])
+    outputs.paths = [p for paths in written.values() for p in paths]
+    return _publish_comparison(result, outputs, command=_command(args), out=args.out or out_dir / "compare.md",
+                               refresh=baseline.refresh_command(None), inputs=[out_dir / "A", out_dir / "B"])
 
 
-def _cmd_baseline(args) -> int:
+def _cmd_baseline(args, outputs: Outputs) -> int:
     from mnist_ref.gate import baseline, compare
     from mnist_ref.plumbing.errors import ReportError
     from mnist_ref.reporting import compare as compare_report
@@ -447,12 +455,12 @@ def _cmd_baseline(args) -> int:
             print(compare_report.render_terminal(compare.compare(old, new, perf="warn", perf_across_machines="warn")))
         except ReportError as exc:
             print(f"not comparable with the current baseline: {exc}")
-    args.written = [baseline.replace(folder, args.new)]
-    print(f"baseline is now {args.written[0]}")
+    outputs.paths = [baseline.replace(folder, args.new)]
+    print(f"baseline is now {outputs.paths[0]}")
     return 0
 
 
-def _cmd_oracle(args) -> int:
+def _cmd_oracle(args, outputs: Outputs) -> int:
     from mnist_ref.core import dataset, environment
     from mnist_ref.core.config import DEFAULT_SEED, Config
     from mnist_ref.plumbing import atomic
@@ -466,8 +474,8 @@ def _cmd_oracle(args) -> int:
     document = oracle.run(cfg, data.x_train, data.y_train, steps=max(args.steps, 0))
     print(oracle_report.render(document))
     if args.out:
-        args.written = [atomic.write_json(args.out, {**document, "environment": environment.capture()})]
-    return 0 if document["matches"] else 3
+        outputs.paths = [atomic.write_json(args.out, {**document, "environment": environment.capture()})]
+    return ExitCode.OK if document["matches"] else ExitCode.INCORRECT
 
 
 _COMMANDS = {

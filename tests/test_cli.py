@@ -122,3 +122,23 @@ def test_unwritable_output_is_one_line(real_data_dir, tmp_path):
 def test_sweep_needs_two_seeds(tiny_dir, out):
     assert_one_line_error(run_cli("sweep", "--seeds", "1", "--data-dir", str(tiny_dir), "--out", str(out)), "at least 2 seeds")
 
+
+
+def test_one_report_page_at_a_time(capsys):
+    """--backends and --distributed each choose the page; both at once is a usage error, not one silently winning."""
+    from mnist_ref import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["report", "x.json", "--backends", "--distributed"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and "not allowed with argument" in err
+
+
+def test_a_data_parallel_config_without_its_placement_is_refused():
+    """The walk-through knows no distribution: a config with replicas needs the placement scale.data_parallel gives."""
+    from mnist_ref.core import walkthrough
+    from mnist_ref.core.config import Config
+    from mnist_ref.plumbing.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="placement"):
+        walkthrough.run(Config(replicas=2), raw=None)

@@ -44,7 +44,7 @@ def _nvidia_driver() -> str | None:
 
 
 def _git(*args: str) -> str:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout holding mnist_ref/
     out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True)
     return out.stdout.strip()
 

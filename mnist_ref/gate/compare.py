@@ -63,30 +63,26 @@ UNKNOWN = "unknown (no environment block)"
 
 def environment_summary(bench_file: BenchFile) -> dict[str, str]:
     """The fields that decide whether two runs are comparable, flattened to strings."""
-    env = bench_file.machine.get("mnist_ref")
-    known = isinstance(env, dict)
-    env = env if known else {}
-    fw, cpu = env.get("framework") or {}, env.get("cpu") or {}
-    backend = fw.get("backend", "?")
+    env = bench_file.provenance
     summary = {
-        "python": str(env.get("python", "?")),
-        "numpy": str(env.get("numpy", "?")),
-        "keras": str(fw.get("keras", "?")),
-        "backend": str(backend),
-        "backend version": str(fw.get(backend, "?")),
-        "cpu": str(cpu.get("model", "?")),
-        "arch": str(cpu.get("arch", "?")),
-        "usable cores": str(cpu.get("usable_cores", "?")),
-        "gpus": ", ".join(g.get("device_name", "?") for g in fw.get("gpus") or []) or "none",
-        "cuda": str(fw.get("cuda") or "none"),
-        "git commit": str((env.get("git") or {}).get("commit", "?"))[:12],
+        "python": env.python,
+        "numpy": env.numpy,
+        "keras": env.keras,
+        "backend": env.backend,
+        "backend version": env.backend_version,
+        "cpu": env.cpu,
+        "arch": env.arch,
+        "usable cores": env.usable_cores,
+        "gpus": env.gpu_list,
+        "cuda": env.accelerator.get("cuda", "none"),
+        "git commit": env.git_commit,
         "injected slowdown": str(bench_file.meta.get("injected_slowdown", 1.0)),
         "injected work": str(bench_file.meta.get("injected_work", 0)),
         "injected steps": str(bench_file.meta.get("injected_steps", 0)),
         "measure": bench_file.measure,
         "interleaved run": str(bench_file.meta.get("ab_session") or "no"),
     }
-    if not known:
+    if not env.known:
         summary.update({field: UNKNOWN for field in (*ENVIRONMENT_FIELDS, *MACHINE_FIELDS)})
     return summary
 

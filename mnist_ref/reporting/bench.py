@@ -134,15 +134,12 @@ def cpu_gpu_section(files: list[BenchFile]) -> list[str]:
 
 def environment_lines(bench_file: BenchFile) -> list[str]:
     """Markdown bullet lines describing where one bench file was measured."""
-    env = bench_file.machine.get("mnist_ref", {})
-    fw, cpu = env.get("framework", {}), env.get("cpu", {})
-    gpus = ", ".join(g.get("device_name", "?") for g in fw.get("gpus", []) or []) or "none"
-    versions = ", ".join(f"{k} {fw[k]}" for k in ("tensorflow", "jax", "torch", "keras") if fw.get(k))
-    extras = ", ".join(f"{k} {fw[k]}" for k in ("cuda", "cudnn", "nvidia_driver") if fw.get(k))
+    env = bench_file.provenance
+    versions = ", ".join(f"{k} {v}" for k, v in env.versions.items())
+    extras = ", ".join(f"{k} {v}" for k, v in env.accelerator.items())
     return [
-        f"- `{bench_file.path.name}` ({bench_file.datetime[:19].replace('T', ' ')} UTC): "
-        f"{cpu.get('model', '?')}, {cpu.get('usable_cores', '?')} usable cores; GPUs: {gpus}",
-        f"  - Python {env.get('python', '?')}, NumPy {env.get('numpy', '?')}, {versions}; backend {fw.get('backend', '?')}"
+        f"- `{bench_file.path.name}` ({bench_file.datetime[:19].replace('T', ' ')} UTC): {env.machine}; GPUs: {env.gpu_list}",
+        f"  - Python {env.python}, NumPy {env.numpy}, {versions}; backend {env.backend}"
         + (f"; {extras}" if extras else ""),
         f"  - command: `{bench_file.meta.get('command', '?')}`" + (" (smoke mode)" if bench_file.meta.get("smoke") else ""),
         f"  - oracle: {oracle_line(bench_file.meta.get('oracle'))}",

@@ -7,6 +7,7 @@ from mnist_ref.core.config import BOOK_EPOCHS, KERAS_SGD_DEFAULT_LEARNING_RATE
 from mnist_ref.core.dataset import TEST_IMAGES
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import seed_status
+from mnist_ref.store.provenance import Provenance
 
 
 def _seed_row(run: dict) -> list[str]:
@@ -51,12 +52,11 @@ def render_sweeps(sweeps: list[dict], *, command: str) -> str:
         "",
     ]
     for s in sweeps:
-        env = s.get("environment", {})
+        env = Provenance.of(s.get("environment"))
         lines += [
             f"## {s['backend']}, batch {s['config']['batch_size']}, {_mode(s['config'])} mode",
             "",
-            f"Measured on {env.get('cpu', {}).get('model', '?')} ({env.get('cpu', {}).get('usable_cores', '?')} cores), "
-            f"Keras {env.get('framework', {}).get('keras', '?')}, data {s.get('data_source', '?')}.",
+            f"Measured on {env.cpu} ({env.usable_cores} cores), Keras {env.keras}, data {s.get('data_source', '?')}.",
             "",
             table([_seed_row(r) for r in s["runs"]], ["seed", "test accuracy", "test loss", "fit (s)", "fingerprint"], label_columns=0),
             "",

@@ -11,6 +11,7 @@ from mnist_ref.gate.compare import SAME_MACHINE_THRESHOLDS
 from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import cells, load_bench, load_document, load_json
+from mnist_ref.store.provenance import Provenance
 
 HEADERS = [
     "env", "TensorFlow", "Keras", "fit samples/s", "evaluate samples/s", "predict 10k (ms)",
@@ -206,10 +207,7 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -
     failures = tox_outcomes(results_dir)
     rows = [row(env, results[env], newest, failure=failures.get(env)) for env in envs]
     newest_tf = newest["run"]["environment"]["framework"].get("tensorflow") if newest else "none"
-    machines = sorted({
-        f"{cpu.get('model', '?')} ({cpu.get('usable_cores', '?')} cores)"
-        for cpu in (r["run"]["environment"].get("cpu", {}) for r in present)
-    })
+    machines = sorted({f"{env.cpu} ({env.usable_cores} cores)" for env in (Provenance.of(r["run"]["environment"]) for r in present)})
     return "\n".join([
         "# The book's model across TensorFlow versions",
         "",

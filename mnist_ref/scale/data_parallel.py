@@ -94,8 +94,9 @@ def unsupported(backend: str, layout: Layout, mode: str = "book") -> str | None:
     return None
 
 
-def check(backend: str, layout: Layout, batch_size: int, mode: str = "book") -> None:
-    """One clear error for a combination that cannot run; before anything starts."""
+def check(backend: str, layout: Layout, batch_size: int, mode: str = "book", *, needs_coordinator: bool = True) -> None:
+    """One clear error for a combination that cannot run; before anything starts. A worker needs the coordinator's
+    address; the command that starts every worker itself (launch.start_here) makes one."""
     if layout.replicas < 1 or layout.workers < 1:
         raise ConfigError(f"--replicas and --workers must be 1 or more, got {layout.replicas} and {layout.workers}")
     reason = unsupported(backend, layout, mode)
@@ -106,7 +107,7 @@ def check(backend: str, layout: Layout, batch_size: int, mode: str = "book") -> 
                           f"choose a batch size divisible by {layout.total}")
     if not 0 <= layout.process_id < layout.workers:
         raise ConfigError(f"process id {layout.process_id} is outside 0..{layout.workers - 1} for --workers {layout.workers}")
-    if layout.workers > 1 and not layout.coordinator:
+    if needs_coordinator and layout.workers > 1 and not layout.coordinator:
         raise ConfigError(f"a worker of a {layout.workers}-worker run needs the coordinator's address: "
                           f"--coordinator HOST:PORT or ${COORDINATOR_ENV}")
 

@@ -41,6 +41,23 @@ def _describe_exit(code: int) -> str:
     return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
 
 
+def starts_workers(workers: int, coordinator: str | None) -> bool:
+    """Whether this command starts every worker on this host: several workers and no coordinator given (by option or
+    environment); with a coordinator, this process is one of the workers."""
+    return workers > 1 and not (coordinator or os.environ.get(data_parallel.COORDINATOR_ENV))
+
+
+def start_here(argv: list[str], *, backend: str | None, replicas: int, workers: int, batch_size: int, mode: str,
+               timeout_s: float | None = None) -> str:
+    """Refuse what cannot run, once, here rather than in every worker; then run the workers (run_workers) and
+    return the chief's output."""
+    from mnist_ref.core import framework
+
+    data_parallel.check(framework.check_backend(backend), data_parallel.Layout(replicas, workers), batch_size, mode,
+                        needs_coordinator=False)
+    return run_workers(argv, workers, timeout_s=timeout_s or DEFAULT_TIMEOUT_S)
+
+
 def run_workers(argv: list[str], workers: int, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
     """Run `python -m mnist_ref ARGV` as workers 0..workers-1 on this host; the chief's output, or WorkerError."""
     coordinator = f"127.0.0.1:{free_port()}"

@@ -146,6 +146,22 @@ def checkpoint_path(out: Path) -> Path:
     return partial_path(out)
 
 
+def kept_checkpoints(cells: list[Cell]) -> list[Path]:
+    """The checkpoints of cells that hold completed seeds now (what an interrupted sweep leaves to resume from)."""
+    return [checkpoint_path(c.out) for c in cells if checkpoint_path(c.out).exists()]
+
+
+def publish(outcomes: list[Outcome]) -> Iterator[tuple[Outcome, Path]]:
+    """Write each outcome that has a document to its file (atomically), then drop its checkpoint; yields each
+    outcome with the path written. Outcomes without a document (too few seeds) keep their checkpoints."""
+    for outcome in outcomes:
+        if outcome.document is None:
+            continue
+        path = atomic.write_json(outcome.cell.out, outcome.document)
+        checkpoint_path(outcome.cell.out).unlink(missing_ok=True)
+        yield outcome, path
+
+
 def completed_seeds(checkpoint: Path, expected: dict) -> dict[int, dict]:
     """Seeds an interrupted sweep of the same configuration finished; ConfigError if the file is another sweep's."""
     if not checkpoint.is_file():

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mnist_ref.plumbing.errors import ReportError
+from mnist_ref.store.provenance import Provenance
 from mnist_ref.store.schema import BENCH_SCHEMA, BENCH_SCHEMAS, PATHS, SWEEP_SCHEMA, validate  # noqa: F401 (PATHS re-exported for the renderers)
 
 # The UTC time in the names of results files and folders (run records, A/B runs): 20261130T043000Z.
@@ -52,6 +53,11 @@ class BenchFile:
         """What its rounds hold: "time" (seconds; files without the field) or "instructions"."""
         measure = self.meta.get("measure")
         return measure.get("name", "time") if isinstance(measure, dict) else "time"
+
+    @property
+    def provenance(self) -> Provenance:
+        """Where and on what it was measured (its environment block, machine_info.mnist_ref)."""
+        return Provenance.of(self.machine.get("mnist_ref"))
 
     @property
     def partial(self) -> bool:
