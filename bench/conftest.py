@@ -72,9 +72,14 @@ class Case:
         return Config(batch_size=self.batch_size, mode="book" if self.mode == FLOOR_MODE else self.mode, device=self.device,
                       replicas=self.replicas)
 
+    @property
+    def layout(self) -> data_parallel.Layout:
+        """The case's data-parallel layout: its replicas in this one process."""
+        return data_parallel.Layout(self.replicas)
+
     def scope(self):
         """Where this case's model is built, trained and timed: its device, or the strategy over its replicas."""
-        return data_parallel.scope(self.backend, data_parallel.Layout(self.replicas), self.device)
+        return data_parallel.scope(self.backend, self.layout, self.device)
 
 
 def pytest_addoption(parser):
@@ -224,7 +229,7 @@ def skip_reason(case: Case, config) -> str | None:
         return missing[1]
     if case.device not in framework.list_devices():
         return f"not present: the {case.backend} backend sees no {case.device}"
-    limitation = data_parallel.unsupported(case.backend, data_parallel.Layout(case.replicas), case.mode)
+    limitation = data_parallel.unsupported(case.backend, case.layout, case.mode)
     if limitation:
         return f"not supported: {limitation}"
     if case.mode == "tuned" and not framework.tuned_supported():

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from mnist_ref.measure.speed_of_light import speed_of_light_s
-from mnist_ref.scale.data_parallel import Layout, strategy_name
+from mnist_ref.scale.data_parallel import strategy_name
 
 MEASURES = ("time", "instructions")
 
@@ -158,7 +158,7 @@ def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: 
     counts, instructions a step and a sample."""
     data = round_times(benchmark)
     info = {"path": path, "backend": case.backend, "device": case.device, "batch_size": case.batch_size, "mode": case.mode,
-            "replicas": case.replicas, "strategy": strategy_name(case.backend, Layout(case.replicas)), **extra}
+            "replicas": case.replicas, "strategy": strategy_name(case.backend, case.layout), **extra}
     info.update(samples_per_round=samples, steps_per_round=steps, flops_per_round=flops)
     if measure.counting:
         if data and min(data) <= 0:

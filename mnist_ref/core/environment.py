@@ -6,7 +6,8 @@ import os
 import platform
 import subprocess
 import sys
-from pathlib import Path
+
+from mnist_ref.plumbing.checkout import CHECKOUT
 
 
 def _safe(fn):
@@ -44,8 +45,7 @@ def _nvidia_driver() -> str | None:
 
 
 def _git(*args: str) -> str:
-    root = Path(__file__).resolve().parents[2]  # the checkout holding mnist_ref/
-    out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True)
+    out = subprocess.run(["git", "-C", str(CHECKOUT), *args], capture_output=True, text=True, timeout=10, check=True)
     return out.stdout.strip()
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from mnist_ref.measure import contention
 from mnist_ref.plumbing import atomic
+from mnist_ref.plumbing.checkout import CHECKOUT
 from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.store.files import BenchFile, check_complete, expand, load_bench
 
 # results/baseline/ of the checkout this package runs from (an editable install), else of the working directory.
-_CHECKOUT_BASELINE = Path(__file__).resolve().parent.parent / "results" / "baseline"
+_CHECKOUT_BASELINE = CHECKOUT / "results" / "baseline"
 BASELINE_NAME = "cpu-tensorflow-smoke.json"
 # How the committed baseline is made: the smoke bench (batch 32, book and tuned modes) on the CPU.
 BENCH_COMMAND = "pytest bench/ --benchmark-only --bench-smoke --bench-devices cpu --benchmark-json={path}"

@@ -69,6 +69,11 @@ class Layout:
     process_id: int = 0
     coordinator: str | None = None
 
+    @classmethod
+    def of(cls, cfg) -> Layout:
+        """cfg's replicas and workers, without a process's place among them (for checks and names)."""
+        return cls(cfg.replicas, cfg.workers)
+
     @property
     def total(self) -> int:
         """Replicas over all workers."""
@@ -157,7 +162,7 @@ def select(backend: str | None, cfg, layout: Layout | None = None) -> str:
     """Choose the backend for this process and ready cfg's replicas on it: the step before anything imports keras."""
     from mnist_ref.core import framework
 
-    layout = layout or Layout(cfg.replicas)
+    layout = layout or Layout.of(cfg)
     name = framework.select_backend(backend, deterministic=cfg.deterministic)
     check(name, layout, cfg.batch_size, cfg.mode)
     prepare(name, layout, cfg.device)

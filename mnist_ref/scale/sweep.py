@@ -274,7 +274,7 @@ def grid(base: Config, *, batch_sizes: Iterable[int], backends: Iterable[str | N
     cfgs = [dataclasses.replace(base, batch_size=b) for b in dict.fromkeys(batch_sizes)]
     for name in names:
         for cfg in cfgs:
-            data_parallel.check(name, data_parallel.Layout(cfg.replicas), cfg.batch_size, cfg.mode)
+            data_parallel.check(name, data_parallel.Layout.of(cfg), cfg.batch_size, cfg.mode)
     if out and len(cfgs) * len(names) > 1:
         raise ConfigError(f"--out names one file, but this sweep has {len(cfgs) * len(names)} configurations; pass --out-dir instead")
     return [Cell(cfg, name, out or default_path(cfg, name, out_dir or DEFAULT_DIR)) for name in names for cfg in cfgs]

@@ -10,17 +10,17 @@ takes that much longer), and one pinned to a single core with taskset (another m
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from mnist_ref.gate import ab, compare
 from mnist_ref.measure.speed_of_light import CALIBRATION_SIZE
-from mnist_ref.plumbing import atomic, interrupts
-from mnist_ref.plumbing.errors import MnistRefError
+from mnist_ref.plumbing.checkout import CHECKOUT
 from mnist_ref.reporting.tables import fmt, table
-from mnist_ref.store.files import PATHS, BenchFile, load_bench
+from mnist_ref.store.files import PATHS, BenchFile
+from mnist_ref.validation import study
 
+PROG = "mnist_ref.validation.gate"
 BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu")
 SLOWDOWNS = {"slow2x": 2.0, "slow1.4x": 1.4}
 PINNED = "onecore"
@@ -34,17 +34,6 @@ def arms(python: str, root: Path) -> list[ab.Arm]:
         *(ab.Arm(name, python, root, (*BENCH_ARGS, f"--bench-inject-slowdown={f}")) for name, f in SLOWDOWNS.items()),
         ab.Arm(PINNED, python, root, BENCH_ARGS, prefix=("taskset", "-c", "0")),
     ]
-
-
-def runs(folder: Path) -> dict[str, list[BenchFile]]:
-    """arm name -> its bench files in cycle order."""
-    if not folder.is_dir():
-        raise MnistRefError(f"{folder}: no such folder; collect the runs first (the collect command)")
-    out = {}
-    for arm_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        files = sorted(arm_dir.glob("run-*.json"), key=lambda p: int(p.stem.split("-")[1]))
-        out[arm_dir.name] = [load_bench(p) for p in files]
-    return out
 
 
 def _verdict(result: compare.Result) -> str:
@@ -115,7 +104,7 @@ def _describe(thresholds: dict[str, float]) -> str:
 
 def render(folder: Path, *, command: str) -> str:
     """results/gate-validation.md from a collected folder."""
-    arm_runs = runs(folder)
+    arm_runs = study.runs(folder)
     same1, same2 = arm_runs["same1"], arm_runs["same2"]
     env = compare.environment_summary(same1[0])
     pair_results = {"A/A": (judge_pairs(same1, same2, adjacent_too=True), "no change")}
@@ -185,27 +174,16 @@ def render(folder: Path, *, command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """collect: run the arms; analyse: write the markdown."""
-    parser = argparse.ArgumentParser(prog="python -m mnist_ref.validation.gate")
-    sub = parser.add_subparsers(dest="command", required=True)
-    collect = sub.add_parser("collect")
-    collect.add_argument("--cycles", type=int, default=6)
-    collect.add_argument("--out-dir", type=Path, required=True)
-    analyse = sub.add_parser("analyse")
-    analyse.add_argument("folder", type=Path)
-    analyse.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = study.parser(PROG, cycles=6)[0].parse_args(argv)
 
     def body() -> None:
         if args.command == "collect":
-            root = Path(__file__).resolve().parent.parent
-            ab.run_interleaved(arms(sys.executable, root), repeats=args.cycles, out_dir=args.out_dir, session="gate-validation",
+            ab.run_interleaved(arms(sys.executable, CHECKOUT), repeats=args.cycles, out_dir=args.out_dir, session="gate-validation",
                                alternate=False)
         else:
-            command = " ".join(["python -m mnist_ref.validation.gate", *(argv or sys.argv[1:])])
-            atomic.write_text(args.out, render(args.folder, command=command))
-            print(f"wrote {args.out}")
+            study.write_page(PROG, argv, args, render)
 
-    return interrupts.script_main("gate validation", body)
+    return study.main("gate validation", body)
 
 
 if __name__ == "__main__":

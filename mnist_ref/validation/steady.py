@@ -20,7 +20,6 @@ gate/compare.py before the runs were collected.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -28,11 +27,14 @@ import time
 from pathlib import Path
 
 from mnist_ref.gate import ab, compare
-from mnist_ref.plumbing import atomic, interrupts
+from mnist_ref.plumbing import atomic
+from mnist_ref.plumbing.checkout import CHECKOUT
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting.tables import table
-from mnist_ref.store.files import BenchFile, load_bench
+from mnist_ref.store.files import BenchFile
+from mnist_ref.validation import study
 
+PROG = "mnist_ref.validation.steady"
 BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "test_fit and not floor",
               "--bench-measure", "instructions")
 KINDS = {"work": "--bench-inject-work", "steps": "--bench-inject-steps"}
@@ -93,18 +95,6 @@ def arms(python: str, root: Path, levels: list[str]) -> list[ab.Arm]:
     return out
 
 
-def runs(folder: Path) -> dict[str, list[BenchFile]]:
-    """arm name -> its bench files in cycle order."""
-    if not folder.is_dir():
-        raise MnistRefError(f"{folder}: no such folder; collect the runs first (the collect command)")
-    out = {}
-    for arm_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        files = sorted(arm_dir.glob("run-*.json"), key=lambda p: int(p.stem.split("-")[1]))
-        if files:
-            out[arm_dir.name] = [load_bench(p) for p in files]
-    return out
-
-
 def _judge(base: list[BenchFile], new: list[BenchFile]) -> compare.Result:
     return compare.compare(base, new, perf="fail", only_common=True)
 
@@ -149,7 +139,7 @@ def _row(arm: str, results: list[compare.Result], truth: dict[str, str]) -> list
 
 
 def render(folder: Path, *, command: str) -> str:
-    all_runs = runs(folder)
+    all_runs = study.runs(folder)
     if "same1" not in all_runs or "same2" not in all_runs:
         raise MnistRefError(f"{folder}: no same1/ and same2/ runs; collect them first")
     calibration_path = folder / "calibration.json"
@@ -233,19 +223,12 @@ def _median_fit(f: BenchFile) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mnist_ref.validation.steady")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser, sub = study.parser(PROG, cycles=12)
+    sub.choices["collect"].add_argument("--levels", nargs="+", required=True, help="steps=FRACTION or work=PRODUCTS, each an arm")
     cal = sub.add_parser("calibrate")
     cal.add_argument("--levels", type=float, nargs="+", default=list(CALIBRATION_LEVELS))
     cal.add_argument("--cycles", type=int, default=8)
     cal.add_argument("--out", type=Path, required=True)
-    collect = sub.add_parser("collect")
-    collect.add_argument("--levels", nargs="+", required=True, help="steps=FRACTION or work=PRODUCTS, each an arm")
-    collect.add_argument("--cycles", type=int, default=12)
-    collect.add_argument("--out-dir", type=Path, required=True)
-    analyse = sub.add_parser("analyse")
-    analyse.add_argument("folder", type=Path)
-    analyse.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
     def body() -> None:
@@ -253,18 +236,12 @@ def main(argv: list[str] | None = None) -> int:
             atomic.write_text(args.out, json.dumps(calibrate(tuple(args.levels), cycles=args.cycles), indent=2) + "\n")
             print(f"wrote {args.out}")
         elif args.command == "collect":
-            root = Path(__file__).resolve().parent.parent
-            ab.run_interleaved(arms(sys.executable, root, args.levels), repeats=args.cycles, out_dir=args.out_dir,
+            ab.run_interleaved(arms(sys.executable, CHECKOUT, args.levels), repeats=args.cycles, out_dir=args.out_dir,
                                session="steady-validation", alternate=False, together=2)
         else:
-            from mnist_ref.reporting import index
+            study.write_page(PROG, argv, args, render)
 
-            command = " ".join(["python -m mnist_ref.validation.steady", *(argv or sys.argv[1:])])
-            atomic.write_many({args.out: atomic.encode(render(args.folder, command=command)),
-                               args.out.parent / "README.md": atomic.encode(index.render_index(args.out.parent, also=[args.out.name]))})
-            print(f"wrote {args.out}")
-
-    return interrupts.script_main("steady validation", body)
+    return study.main("steady validation", body)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""What the validation studies share: their command line (collect the runs, analyse them into a page), the checkout
+their bench runs come from, and writing the page with the results folder's index."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mnist_ref.plumbing import atomic, interrupts
+from mnist_ref.plumbing.errors import MnistRefError
+from mnist_ref.reporting import index
+from mnist_ref.store.files import BenchFile, load_bench
+
+
+def parser(prog: str, *, cycles: int) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """`python -m PROG collect --cycles N --out-dir DIR | analyse FOLDER --out PAGE`; more subcommands can be added."""
+    top = argparse.ArgumentParser(prog=f"python -m {prog}")
+    sub = top.add_subparsers(dest="command", required=True)
+    collect = sub.add_parser("collect")
+    collect.add_argument("--cycles", type=int, default=cycles)
+    collect.add_argument("--out-dir", type=Path, required=True)
+    analyse = sub.add_parser("analyse")
+    analyse.add_argument("folder", type=Path)
+    analyse.add_argument("--out", type=Path, required=True)
+    return top, sub
+
+
+def runs(folder: Path) -> dict[str, list[BenchFile]]:
+    """arm name -> its bench files in cycle order."""
+    if not folder.is_dir():
+        raise MnistRefError(f"{folder}: no such folder; collect the runs first (the collect command)")
+    out = {}
+    for arm_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = sorted(arm_dir.glob("run-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+        if files:
+            out[arm_dir.name] = [load_bench(p) for p in files]
+    return out
+
+
+def write_page(prog: str, argv: list[str] | None, args, render: Callable[..., str]) -> None:
+    """analyse: the page rendered from args.folder, written with the index of its folder, all or none."""
+    command = " ".join([f"python -m {prog}", *(sys.argv[1:] if argv is None else argv)])
+    atomic.write_many({args.out: atomic.encode(render(args.folder, command=command)),
+                       args.out.parent / "README.md": atomic.encode(index.render_index(args.out.parent, also=[args.out.name]))})
+    print(f"wrote {args.out}")
+
+
+def main(name: str, body: Callable[[], None]) -> int:
+    """Run a study's body with one line for bad input or an interrupt (interrupts.script_main)."""
+    return interrupts.script_main(name, body)
