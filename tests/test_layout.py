@@ -73,3 +73,13 @@ def test_readme_layout_names_the_layers_in_order():
     section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
     named = [m for m in re.findall(r"`mnist_ref/(\w+)/`", section)]
     assert [p for p in named if p in RANK] == [p for layer in mnist_ref.LAYERS for p in layer]
+
+
+def test_paths_beside_the_package_resolve_from_any_folder(tmp_path, monkeypatch):
+    """Modules one level deeper than before still find the checkout: its bench/, its committed baseline."""
+    from mnist_ref.gate import baseline
+    from mnist_ref.plumbing.checkout import CHECKOUT
+
+    monkeypatch.chdir(tmp_path)
+    assert CHECKOUT == ROOT and (CHECKOUT / "bench" / "conftest.py").is_file()
+    assert baseline.default_dir().resolve() == ROOT / "results" / "baseline"
