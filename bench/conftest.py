@@ -13,7 +13,8 @@ from timing import COUNTING, MEASURES, Measure
 from mnist_ref.core import framework
 from mnist_ref.core.config import MODES, Config
 from mnist_ref.gate.ab import SESSION_ENV
-from mnist_ref.plumbing import atomic, interrupts
+from mnist_ref.plumbing import atomic
+from mnist_ref.plumbing.checkout import interrupts, portable
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.scale import data_parallel
 from mnist_ref.store import files
@@ -402,7 +403,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     output_json["mnist_ref"] = {
         "schema": BENCH_SCHEMA,
         **bench.outcome,
-        "command": " ".join(["pytest", *sys.argv[1:]]),
+        "command": portable(" ".join(["pytest", *sys.argv[1:]])),
         "smoke": config.getoption("--bench-smoke"),
         # The book's configuration every case starts from; each case overrides device, batch size and mode.
         "config": Config().to_dict(),

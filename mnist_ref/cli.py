@@ -202,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(args) -> str:
     """The command line as typed, for the pages that record how they were made."""
-    return " ".join([PROG, *args.argv])
+    from mnist_ref.plumbing.checkout import portable
+
+    return portable(" ".join([PROG, *args.argv]))
 
 
 def _cmd_env(args, outputs: Outputs) -> int:

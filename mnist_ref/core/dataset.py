@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_ref.plumbing import interrupts
+from mnist_ref.plumbing.checkout import portable_path
 from mnist_ref.plumbing.errors import ChecksumError, DataFormatError, DataNotFoundError, DownloadError
 
 DATA_ENV = "MNIST_REF_DATA"
@@ -162,7 +163,7 @@ def load_idx_dir(directory: Path, *, spec: IdxSpec = MNIST_IDX) -> RawMnist:
         y_train=arrays["train_labels"],
         x_test=arrays["test_images"],
         y_test=arrays["test_labels"],
-        source=f"idx:{directory}",
+        source=f"idx:{portable_path(directory)}",
         checksums=checksums,
     )
 
@@ -183,7 +184,7 @@ def load_npz(path: Path, *, sha256: str | None = KERAS_NPZ_SHA256) -> RawMnist:
             arrays = {key: npz[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError, KeyError, zlib.error) as exc:
         raise DataFormatError(f"{path}: not a readable mnist.npz ({exc}); re-download it") from None
-    return RawMnist(**arrays, source=f"npz:{path}", checksums={path.name: digest})
+    return RawMnist(**arrays, source=f"npz:{portable_path(path)}", checksums={path.name: digest})
 
 
 def load_local(directory: Path) -> RawMnist:

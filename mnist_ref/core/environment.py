@@ -7,7 +7,7 @@ import platform
 import subprocess
 import sys
 
-from mnist_ref.plumbing.checkout import CHECKOUT
+from mnist_ref.plumbing.checkout import CHECKOUT, portable, portable_path
 
 
 def _safe(fn):
@@ -15,7 +15,7 @@ def _safe(fn):
     try:
         return fn()
     except Exception as exc:  # metadata must never break a run
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"error": portable(f"{type(exc).__name__}: {exc}")}
 
 
 def _cpu() -> dict:
@@ -76,5 +76,5 @@ def capture() -> dict:
         "cpu": _safe(_cpu),
         "os": _safe(lambda: {"system": platform.system(), "release": platform.release(), "platform": platform.platform()}),
         "git": _safe(_git_info),
-        "executable": sys.executable,
+        "executable": portable_path(sys.executable),
     }

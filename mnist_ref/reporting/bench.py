@@ -5,6 +5,7 @@ from __future__ import annotations
 from mnist_ref.core.config import BOOK_EPOCHS, DEFAULT_SEED
 from mnist_ref.core.dataset import TEST_IMAGES, TRAIN_IMAGES
 from mnist_ref.measure import contention
+from mnist_ref.plumbing.checkout import portable
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
 
@@ -141,7 +142,7 @@ def environment_lines(bench_file: BenchFile) -> list[str]:
         f"- `{bench_file.path.name}` ({bench_file.datetime[:19].replace('T', ' ')} UTC): {env.machine}; GPUs: {env.gpu_list}",
         f"  - Python {env.python}, NumPy {env.numpy}, {versions}; backend {env.backend}"
         + (f"; {extras}" if extras else ""),
-        f"  - command: `{bench_file.meta.get('command', '?')}`" + (" (smoke mode)" if bench_file.meta.get("smoke") else ""),
+        f"  - command: `{portable(bench_file.meta.get('command', '?'))}`" + (" (smoke mode)" if bench_file.meta.get("smoke") else ""),
         f"  - oracle: {oracle_line(bench_file.meta.get('oracle'))}",
         *([f"  - machine during the session: {contention.describe(bench_file.meta['contention'])}"]
           if "contention" in bench_file.meta and bench_file.measure == "time" else []),

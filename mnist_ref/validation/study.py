@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mnist_ref.plumbing import atomic, interrupts
+from mnist_ref.plumbing.checkout import portable
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting import index
 from mnist_ref.store.files import BenchFile, load_bench
@@ -41,7 +42,7 @@ def runs(folder: Path) -> dict[str, list[BenchFile]]:
 
 def write_page(prog: str, argv: list[str] | None, args, render: Callable[..., str]) -> None:
     """analyse: the page rendered from args.folder, written with the index of its folder, all or none."""
-    command = " ".join([f"python -m {prog}", *(sys.argv[1:] if argv is None else argv)])
+    command = portable(" ".join([f"python -m {prog}", *(sys.argv[1:] if argv is None else argv)]))
     atomic.write_many({args.out: atomic.encode(render(args.folder, command=command)),
                        args.out.parent / "README.md": atomic.encode(index.render_index(args.out.parent, also=[args.out.name]))})
     print(f"wrote {args.out}")

@@ -1,0 +1,47 @@
+"""Portable provenance: results files name paths relative to the checkout (or with the machine's prefix left out),
+never the absolute folders of the machine that wrote them; the environment block keeps what identifies the machine."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from helpers import ROOT
+
+from mnist_ref.core import environment
+from mnist_ref.plumbing.checkout import CHECKOUT, portable, portable_path
+from mnist_ref.store import portable as portable_files
+
+
+def test_no_committed_results_file_holds_an_absolute_path():
+    held = {str(f.relative_to(ROOT)): portable_files.absolute_paths(f)[:3]
+            for f in portable_files.text_files([ROOT / "results"]) if portable_files.absolute_paths(f)}
+    assert held == {}, "absolute paths in results files; run `python -m mnist_ref.store.portable results` and commit"
+
+
+def test_paths_inside_the_checkout_become_relative_and_others_lose_their_prefix():
+    assert portable_path(CHECKOUT / "results" / "bench" / "x.json") == "results/bench/x.json"
+    assert portable(f"pytest bench --benchmark-json={CHECKOUT}/results/a.json") == "pytest bench --benchmark-json=results/a.json"
+    assert portable("--benchmark-json=/tmp/out/cpu.json and idx:/data/mnist") == "--benchmark-json=.../cpu.json and idx:.../mnist"
+    assert portable('File "/opt/py/lib/python3.11/site-packages/keras/x.py"') == 'File ".../site-packages/keras/x.py"'
+
+
+def test_urls_ratios_and_relative_paths_are_left_alone():
+    for text in ("https://pypi.org/simple/a/b", "file:///opt/pypi/simple", "T1 / (N * TN)", "samples/s", "results/bench.md",
+                 "IQR/median base / new"):
+        assert portable(text) == text
+
+
+def test_the_environment_block_is_portable_and_still_names_the_machine():
+    env = environment.capture()
+    assert not portable_files.ABSOLUTE_PATH.search(json.dumps(env)), env["executable"]
+    assert env["cpu"]["model"] and env["cpu"]["usable_cores"] >= 1 and env["python"] == ".".join(map(str, sys.version_info[:3]))
+
+
+def test_the_rewrite_is_atomic_and_changes_only_what_holds_paths(tmp_path):
+    holds, clean = tmp_path / "a.json", tmp_path / "b.md"
+    holds.write_text('{"command": "pytest --benchmark-json=/tmp/x/y.json"}\n')
+    clean.write_text("nothing absolute here\n")
+    assert portable_files.make_portable(portable_files.text_files([tmp_path])) == [holds]
+    assert json.loads(holds.read_text())["command"] == "pytest --benchmark-json=.../y.json"
+    assert portable_files.main([str(tmp_path)]) == 0 and portable_files.absolute_paths(holds) == []
