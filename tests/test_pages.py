@@ -60,3 +60,24 @@ def test_every_page_is_covered(monkeypatch):
     pages_here = {p.name for p in RESULTS.glob("*.md")} - {"README.md"}
     covered = {path.name for command in recorded_commands() for path in rendered_by(command) if path.suffix == ".md"}
     assert pages_here <= covered, f"pages no recorded command renders: {sorted(pages_here - covered)}"
+
+
+MAX_COLUMNS = 8
+
+
+def test_every_table_is_narrow_enough_to_read_without_scrolling():
+    """No committed results page has a table wider than MAX_COLUMNS columns (one table per question instead)."""
+    wide = []
+    for page in sorted(RESULTS.glob("*.md")):
+        lines = page.read_text().splitlines()
+        for i, line in enumerate(lines[1:], start=1):
+            if re.fullmatch(r"\|(:?-+:?\|)+", line.replace(" ", "")) and line.count("|") - 1 > MAX_COLUMNS:
+                wide.append(f"{page.relative_to(ROOT)}:{i}: {line.count('|') - 1} columns ({lines[i - 1][:60]}...)")
+    assert wide == []
+
+
+def test_every_results_page_opens_with_a_headline(monkeypatch):
+    """The pages people read first say what they found in bold, right under the title, from the data."""
+    for name in ("bench.md", "backends.md", "distributed.md", "seed-sweep.md", "tf-versions.md", "gpu-h200.md"):
+        lines = (RESULTS / name).read_text().splitlines()
+        assert lines[0].startswith("# ") and lines[1] == "" and lines[2].startswith("**"), name

@@ -27,10 +27,10 @@ def test_numbers_are_right_aligned_and_absent_devices_shown():
     rendered = (DATA / "bench-sample.md").read_text()
     separator = next(line for line in rendered.splitlines() if line.startswith("|:"))
     cells = separator.strip("|").split("|")
-    assert [c.startswith(":") for c in cells[:3]] == [True] * 3
-    assert all(c.endswith(":") and not c.startswith(":") for c in cells[3:])
-    assert "| tensorflow | gpu:0    | book   |      32 |              not present |" in rendered
-    assert "| tensorflow | gpu:0    | tuned  |      32 |              not present |" in rendered
+    assert [c.startswith(":") for c in cells[:2]] == [True] * 2  # case and mode: labels, left
+    assert all(c.endswith(":") and not c.startswith(":") for c in cells[2:])  # the batch and every number: right
+    assert "- tensorflow gpu:0, book, batch 32: not present" in rendered
+    assert "- tensorflow gpu:0, tuned, batch 32: not present" in rendered
 
 
 def with_gpu(document: dict, factor: dict[int, float]) -> dict:
@@ -117,10 +117,12 @@ def test_keras_epochs_are_shown_as_multiples_of_the_floor(tmp_path):
     document["benchmarks"].append(floor)
     path = tmp_path / "with-floor.json"
     path.write_text(json.dumps(document))
-    rows = [line for line in bench_report.performance_table([files.load_bench(path)]).splitlines() if "| cpu:0" in line]
-    book = next(r for r in rows if "| tensorflow | cpu:0    | book " in r)
+    lines = bench_report.performance_tables([files.load_bench(path)])
+    training = lines[lines.index("## Training speed"):lines.index("## Inference and warm-up")]
+    rows = [line for line in "\n".join(training).splitlines() if " cpu:0 " in line]
+    book = next(r for r in rows if r.startswith("| tensorflow cpu:0 ") and "| book " in r)
     assert "4.00x" in book
-    assert any(r.startswith("| numpy ") and "1.00x" in r for r in rows)
+    assert any(r.startswith("| numpy cpu:0 ") and "1.00x" in r for r in rows)
 
 
 def with_replicas(document: dict, replicas: int, factor: float) -> dict:
@@ -140,7 +142,9 @@ def test_distributed_report_gives_speed_up_and_efficiency(tmp_path):
     two.write_text(json.dumps(with_replicas(json.loads(SAMPLE.read_text()), 2, 0.8)))
     loaded = [files.load_bench(one), files.load_bench(two)]
     rendered = distributed.render(loaded, command="mnist-ref report --distributed")
-    row = next(line for line in rendered.splitlines() if "| keras DataParallel" in line and "|      32 |" in line)
+    speed = rendered.split("## Speed", 1)[1].split("## ", 1)[0]
+    row = next(line for line in speed.splitlines() if [c.strip() for c in line.split("|")[2:5]] == ["book", "32", "2"])
     assert "1.25x" in row and "62.5%" in row  # speed-up 1 / 0.8, efficiency 1.25 / 2
+    assert "keras DataParallel" in rendered.split("## Set-up and correctness", 1)[1]
     # Cases on 2 replicas are their own cases: never matched with the one-device run of the same batch size.
     assert set(files.cells(loaded[:1])).isdisjoint(files.cells(loaded[1:]))

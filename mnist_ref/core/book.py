@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, KERAS_SGD_DEFAULT_LEARNING_RATE, Config
+from mnist_ref.core.dataset import TRAIN_IMAGES
 
 # Printed by the book for its 5-epoch, batch-32 run: training accuracy after epoch 1 and epoch 5,
 # and model.evaluate(x_test, y_test) -> [loss, accuracy].
@@ -17,6 +18,11 @@ BOOK_TEST_LOSS = 0.2411
 BOOK_TEST_ACCURACY = 0.9319
 # model.predict(x_test[0:1]) in the book: the first test image is a 7.
 BOOK_FIRST_TEST_PREDICTION = 7
+# The book's training log prints every epoch as "60000/60000 [====] - 1s 22us/step": Keras 2-era progress output,
+# whose "step" at batch 32 is one sample. 22 us a sample is about 1.3 s an epoch of 60,000 images, on a machine the
+# book does not name (so it is a reference point for a reader, not a target).
+BOOK_PRINTED_US_PER_SAMPLE = 22
+BOOK_PRINTED_EPOCH_S = BOOK_PRINTED_US_PER_SAMPLE * 1e-6 * TRAIN_IMAGES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,61 +2,86 @@
 
 from __future__ import annotations
 
-from mnist_ref.core.config import BOOK_EPOCHS, DEFAULT_SEED
-from mnist_ref.reporting.bench import cpu_gpu_section, header_lines, ordered_rows
+from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED
+from mnist_ref.reporting.bench import case_columns, cpu_gpu_section, header_lines, not_measured_lines
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
-from mnist_ref.store.files import BenchFile, CaseKey, cells
+from mnist_ref.store.files import BenchFile, CaseKey, case_order, cells
 
-HEADERS = [
-    "backend", "device", "mode", "batch", "fit samples/s", "evaluate samples/s", "predict 10k (ms)",
-    "test accuracy", "band", "in band", "fingerprint", "same weights in every run",
-]
+SPEED_HEADERS = ["case", "mode", "batch", "fit samples/s", "evaluate samples/s", "predict 10k (ms)"]
+CORRECTNESS_HEADERS = ["case", "mode", "batch", "test accuracy", "band", "in band", "fingerprint", "same weights in every run"]
 
 
-def _measured_row(key: CaseKey, runs: list[dict[str, dict]]) -> list[str]:
-    backend, device, batch, mode = key
+def _speed_row(key: CaseKey, runs: list[dict[str, dict]]) -> list[str]:
     first = runs[0]
-    fit = first.get("fit", {}).get("extra_info", {})
-    prints = [r["fit"]["extra_info"].get("fingerprint") for r in runs if "fit" in r]
-    stable = "" if len(prints) < 2 or None in prints else fmt(len(set(prints)) == 1, "verdict")
-    band = fit.get("band")
     return [
-        backend, device, mode, str(batch),
-        fmt(fit.get("samples_per_s"), "rate"),
+        *case_columns(key),
+        fmt(first.get("fit", {}).get("extra_info", {}).get("samples_per_s"), "rate"),
         fmt(first.get("evaluate", {}).get("extra_info", {}).get("samples_per_s"), "rate"),
         fmt(first["predict"]["stats"]["median"], "ms") if "predict" in first else "",
-        accuracy_cell(fit.get("test_accuracy"), diverged=bool(fit.get("diverged"))),
-        fmt(band, "band") or "no baseline",
-        fmt(fit.get("in_band"), "verdict"),
-        (fit.get("fingerprint") or "")[:12],
-        f"{stable} ({len(prints)} runs)" if stable else "one run",
     ]
 
 
-def _skipped_label(reason: str) -> str:
-    """'not measured' for an absent device (no GPU here); other reasons in full."""
-    return "not measured: no such device here" if reason.startswith("not present") else reason
+def _stable(runs: list[dict[str, dict]]) -> str:
+    prints = [r["fit"]["extra_info"].get("fingerprint") for r in runs if "fit" in r]
+    stable = "" if len(prints) < 2 or None in prints else fmt(len(set(prints)) == 1, "verdict")
+    return f"{stable} ({len(prints)} runs)" if stable else "one run"
 
 
-def backends_table(files: list[BenchFile]) -> str:
-    """One row per case; repeated runs of a case (several files) judge fingerprint stability."""
+def _correctness_row(key: CaseKey, runs: list[dict[str, dict]]) -> list[str]:
+    fit = runs[0].get("fit", {}).get("extra_info", {})
+    return [
+        *case_columns(key),
+        accuracy_cell(fit.get("test_accuracy"), diverged=bool(fit.get("diverged"))),
+        fmt(fit.get("band"), "band") or "no band",
+        fmt(fit.get("in_band"), "verdict"),
+        f"`{(fit.get('fingerprint') or '')[:12]}`" if fit.get("fingerprint") else "",
+        _stable(runs),
+    ]
+
+
+def _runs(files: list[BenchFile]) -> dict[CaseKey, list[dict[str, dict]]]:
+    """case -> its runs, one per file that measured it, in file order."""
     per_file = [cells([f]) for f in files]
-    keys = {k for measured in per_file for k in measured}
-    measured_rows = {k: _measured_row(k, [m[k] for m in per_file if k in m]) for k in keys}
-    rows = ordered_rows(measured_rows, files, width=len(HEADERS), label=_skipped_label)
-    return table(rows, HEADERS, label_columns=3)
+    keys = sorted({k for measured in per_file for k in measured}, key=case_order)
+    return {k: [m[k] for m in per_file if k in m] for k in keys}
+
+
+def headline(files: list[BenchFile]) -> str:
+    """The book's case on each backend: speed, accuracy, whether its weights repeat."""
+    runs = _runs(files)
+    book = {k: r for k, r in runs.items() if k.mode == "book" and k.batch_size == BOOK_BATCH_SIZE and k.device == "cpu:0" and "fit" in r[0]}
+    if not book:
+        return "No file here measured the book's configuration (cpu:0, book mode, batch 32) on any backend."
+    parts = []
+    for key, case_runs in book.items():
+        info = case_runs[0]["fit"]["extra_info"]
+        repeat = _stable(case_runs)
+        parts.append(f"{key.backend} {fmt(info.get('samples_per_s'), 'rate')} samples/s, accuracy "
+                     f"{accuracy_cell(info.get('test_accuracy'), diverged=bool(info.get('diverged')))} "
+                     f"({'in' if info.get('in_band') else 'OUTSIDE'} band; same weights in every run: {repeat})")
+    machine = files[0].provenance.machine
+    return f"**On {machine}, the book's model on the CPU at batch {BOOK_BATCH_SIZE} (book mode) trains at:** " + "; ".join(parts) + "."
 
 
 def render(files: list[BenchFile], *, command: str) -> str:
-    """The backends report: where each run was measured, the table, and the CPU/GPU crossover."""
-    lines = header_lines("Keras 3 backends", files, command=command)
+    """The backends report: a headline, where each run was measured, speed and correctness tables, the CPU/GPU crossover."""
+    runs = _runs(files)
+    missing = not_measured_lines(files)
+    lines = ["# Keras 3 backends", "", headline(files), "", *header_lines(None, files, command=command)]
     lines += [
         "",
-        "Each backend ran in its own process (`pytest bench/ --bench-backend NAME`), twice; throughput is from "
-        "the first run (medians), and the fingerprint column compares the final weights of every run of the "
-        f"same case. Accuracy: the book's {BOOK_EPOCHS} epochs with seed {DEFAULT_SEED}, judged against the batch size's band.",
+        "Each backend ran in its own process (`pytest bench/ --bench-backend NAME`), twice; speed is from the first run "
+        "(medians), and the last column compares the final weights of every run of the same case.",
         "",
-        backends_table(files),
+        "## Speed", "",
+        table([_speed_row(k, r) for k, r in runs.items()], SPEED_HEADERS, label_columns=2),
+        "",
+        "## Correctness", "",
+        f"Test accuracy after the book's {BOOK_EPOCHS} epochs with seed {DEFAULT_SEED}, judged against the batch size's band.",
+        "",
+        table([_correctness_row(k, r) for k, r in runs.items()], CORRECTNESS_HEADERS, label_columns=3),
+        "",
+        *(["Not measured:", "", *missing, ""] if missing else []),
         *cpu_gpu_section(files),
     ]
     return "\n".join(lines)

@@ -2,89 +2,218 @@
 
 from __future__ import annotations
 
-from mnist_ref.core.config import BOOK_EPOCHS, DEFAULT_SEED
+import dataclasses
+import statistics
+
+from mnist_ref.core.book import BOOK_PRINTED_EPOCH_S, BOOK_PRINTED_US_PER_SAMPLE
+from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED
 from mnist_ref.core.dataset import TEST_IMAGES, TRAIN_IMAGES
 from mnist_ref.measure import contention
 from mnist_ref.plumbing.checkout import portable
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
+from mnist_ref.store.schema import FLOOR_MODE
 
 
-def _iqr_rate(bench: dict) -> float | None:
-    stats, samples = bench["stats"], bench["extra_info"].get("samples_per_round")
-    if not samples or not stats.get("q1") or not stats.get("q3"):
+def case_columns(key: CaseKey) -> list[str]:
+    """case (backend and device), mode, batch: the label columns, the batch size last so it aligns as a number."""
+    return [f"{key.backend} {key.device}", key.mode, str(key.batch_size)]
+
+
+def spread(bench: dict | None) -> float | None:
+    """A benchmark's round spread: IQR over median (None for one round)."""
+    if not bench or not bench["stats"].get("median") or bench["stats"].get("rounds", 0) < 2:
         return None
-    return samples / stats["q1"] - samples / stats["q3"]
+    return bench["stats"]["iqr"] / bench["stats"]["median"]
 
 
-def _label(key: CaseKey) -> list[str]:
-    """backend, device, mode, batch: the label columns, the batch size last so it aligns as a number."""
-    backend, device, batch, mode = key
-    return [backend, device, mode, str(batch)]
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One case over every process (file) that measured it: each path's benchmarks, one per process, in file order."""
+
+    key: CaseKey
+    runs: list[dict[str, dict]]
+
+    def benches(self, path: str) -> list[dict]:
+        return [r[path] for r in self.runs if path in r]
+
+    def median(self, path: str) -> float | None:
+        """The median over processes of each process's median seconds."""
+        values = [b["stats"]["median"] for b in self.benches(path)]
+        return statistics.median(values) if values else None
+
+    def info(self, path: str, field: str) -> float | None:
+        """The median over processes of a numeric extra_info field."""
+        values = [b["extra_info"][field] for b in self.benches(path) if b["extra_info"].get(field) is not None]
+        return statistics.median(values) if values else None
+
+    @property
+    def fit_info(self) -> dict:
+        """The first process's fit extra_info (accuracy, band, fingerprint: the same case trains the same way)."""
+        fits = self.benches("fit")
+        return fits[0]["extra_info"] if fits else {}
 
 
-FLOOR_MODE = "floor"  # the NumPy reference's rows (bench/test_reference_floor.py)
+def measured_cases(files: list[BenchFile]) -> list[Case]:
+    """Every measured case, its processes gathered from the files, in the tables' order."""
+    per_file = [cells([f]) for f in files]
+    keys = sorted({k for measured in per_file for k in measured}, key=case_order)
+    return [Case(k, [m[k] for m in per_file if k in m]) for k in keys]
 
 
-def floor_medians(measured: dict[CaseKey, dict[str, dict]]) -> dict[int, float]:
-    """batch size -> the reference floor's median fit epoch, where this run measured it."""
-    return {key[2]: paths["fit"]["stats"]["median"] for key, paths in measured.items() if key[3] == FLOOR_MODE and "fit" in paths}
+def spread_cell(case: Case) -> str:
+    """The fit epoch's spread: over the rounds (IQR / median, the median over processes), and with several processes,
+    between their medians (max / min)."""
+    fits = case.benches("fit")
+    rounds = [s for s in map(spread, fits) if s is not None]
+    cell = fmt(100 * statistics.median(rounds), "pct") if rounds else ""
+    if len(fits) > 1:
+        medians = [b["stats"]["median"] for b in fits]
+        cell += f"; {fmt(max(medians) / min(medians), 'x')} of {len(fits)}"
+    return cell
 
 
-def performance_row(key: CaseKey, paths: dict[str, dict], *, floor: float | None = None) -> list[str]:
-    """One row of the main table; floor is the reference floor's epoch at this batch size, when measured."""
-    fit, ev, pr, one = (paths.get(p) for p in PATHS)
-    fit_info = fit["extra_info"] if fit else {}
-    in_band = fit_info.get("in_band")
-    band = fit_info.get("band")
+def training_row(case: Case, *, floor: float | None = None) -> list[str]:
+    """Training speed: the epoch's median and spread, samples a second, against the floor and the speed of light."""
+    epoch = case.median("fit")
+    samples, light = case.info("fit", "samples_per_round"), case.info("fit", "speed_of_light_s")
     return [
-        *_label(key),
-        fmt(fit_info.get("samples_per_s"), "rate"),
-        fmt(_iqr_rate(fit), "rate") if fit else "",
-        fmt(fit["stats"]["median"], "s") if fit else "",
-        fmt(fit["stats"]["median"] / floor, "x") if fit and floor else "",
-        fmt(ev["extra_info"].get("samples_per_s"), "rate") if ev else "",
-        fmt(pr["stats"]["median"], "ms") if pr else "",
-        fmt(one["stats"]["median"], "ms") if one else "",
-        fmt(one["extra_info"].get("p95_s"), "ms") if one else "",
-        accuracy_cell(fit_info.get("test_accuracy"), diverged=bool(fit_info.get("diverged"))),
-        fmt(band, "band") or "no baseline",
-        fmt(in_band, "verdict"),
-        fmt(fit_info.get("speed_of_light_pct"), "pct"),
-        fmt(fit_info.get("compile_s"), "s"),
+        *case_columns(case.key),
+        fmt(epoch, "s"),
+        spread_cell(case),
+        fmt(samples / epoch, "rate") if samples and epoch else "",
+        fmt(epoch / floor, "x") if epoch and floor else "",
+        fmt(100 * light / epoch, "pct") if light and epoch else "",
     ]
 
 
-PERFORMANCE_HEADERS = [
-    "backend", "device", "mode", "batch",
-    "fit samples/s (median)", "fit IQR (samples/s)", "epoch (s)", "epoch / floor", "evaluate samples/s",
-    "predict 10k (ms)", "1 image (ms, median)", "1 image (ms, p95)",
-    "test accuracy", "band", "in band", "fit % of speed of light", "warm-up extra (s)",
-]
+TRAINING_HEADERS = ["case", "mode", "batch", "epoch (s, median)", "spread (rounds; processes)",
+                    "samples/s", "epoch / floor", "% of speed of light"]
 
 
-def ordered_rows(measured_rows: dict[CaseKey, list[str]], files: list[BenchFile], *, width: int, label) -> list[list[str]]:
-    """Measured rows and skipped cases in one order; skipped batch sizes of a (backend, device, mode)
-    that share a reason fold into one row, labelled label(reason), so no case goes missing."""
-    folded: dict[tuple, list[int]] = {}
-    for (backend, device, batch, mode), reason in skipped(files).items():
-        if (backend, device, batch, mode) not in measured_rows:
-            folded.setdefault((backend, device, mode, reason), []).append(batch)
-    entries = [(case_order(key), row) for key, row in measured_rows.items()]
-    for (backend, device, mode, reason), batches in folded.items():
-        sizes = ", ".join(map(str, sorted(batches)))
-        row = [backend, device, mode, sizes, label(reason)] + [""] * (width - 5)
-        entries.append((case_order((backend, device, min(batches), mode)), row))
-    return [row for _, row in sorted(entries, key=lambda entry: entry[0])]
+def book_reference_row() -> list[str]:
+    """The book's printed speed as a row of the training table."""
+    return ["the book (printed)", "book", str(BOOK_BATCH_SIZE), fmt(BOOK_PRINTED_EPOCH_S, "s"), "",
+            fmt(1e6 / BOOK_PRINTED_US_PER_SAMPLE, "rate"), "", ""]
 
 
-def performance_table(files: list[BenchFile]) -> str:
-    """Per backend x device x batch size x mode: throughput, latency, accuracy, speed of light."""
+def inference_row(case: Case) -> list[str]:
+    """Inference and warm-up: evaluate, predict the test set, one image (median and p95), the first epoch's extra."""
+    return [
+        *case_columns(case.key),
+        fmt(case.info("evaluate", "samples_per_s"), "rate"),
+        fmt(case.median("predict"), "ms"),
+        fmt(case.median("predict_one"), "ms"),
+        fmt(case.info("predict_one", "p95_s"), "ms"),
+        fmt(case.info("fit", "compile_s"), "s"),
+    ]
+
+
+INFERENCE_HEADERS = ["case", "mode", "batch", "evaluate samples/s", f"predict {TEST_IMAGES // 1000}k (ms)", "1 image (ms, median)",
+                     "1 image (ms, p95)", "warm-up extra (s)"]
+
+
+def correctness_row(case: Case) -> list[str]:
+    """Correctness: test accuracy against the batch size's band, and the final weights' fingerprint (whether every
+    process that trained the case ended on the same weights)."""
+    info = case.fit_info
+    prints = {b["extra_info"].get("fingerprint") for b in case.benches("fit")}
+    fingerprint = info.get("fingerprint")
+    same = "" if len(case.benches("fit")) < 2 else (" (same in every run)" if len(prints) == 1 else " (**differs between runs**)")
+    return [
+        *case_columns(case.key),
+        accuracy_cell(info.get("test_accuracy"), diverged=bool(info.get("diverged"))),
+        fmt(info.get("band"), "band") or "no band",
+        fmt(info.get("in_band"), "verdict"),
+        (f"`{fingerprint[:12]}`" if fingerprint else "") + same,
+    ]
+
+
+CORRECTNESS_HEADERS = ["case", "mode", "batch", "test accuracy", "band", "in band", "weights (fingerprint)"]
+
+
+def not_measured_lines(files: list[BenchFile]) -> list[str]:
+    """The cases the suite skipped, batch sizes of one case and reason folded into one line."""
     measured = cells(files)
-    floors = floor_medians(measured)
-    rows = ordered_rows({key: performance_row(key, paths, floor=floors.get(key[2])) for key, paths in measured.items()}, files,
-                        width=len(PERFORMANCE_HEADERS), label=lambda reason: reason.split(":")[0])
-    return table(rows, PERFORMANCE_HEADERS, label_columns=3)
+    folded: dict[tuple, list[int]] = {}
+    for key, reason in skipped(files).items():
+        if key not in measured:
+            folded.setdefault((key.backend, key.device, key.mode, reason), []).append(key.batch_size)
+    return [f"- {backend} {device}, {mode}, batch {', '.join(map(str, sorted(batches)))}: {reason}"
+            for (backend, device, mode, reason), batches in sorted(folded.items())]
+
+
+def performance_tables(files: list[BenchFile]) -> list[str]:
+    """One table per question (training speed, inference, correctness), and the cases not measured, as lines."""
+    cases = measured_cases(files)
+    floors = {c.key.batch_size: c.median("fit") for c in cases if c.key.mode == FLOOR_MODE and c.median("fit")}
+    training = [training_row(c, floor=floors.get(c.key.batch_size)) for c in cases]
+    if any(c.key.batch_size == BOOK_BATCH_SIZE for c in cases):
+        training.append(book_reference_row())
+    keras = [c for c in cases if c.key.mode != FLOOR_MODE]  # the floor has no evaluate, predict or band
+    processes = max((len(c.runs) for c in cases), default=1)
+    missing = not_measured_lines(files)
+    return [
+        "## Training speed", "",
+        f"One epoch ({TRAIN_IMAGES:,} images) a timed round after a warm-up epoch. "
+        + (f"Each case ran in up to {processes} separate processes: the epoch is the median of their medians; the spread "
+           "is the rounds' IQR over their median (within a process, the median over processes), then the processes' "
+           "medians against each other (max / min, of how many). "
+           if processes > 1 else "The epoch is the median over the rounds; the spread their IQR over the median. ")
+        + "Rows `numpy cpu:0 floor`: the same training written out in NumPy (`mnist_ref/reference/numpy_model.py`), no "
+        "framework; epoch / floor: a row's epoch over the floor's at the same batch size. % of speed of light: the time "
+        "the step's FLOPs would take at this machine's measured matmul throughput, over the measured time. `the book "
+        f"(printed)`: the book's own training log, \"1s {BOOK_PRINTED_US_PER_SAMPLE}us/step\" a sample at batch {BOOK_BATCH_SIZE} "
+        "(Keras 2, on a machine the book does not name), for reference.",
+        "", table(training, TRAINING_HEADERS, label_columns=2), "",
+        "## Inference and warm-up", "",
+        f"evaluate and predict: the {TEST_IMAGES:,} test images; 1 image: `model.predict` on the first test image. Medians "
+        "(over the rounds, then over processes). Warm-up extra: the first epoch's time beyond a steady epoch (tracing, "
+        "compilation).",
+        "", table([inference_row(c) for c in keras], INFERENCE_HEADERS, label_columns=2), "",
+        "## Correctness", "",
+        f"Test accuracy after the book's {BOOK_EPOCHS} epochs with seed {DEFAULT_SEED}, against the batch size's own multi-seed "
+        f"band (the book's band at batch {BOOK_BATCH_SIZE}); the first 12 hex digits of the final weights' fingerprint.",
+        "", table([correctness_row(c) for c in keras], CORRECTNESS_HEADERS, label_columns=2), "",
+        *(["Not measured:", "", *missing, ""] if missing else []),
+    ]
+
+
+def headline(files: list[BenchFile]) -> str:
+    """One paragraph a reader can quote, every number from the files: the book's case (the CPU first), its speed
+    against the book's printed speed, tuned and floor, accuracy, the oracle."""
+    cases = {c.key: c for c in measured_cases(files)}
+    book = next((k for k in cases if k.mode == "book" and k.batch_size == BOOK_BATCH_SIZE and cases[k].benches("fit")), None)
+    if book is None:
+        return "No file here measured the book's configuration (book mode, batch 32), so there is no headline."
+    case = cases[book]
+    epoch, fits = case.median("fit"), case.benches("fit")
+    us = 1e6 * epoch / (case.info("fit", "samples_per_round") or TRAIN_IMAGES)
+    medians = [b["stats"]["median"] for b in fits]
+    how = (f"median of {len(fits)} processes, their medians within {fmt(max(medians) / min(medians), 'x')}"
+           if len(fits) > 1 else f"median of {fits[0]['stats']['rounds']} rounds, spread {spread_cell(case)}")
+    others = []
+    for key, name in ((book._replace(mode="tuned"), "tuned"), (CaseKey("numpy", "cpu:0", BOOK_BATCH_SIZE, FLOOR_MODE), "the NumPy floor")):
+        if key in cases and cases[key].median("fit"):
+            others.append(f"{name} {fmt(cases[key].median('fit'), 's')} s")
+    info = case.fit_info
+    band = info.get("band")
+    accuracy = (f"test accuracy {accuracy_cell(info.get('test_accuracy'), diverged=bool(info.get('diverged')))}, "
+                + (f"{'inside' if info.get('in_band') else 'OUTSIDE'} the band {fmt(band, 'band')}" if band else "no band"))
+    prints = {b["extra_info"].get("fingerprint") for b in fits}
+    weights = "" if len(fits) < 2 else ("; the same weights in every process" if len(prints) == 1 else "; the weights DIFFER between processes")
+    verdicts = [f.meta.get("oracle") for f in files if f.meta.get("oracle") is not None]
+    oracle = ("the oracle was not checked" if not verdicts else
+              "one SGD step matches the NumPy reference of the book's math" if all(v.get("matches") for v in verdicts) else
+              "one SGD step DIFFERS from the NumPy reference of the book's math")
+    first = next(f for f in files if book in cells([f]))
+    env = first.provenance
+    versions = " / ".join(f"{'TensorFlow' if k == 'tensorflow' else k.capitalize()} {v}" for k, v in env.versions.items())
+    dates = sorted({f.datetime[:10] for f in files if book in cells([f])})
+    return (f"**On {env.machine}, {versions} trains the book's model ({book.device}, batch {BOOK_BATCH_SIZE}, book mode) at "
+            f"{fmt(epoch, 's')} s an epoch** ({how}; {us:.0f} us a sample against the book's printed "
+            f"{BOOK_PRINTED_US_PER_SAMPLE} us: {BOOK_PRINTED_US_PER_SAMPLE / us:.2f}x the book's speed)"
+            + (f", {', '.join(others)}" if others else "") + f"; {accuracy}{weights}; {oracle}. Measured {', '.join(dates)}.")
 
 
 def _device_medians(measured, backend: str, mode: str, *, path: str, device_prefix: str) -> dict[int, float]:
@@ -174,9 +303,9 @@ def overhead_line(files: list[BenchFile]) -> str:
     return f"Harness overhead (largest share of a timed round spent outside Keras' own call, per path): {parts}."
 
 
-def header_lines(title: str, files: list[BenchFile], *, command: str) -> list[str]:
-    """A report's title, the command that made it, and where each input file was measured."""
-    lines = [f"# {title}", "", f"Generated by `{command}` from:", ""]
+def header_lines(title: str | None, files: list[BenchFile], *, command: str) -> list[str]:
+    """A report's title (None: the caller wrote it), the command that made it, and where each input file was measured."""
+    lines = ([f"# {title}", ""] if title else []) + [f"Generated by `{command}` from:", ""]
     for bench_file in files:
         lines += environment_lines(bench_file)
     return lines
@@ -196,9 +325,9 @@ def counted_table(files: list[BenchFile]) -> str:
             bench, info = paths[path], paths[path]["extra_info"]
             per_step = info.get("instructions_per_step")
             spread = info.get("round_spread")
-            rows.append([*_label(key), path, str(info.get("steps_per_round", "")), f"{bench['stats']['median'] / 1e6:.2f}",
+            rows.append([*case_columns(key), path, str(info.get("steps_per_round", "")), f"{bench['stats']['median'] / 1e6:.2f}",
                          "" if per_step is None else f"{per_step / 1e6:.3f}", "" if spread is None else f"{100 * spread:.2f}%"])
-    return table(rows, COUNTED_HEADERS, label_columns=5)
+    return table(rows, COUNTED_HEADERS, label_columns=4)
 
 
 def counted_section(files: list[BenchFile]) -> list[str]:
@@ -215,30 +344,14 @@ def counted_section(files: list[BenchFile]) -> list[str]:
 
 
 def render_bench(files: list[BenchFile], *, command: str) -> str:
-    """The whole bench report: header, performance table, CPU/GPU comparison (and instruction counts, where
-    some files counted them)."""
-    lines = header_lines("Benchmark results", files, command=command)
+    """The whole bench report: a headline, where each file was measured, one table per question, the CPU/GPU
+    comparison (and instruction counts, where some files counted them)."""
     counted = [f for f in files if f.measure == "instructions"]
-    files = [f for f in files if f.measure != "instructions"]
-    if not files:
+    timed = [f for f in files if f.measure != "instructions"]
+    lines = ["# Benchmark results", "", headline(timed or files) if timed else
+             "These files count instructions (the steady measure); no timed run, so no speed headline.", ""]
+    lines += header_lines(None, files, command=command)
+    if not timed:
         return "\n".join([*lines, "", *counted_section(counted)])
-    lines += [
-        "",
-        "## Per device, batch size and mode",
-        "",
-        f"fit: one epoch ({TRAIN_IMAGES:,} images) a round after a warm-up epoch; evaluate and predict: the {TEST_IMAGES:,} test images; "
-        "1 image: `model.predict` on the first test image. Medians over the rounds; IQR in samples/s. "
-        f"Test accuracy after the book's {BOOK_EPOCHS} epochs with seed {DEFAULT_SEED}; the band is the batch size's own multi-seed band "
-        "(the book's band at batch 32). % of speed of light: the time the step's FLOPs would take at this "
-        "machine's measured matmul throughput, over the measured time. Warm-up extra: the first epoch's time "
-        "beyond a steady epoch (tracing, compilation). Rows `numpy ... floor`: the same training written out in "
-        "NumPy (`mnist_ref/reference/numpy_model.py`), no framework; epoch / floor: a row's epoch over the floor's epoch at "
-        "the same batch size in the same run.",
-        "",
-        performance_table(files),
-        "",
-        overhead_line(files),
-        *cpu_gpu_section(files),
-        *(counted_section(counted) if counted else []),
-    ]
+    lines += ["", *performance_tables(timed), overhead_line(timed), *cpu_gpu_section(timed), *(counted_section(counted) if counted else [])]
     return "\n".join(lines)

@@ -7,8 +7,9 @@ from mnist_ref.reporting.bench import header_lines
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import BenchFile, round_times
 
-HEADERS = ["backend", "device", "mode", "batch", "replicas", "strategy", "fit samples/s", "epoch (s), median [min, max]",
-           "speed-up", "efficiency T1/(N*TN)", "test accuracy", "in band"]
+SPEED_HEADERS = ["case", "mode", "batch", "replicas", "fit samples/s", "epoch (s), median [min, max]", "speed-up",
+                 "efficiency T1/(N*TN)"]
+SETUP_HEADERS = ["case", "mode", "batch", "replicas", "strategy", "test accuracy", "in band"]
 
 
 def _fit_runs(files: list[BenchFile]) -> dict[tuple, dict[int, dict]]:
@@ -23,29 +24,47 @@ def _fit_runs(files: list[BenchFile]) -> dict[tuple, dict[int, dict]]:
     return out
 
 
-def _row(key: tuple, replicas: int, bench: dict, single: dict | None) -> list[str]:
+def _speed_row(key: tuple, replicas: int, bench: dict, single: dict | None) -> list[str]:
     backend, device, batch, mode = key
-    info = bench["extra_info"]
-    times = round_times(bench)
-    median = bench["stats"]["median"]
-    one = single["stats"]["median"] if single else None
-    speedup = one / median if one else None
+    info, times, median = bench["extra_info"], round_times(bench), bench["stats"]["median"]
+    speedup = single["stats"]["median"] / median if single else None
     return [
-        backend, device, mode, str(batch), str(replicas), info.get("strategy", "single device"),
+        f"{backend} {device}", mode, str(batch), str(replicas),
         fmt(info.get("samples_per_s"), "rate"),
         f"{fmt(median, 's')} [{fmt(min(times), 's')}, {fmt(max(times), 's')}]" if times else "",
         fmt(speedup, "x"), fmt(None if speedup is None else 100 * speedup / replicas, "pct"),
-        accuracy_cell(info.get("test_accuracy"), diverged=bool(info.get("diverged"))),
-        fmt(info.get("in_band"), "verdict"),
     ]
+
+
+def _setup_row(key: tuple, replicas: int, bench: dict) -> list[str]:
+    backend, device, batch, mode = key
+    info = bench["extra_info"]
+    return [f"{backend} {device}", mode, str(batch), str(replicas), info.get("strategy", "single device"),
+            accuracy_cell(info.get("test_accuracy"), diverged=bool(info.get("diverged"))), fmt(info.get("in_band"), "verdict")]
+
+
+def headline(runs: dict[tuple, dict[int, dict]], files: list[BenchFile]) -> str:
+    """Each backend's speed-up on the most replicas it ran, and whether every run landed in its band."""
+    parts = []
+    for (backend, _device, batch, mode), by_replicas in sorted(runs.items()):
+        most = max(by_replicas)
+        if most > 1 and 1 in by_replicas:
+            speedup = by_replicas[1]["stats"]["median"] / by_replicas[most]["stats"]["median"]
+            parts.append(f"{backend} ({mode}, batch {batch}) {fmt(speedup, 'x')} on {most} replicas")
+    bands = [b["extra_info"].get("in_band") for by in runs.values() for b in by.values()]
+    landed = f"{sum(bool(b) for b in bands)} of {len(bands)} runs inside their accuracy band"
+    if not parts:
+        return f"No case ran on both one device and several replicas here; {landed}."
+    return f"**On {files[0].provenance.machine}, data-parallel training against one device:** {'; '.join(parts)}; {landed}."
 
 
 def render(files: list[BenchFile], *, command: str) -> str:
     """One row per case and replica count; speed-up and efficiency against the same case on one device."""
     runs = _fit_runs(files)
-    rows = [_row(key, n, by_replicas[n], by_replicas.get(1))
-            for key, by_replicas in sorted(runs.items()) for n in sorted(by_replicas)]
-    lines = header_lines("Data-parallel training", files, command=command)
+    ordered = [(key, n, by_replicas) for key, by_replicas in sorted(runs.items()) for n in sorted(by_replicas)]
+    speed = [_speed_row(key, n, by[n], by.get(1)) for key, n, by in ordered]
+    setup = [_setup_row(key, n, by[n]) for key, n, by in ordered]
+    lines = ["# Data-parallel training", "", headline(runs, files), "", *header_lines(None, files, command=command)]
     lines += [
         "",
         f"Each row trains the book's model for {BOOK_EPOCHS} epochs at the global batch size shown, split over the replicas "
@@ -55,7 +74,11 @@ def render(files: list[BenchFile], *, command: str) -> str:
         "(JAX): they share the machine's cores, so no speed-up is expected there; the same command on a "
         "machine with several GPUs fills the table for real devices.",
         "",
-        table(rows, HEADERS, label_columns=3),
+        "## Speed", "",
+        table(speed, SPEED_HEADERS, label_columns=2),
+        "",
+        "## Set-up and correctness", "",
+        table(setup, SETUP_HEADERS, label_columns=2),
         "",
         "Each file above is one bench session; rows with different replicas come from different sessions, run one "
         "after another, so compare them knowing that (the [min, max] of the rounds shows each session's spread).",

@@ -195,6 +195,37 @@ def _speed_clause(before: dict, after: dict, keras2: dict, keras3: dict, *, tf: 
             f"on TensorFlow {tf}, and Keras 2 at {by_tf:.2f}x on TensorFlow {tf} of its speed on 2.15, {verdict}")
 
 
+# The full row of an env, cut into one table per question (each keeps the env column).
+SPEED, RELATIVE, CORRECTNESS = slice(1, 6), slice(6, 9), slice(9, 14)
+
+
+def _tables(rows: list[list[str]]) -> list[str]:
+    """Speed, speed against the newest release, and correctness: three narrow tables, lines; an env without results
+    says why in the first and is left out of the others."""
+    measured = [r for r in rows if any(r[2:])]
+    out = []
+    for title, part, keep in (("Speed", SPEED, rows), ("Against the newest release", RELATIVE, measured), ("Correctness", CORRECTNESS, measured)):
+        out += [f"## {title}", "", table([[r[0], *r[part]] for r in keep], [HEADERS[0], *HEADERS[part]], label_columns=1), ""]
+    return out
+
+
+def headline(present: list[dict], newest: dict | None) -> str:
+    """Which releases reproduce the book here, and how the newest compares with the oldest."""
+    if newest is None:
+        return "No env left results."
+    releases = sorted(_tensorflow_releases(present), key=_version_key)
+    inside = [r for r in releases if (r["run"].get("band") or {}).get("inside")]
+    oldest = releases[0] if releases else None
+    newest_fw = _framework(newest)
+    speed = ""
+    if oldest is not None and oldest is not newest and oldest["rates"].get("fit") and newest["rates"].get("fit"):
+        ratio = newest["rates"]["fit"] / oldest["rates"]["fit"]
+        speed = (f"; TensorFlow {newest_fw.get('tensorflow')} fits at {ratio:.2f}x the samples a second of "
+                 f"{_framework(oldest).get('tensorflow')} (separate runs: within {SEPARATE_RUN_NOISE:.2f}x is this machine's noise)")
+    return (f"**{len(inside)} of {len(releases)} released TensorFlow versions reproduce the book here** (test accuracy inside the "
+            f"book's band at batch {BOOK_BATCH_SIZE}){speed}.")
+
+
 def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -> str:
     """results/tf-versions.md: every env, newest TensorFlow as the reference for relative columns; ReportError
     when no env left results."""
@@ -211,6 +242,8 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -
     return "\n".join([
         "# The book's model across TensorFlow versions",
         "",
+        headline(present, newest),
+        "",
         f"One tox environment per TensorFlow minor version (`tox -p`, then `tox -e report`), measured on "
         f"{', '.join(machines) or 'no machine'}. Throughput: the bench suite at the book's batch size ({BOOK_BATCH_SIZE}), "
         f"book mode, CPU, medians. Accuracy and fingerprint: `mnist-ref train --seed {DEFAULT_SEED}` in the same env. "
@@ -224,8 +257,7 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -
         f"{SEPARATE_RUN_NOISE:.2f}x are within this machine's noise between runs (`mnist-ref ab` compares two "
         "environments interleaved).",
         "",
-        table(rows, HEADERS, label_columns=1),
-        "",
+        *_tables(rows),
         keras_or_tensorflow(present, noise=SEPARATE_RUN_NOISE),
         "",
     ])
