@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     page.add_argument("--backends", action="store_true", help="write results/backends.md instead: backends side by side, runs of a case compared")
     page.add_argument("--distributed", action="store_true",
                         help="write results/distributed.md instead: data-parallel runs against one device (speed-up, efficiency)")
+    page.add_argument("--history", action="store_true",
+                      help="write results/history.md and history.png instead: each case's fit over the runs, in time order, "
+                           "with what changed and what the gate would have said")
 
     versions = sub.add_parser("versions", help="merge per-tox-env results into the cross-version table")
     versions.add_argument("results_dir", type=Path, help="directory holding one folder per tox env (results/tox)")
@@ -334,7 +337,7 @@ def _cmd_report(args, outputs: Outputs) -> int:
     from mnist_ref.reporting import pages
 
     loaded = pages.load_inputs(args.files, allow_partial=args.allow_partial)
-    kind = "backends" if args.backends else "distributed" if args.distributed else "bench"
+    kind = "backends" if args.backends else "distributed" if args.distributed else "history" if args.history else "bench"
     rendered = pages.report_pages(loaded, args.out_dir, name=args.name, kind=kind, command=_command(args))
     outputs.paths = atomic.write_many(rendered)
     print("wrote " + ", ".join(map(str, outputs.paths)))

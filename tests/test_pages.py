@@ -37,7 +37,7 @@ def rendered_by(command: str) -> dict[Path, bytes]:
     if args.command == "versions":
         return pages.versions_pages(args.results_dir, args.envs, args.out, allow_partial=args.allow_partial)
     loaded = pages.load_inputs(args.files, allow_partial=args.allow_partial)
-    kind = "backends" if args.backends else "distributed" if args.distributed else "bench"
+    kind = "backends" if args.backends else "distributed" if args.distributed else "history" if args.history else "bench"
     return pages.report_pages(loaded, args.out_dir, name=args.name, kind=kind, command=command)
 
 

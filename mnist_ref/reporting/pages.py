@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mnist_ref.plumbing import atomic
 from mnist_ref.plumbing.errors import ReportError
-from mnist_ref.reporting import backends, bench, distributed, index, plots, sweeps, versions
+from mnist_ref.reporting import backends, bench, distributed, history, index, plots, sweeps, versions
 from mnist_ref.store import files
 
 
@@ -22,11 +22,14 @@ def load_inputs(arguments: list[Path], *, allow_partial: bool) -> list:
 
 
 def report_pages(loaded: list, out_dir: Path, *, name: str, kind: str, command: str) -> dict[Path, bytes]:
-    """Every page of `mnist-ref report`: kind is bench, backends or distributed; the index last, listing them."""
+    """Every page of `mnist-ref report`: kind is bench, backends, distributed or history; the index last, listing them."""
     benches = [f for f in loaded if isinstance(f, files.BenchFile)]
     sweep_docs = [f for f in loaded if not isinstance(f, files.BenchFile)]
     pages: dict[Path, bytes] = {}
-    if benches and kind == "backends":
+    if benches and kind == "history":
+        pages[out_dir / "history.md"] = atomic.encode(history.render(benches, command=command))
+        pages[out_dir / "history.png"] = history.plot(benches)
+    elif benches and kind == "backends":
         pages[out_dir / "backends.md"] = atomic.encode(backends.render(benches, command=command))
     elif benches and kind == "distributed":
         pages[out_dir / "distributed.md"] = atomic.encode(distributed.render(benches, command=command))

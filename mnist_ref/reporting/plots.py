@@ -7,7 +7,8 @@ import io
 from mnist_ref.store.files import BenchFile, cells
 
 
-def _figure():
+def figure():
+    """matplotlib.pyplot on the headless Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -16,16 +17,17 @@ def _figure():
     return plt
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
+    """The figure as PNG bytes (closed after)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _figure().close(fig)
+    figure().close(fig)
     return buffer.getvalue()
 
 
 def throughput(files: list[BenchFile]) -> bytes:
     """fit and predict samples/s against batch size, one line per backend, device and mode."""
-    plt = _figure()
+    plt = figure()
     measured = cells(files)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, hot_path in zip(axes, ("fit", "predict"), strict=True):
@@ -40,12 +42,12 @@ def throughput(files: list[BenchFile]) -> bytes:
         ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="samples/s (median)", title=hot_path)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def training_curves(files: list[BenchFile]) -> bytes:
     """Loss and accuracy per epoch of each case's 5-epoch training, train and validation where present."""
-    plt = _figure()
+    plt = figure()
     measured = cells(files)
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     for key in sorted(measured):
@@ -68,4 +70,4 @@ def training_curves(files: list[BenchFile]) -> bytes:
         ax.grid(True, alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     acc_ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
