@@ -99,10 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out-dir", type=Path, default=Path("results"), help="where the markdown and PNG files go (default: %(default)s)")
     report.add_argument("--name", default="bench", help="base name of the bench table and plots (default: %(default)s)")
     page = report.add_mutually_exclusive_group()
-    page.add_argument("--backends", action="store_true", help="write results/backends.md instead: backends side by side, runs of a case compared")
-    page.add_argument("--distributed", action="store_true",
+    page.add_argument("--backends", dest="kind", action="store_const", const="backends", default="bench",
+                      help="write results/backends.md instead: backends side by side, runs of a case compared")
+    page.add_argument("--distributed", dest="kind", action="store_const", const="distributed",
                         help="write results/distributed.md instead: data-parallel runs against one device (speed-up, efficiency)")
-    page.add_argument("--history", action="store_true",
+    page.add_argument("--history", dest="kind", action="store_const", const="history",
                       help="write results/history.md and history.png instead: each case's fit over the runs, in time order, "
                            "with what changed and what the gate would have said")
 
@@ -337,8 +338,7 @@ def _cmd_report(args, outputs: Outputs) -> int:
     from mnist_ref.reporting import pages
 
     loaded = pages.load_inputs(args.files, allow_partial=args.allow_partial)
-    kind = "backends" if args.backends else "distributed" if args.distributed else "history" if args.history else "bench"
-    rendered = pages.report_pages(loaded, args.out_dir, name=args.name, kind=kind, command=_command(args))
+    rendered = pages.report_pages(loaded, args.out_dir, name=args.name, kind=args.kind, command=_command(args))
     outputs.paths = atomic.write_many(rendered)
     print("wrote " + ", ".join(map(str, outputs.paths)))
     return 0

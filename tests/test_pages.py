@@ -37,8 +37,7 @@ def rendered_by(command: str) -> dict[Path, bytes]:
     if args.command == "versions":
         return pages.versions_pages(args.results_dir, args.envs, args.out, allow_partial=args.allow_partial)
     loaded = pages.load_inputs(args.files, allow_partial=args.allow_partial)
-    kind = "backends" if args.backends else "distributed" if args.distributed else "history" if args.history else "bench"
-    return pages.report_pages(loaded, args.out_dir, name=args.name, kind=kind, command=command)
+    return pages.report_pages(loaded, args.out_dir, name=args.name, kind=args.kind, command=command)
 
 
 def recorded_commands() -> list[str]:
@@ -81,3 +80,21 @@ def test_every_results_page_opens_with_a_headline(monkeypatch):
     for name in ("bench.md", "backends.md", "distributed.md", "seed-sweep.md", "tf-versions.md", "gpu-h200.md"):
         lines = (RESULTS / name).read_text().splitlines()
         assert lines[0].startswith("# ") and lines[1] == "" and lines[2].startswith("**"), name
+
+
+def test_pages_render_as_github_would_with_their_tables_images_and_links():
+    """Each page through a CommonMark renderer with GitHub's tables (markdown-it-py): every markdown table becomes an
+    HTML table of at most MAX_COLUMNS columns, and every image and relative link points at a file that exists."""
+    from markdown_it import MarkdownIt
+
+    renderer = MarkdownIt("commonmark").enable("table")
+    for page in sorted(RESULTS.glob("*.md")):
+        text = page.read_text()
+        html = renderer.render(text)
+        separators = [line for line in text.splitlines() if re.fullmatch(r"\|(:?-+:?\|)+", line.replace(" ", ""))]
+        assert html.count("<table>") == len(separators), f"{page.name}: a table did not render"
+        for head in re.findall(r"<thead>(.*?)</thead>", html, flags=re.S):
+            assert head.count("<th") <= MAX_COLUMNS, f"{page.name}: a rendered table is wider than {MAX_COLUMNS} columns"
+        targets = re.findall(r'<img src="([^"]+)"', html) + re.findall(r'<a href="([^"#:]+)"', html)
+        missing = [t for t in targets if not (page.parent / t).exists()]
+        assert missing == [], f"{page.name}: links to files that do not exist: {missing}"
