@@ -107,6 +107,7 @@ def test_two_replicas_reproduce(real_data_dir, tmp_path, backend):
 
 @pytest.mark.slow
 @pytest.mark.long
+@pytest.mark.scheduled
 @pytest.mark.parametrize("backend, mode", [("tensorflow", "book"), pytest.param("jax", "tuned", marks=needs_jax)])
 def test_two_replicas_land_in_the_band(real_data_dir, tmp_path, backend, mode):
     """The book's configuration on 2 replicas lands in the book's band. JAX runs it in tuned mode (the same math,
@@ -135,6 +136,7 @@ def test_tuned_mode_under_mirrored_strategy_is_refused(tiny_dir):
 
 @pytest.mark.slow
 @pytest.mark.long
+@pytest.mark.scheduled
 @needs_jax
 def test_two_workers_land_in_the_band_and_the_chief_writes_one_record(real_data_dir, tmp_path):
     out = tmp_path / "run.json"

@@ -58,3 +58,10 @@ def test_the_nightly_job_is_scheduled_and_gates_each_nightly_against_a_release()
     assert "schedule:" in text and "cron:" in text
     for step in ("tox -e tf221", "for env in tfnightly jaxnightly", "mnist-ref compare", "not run"):
         assert step in text
+
+
+def test_the_trainings_ci_leaves_out_run_on_a_schedule():
+    """`.ci/run` leaves the `scheduled` trainings out of its long tier; the nightly workflow runs exactly them."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert '-m "long and not scheduled"' in ci
+    assert "run: .venv/bin/python -m pytest -m scheduled" in NIGHTLY.read_text()
