@@ -13,8 +13,8 @@ from timing import COUNTING, MEASURES, Measure
 from mnist_ref.core import framework
 from mnist_ref.core.config import MODES, Config
 from mnist_ref.gate.ab import SESSION_ENV
-from mnist_ref.plumbing import atomic
-from mnist_ref.plumbing.checkout import interrupts, portable
+from mnist_ref.plumbing import atomic, interrupts
+from mnist_ref.plumbing.checkout import portable
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.scale import data_parallel
 from mnist_ref.store import files
