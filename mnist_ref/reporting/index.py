@@ -19,6 +19,8 @@ INDEX_ENTRIES = {
     "gpu-h200-training.png": "loss and accuracy per epoch of each case benchmarked on the H200 machine",
     "gate-validation.md": "whether the regression gate tells a real slowdown from noise: A/A runs, real slowdowns, one core vs two",
     "steady-validation.md": "whether instruction counts (the steady measure) catch 3%, 5%, 2x more work without false alarms",
+    "history.md": "each case's fit over the runs in time order: what changed, weights, the gate's verdict against the run before",
+    "history.png": "the fit of each case over the runs, seconds and instruction counts apart",
     "baseline": "the bench run `mnist-ref compare` compares against by default",
 }
 
