@@ -33,4 +33,4 @@ def test_smoke_bench_runs_and_reports(real_data_dir, tmp_path):
     assert all(b["extra_info"]["harness_overhead_pct"] >= 0 for b in document["benchmarks"])
     assert document["machine_info"]["mnist_ref"]["framework"]["keras"]
     assert cli.main(["report", str(out), "--out-dir", str(tmp_path / "results")]) == 0
-    assert "| cpu:0" in (tmp_path / "results" / "bench.md").read_text()
+    assert "| tensorflow cpu:0 " in (tmp_path / "results" / "bench.md").read_text()

@@ -249,8 +249,8 @@ def cpu_gpu_tables(files: list[BenchFile]) -> str:
             at = crossover(cpu, gpu)
             summary.append([backend, mode, path, "not within the measured sizes" if at is None else f"batch {at}"])
     if not speedups:
-        return ("No GPU was measured in these results, so there is no CPU/GPU comparison; the GPU rows above say "
-                "why. Run the suite on a machine with a GPU and pass its JSON files to `mnist-ref report`.")
+        return ("No GPU was measured in these results (none on the machine, or the session chose the CPU only), so there is no "
+                "CPU/GPU comparison. Run the suite on a machine with a GPU and pass its JSON files to `mnist-ref report`.")
     return "\n\n".join([
         table(speedups, ["backend", "mode", "path", "batch", "CPU median (ms)", "GPU median (ms)", "GPU speed-up"], label_columns=3),
         table(summary, ["backend", "mode", "path", "GPU overtakes the CPU from"], label_columns=4),
