@@ -77,7 +77,8 @@ def test_every_table_is_narrow_enough_to_read_without_scrolling():
 
 def test_every_results_page_opens_with_a_headline(monkeypatch):
     """The pages people read first say what they found in bold, right under the title, from the data."""
-    for name in ("bench.md", "backends.md", "distributed.md", "seed-sweep.md", "tf-versions.md", "gpu-h200.md"):
+    for name in ("bench.md", "backends.md", "distributed.md", "seed-sweep.md", "tf-versions.md", "gpu-h200.md", "history.md",
+                 "gate-validation.md", "steady-validation.md"):
         lines = (RESULTS / name).read_text().splitlines()
         assert lines[0].startswith("# ") and lines[1] == "" and lines[2].startswith("**"), name
 

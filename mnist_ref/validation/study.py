@@ -40,6 +40,11 @@ def runs(folder: Path) -> dict[str, list[BenchFile]]:
     return out
 
 
+def verdict_summary(rows: list[list[str]], *, label: int = 0, hits: int) -> str:
+    """'A/A 22/22 no change, steps0.03 23/23 slower, ...' from a page's count rows (label and hits/n columns)."""
+    return ", ".join(f"{row[label].split(',')[0]} {row[hits]} {'no change' if row[label].startswith('A/A') else 'slower'}" for row in rows)
+
+
 def write_page(prog: str, argv: list[str] | None, args, render: Callable[..., str]) -> None:
     """analyse: the page rendered from args.folder, written with the index of its folder, all or none."""
     command = portable(" ".join([f"python -m {prog}", *(sys.argv[1:] if argv is None else argv)]))
