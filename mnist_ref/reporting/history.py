@@ -30,14 +30,30 @@ def changes(before: BenchFile | None, after: BenchFile) -> str:
     return "; ".join(moved) or "nothing (same stack and machine)"
 
 
-def gate_cell(before: BenchFile | None, after: BenchFile, key: CaseKey) -> str:
+class Verdicts:
+    """`mnist-ref compare BEFORE AFTER --perf warn` for pairs of runs, each pair compared once for all its cases."""
+
+    def __init__(self):
+        self._results: dict[tuple, compare.Result | str] = {}
+
+    def __call__(self, before: BenchFile, after: BenchFile) -> compare.Result | str:
+        """The comparison's result, or why there is none."""
+        pair = (before.path, after.path)
+        if pair not in self._results:
+            try:
+                self._results[pair] = compare.compare([before], [after], perf="warn", perf_across_machines="warn", only_common=True)
+            except ReportError as exc:
+                self._results[pair] = f"not compared ({str(exc).split(':')[0]})"
+        return self._results[pair]
+
+
+def gate_cell(before: BenchFile | None, after: BenchFile, key: CaseKey, verdicts: Verdicts) -> str:
     """What `mnist-ref compare BEFORE AFTER --perf warn` says about this case's fit."""
     if before is None:
         return ""
-    try:
-        result = compare.compare([before], [after], perf="warn", perf_across_machines="warn", only_common=True)
-    except ReportError as exc:
-        return f"not compared ({str(exc).split(':')[0]})"
+    result = verdicts(before, after)
+    if isinstance(result, str):
+        return result
     if any(f.failed and f.key == key for f in result.findings):
         return "**INCORRECT**"
     verdict = next((v for v in result.paths if v.key == key and v.path == "fit"), None)
@@ -52,7 +68,7 @@ def _median_cell(bench: dict, counted: bool) -> str:
     return f"{median / 1e6:,.1f} M instr." if counted else f"{fmt(median, 's')} s"
 
 
-def case_rows(files: list[BenchFile], key: CaseKey) -> list[list[str]]:
+def case_rows(files: list[BenchFile], key: CaseKey, verdicts: Verdicts) -> list[list[str]]:
     """One row per run of the case, oldest first."""
     rows, previous, fingerprint = [], None, None
     for bench_file in files:
@@ -68,7 +84,7 @@ def case_rows(files: list[BenchFile], key: CaseKey) -> list[list[str]]:
             bench_file.datetime[:16].replace("T", " "), bench_file.provenance.git_commit[:8], changes(previous, bench_file),
             _median_cell(fit, counted), fmt(100 * stats["iqr"] / stats["median"], "pct") if stats.get("rounds", 0) > 1 else "",
             "" if counted else accuracy_cell(info.get("test_accuracy"), diverged=bool(info.get("diverged"))), same,
-            gate_cell(previous, bench_file, key),
+            gate_cell(previous, bench_file, key, verdicts),
         ])
         previous, fingerprint = bench_file, weights if not counted else fingerprint
     return rows
@@ -125,9 +141,10 @@ def render(files: list[BenchFile], *, command: str) -> str:
              "Seconds are not: the same code in two processes differs by up to 1.5x here and the CPU model under a session "
              "changes from day to day, so a timed row is read against its spread and the gate's verdict, not against the "
              "row above it. Accuracy and weights are comparable whenever the stack is the same.", ""]
+    verdicts = Verdicts()
     for (key, measure), ordered_files in trends.items():
         lines += [f"## {key.label}, fit ({'instruction counts' if measure == 'instructions' else 'seconds'})", "",
-                  table(case_rows(ordered_files, key), HEADERS, label_columns=3), ""]
+                  table(case_rows(ordered_files, key, verdicts), HEADERS, label_columns=3), ""]
     lines += ["![fit over runs](history.png)", ""] if trends else []
     return "\n".join(lines)
 
