@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -32,9 +33,17 @@ def run(command: list[str], *, env: dict | None = None, cwd: Path = ROOT, timeou
     return subprocess.run(command, capture_output=True, text=True, env=process_env(env), cwd=cwd, timeout=timeout)
 
 
+def _default_sigint() -> None:
+    # A suite started in the background of a non-interactive shell inherits SIGINT ignored, and a Python started so
+    # keeps ignoring it; the process under test gets Ctrl-C as a user at a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(command: list[str], *, env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
-    """Start command in a fresh process and return at once (for signals and workers), output piped as text."""
-    return subprocess.Popen(command, cwd=cwd, env=process_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """Start command in a fresh process and return at once (for signals and workers), output piped as text, with
+    Ctrl-C (SIGINT) at its default whatever this process inherited."""
+    return subprocess.Popen(command, cwd=cwd, env=process_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
