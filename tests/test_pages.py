@@ -99,3 +99,15 @@ def test_pages_render_as_github_would_with_their_tables_images_and_links():
         targets = re.findall(r'<img src="([^"]+)"', html) + re.findall(r'<a href="([^"#:]+)"', html)
         missing = [t for t in targets if not (page.parent / t).exists()]
         assert missing == [], f"{page.name}: links to files that do not exist: {missing}"
+
+
+def test_the_gates_report_is_narrow_too():
+    """The comparison report a CI summary shows keeps to MAX_COLUMNS columns as well."""
+    from mnist_ref.gate import compare
+    from mnist_ref.reporting import compare as compare_report
+    from mnist_ref.store import files
+
+    sample = files.load_bench(ROOT / "tests" / "data" / "bench-sample.json")
+    markdown = compare_report.render_markdown(compare.compare([sample], [sample], perf="warn"), command="mnist-ref compare", refresh="x")
+    separators = [line for line in markdown.splitlines() if re.fullmatch(r"\|(:?-+:?\|)+", line.replace(" ", ""))]
+    assert separators and max(line.count("|") - 1 for line in separators) <= MAX_COLUMNS

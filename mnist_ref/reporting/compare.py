@@ -26,10 +26,10 @@ def performance_rows(result: Result, *, markdown: bool) -> list[list[str]]:
     """One row per case and path."""
     counts = counted(result)
     return [
-        [case_label(v.key), v.path, _median_cell(v.base_median, counts=counts), _median_cell(v.new_median, counts=counts),
+        [case_label(v.key), v.path, f"{_median_cell(v.base_median, counts=counts)} -> {_median_cell(v.new_median, counts=counts)}",
          f"{v.ratio:.4f}x" if counts else fmt(v.ratio, "x"),
          f"{fmt(v.base_spread * 100 if v.base_spread is not None else None, 'pct')} / {fmt(v.new_spread * 100 if v.new_spread is not None else None, 'pct')}",
-         f"{v.base_rounds} / {v.new_rounds} {v.unit}", _p(v.p_slower if v.ratio >= 1 else v.p_faster),
+         f"{_p(v.p_slower if v.ratio >= 1 else v.p_faster)} ({v.base_rounds} / {v.new_rounds} {v.unit})",
          (f"{v.threshold:g}x" if counts else fmt(v.threshold, "x")) or "none", _verdict_cell(v, result.perf_policy, markdown=markdown)]
         for v in result.paths
     ]
@@ -38,8 +38,8 @@ def performance_rows(result: Result, *, markdown: bool) -> list[list[str]]:
 def performance_headers(result: Result) -> list[str]:
     """The performance table's headers: medians in ms, or in millions of instructions for counts."""
     unit = "M instructions" if counted(result) else "ms"
-    return ["case", "path", f"base median ({unit})", f"new median ({unit})", "new/base", "IQR/median base / new",
-            "compared", "p (one-sided)", "threshold", "verdict"]
+    return ["case", "path", f"median base -> new ({unit})", "new/base", "IQR/median base / new",
+            "p, one-sided (compared)", "threshold", "verdict"]
 
 
 
