@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED
-from mnist_ref.reporting.bench import case_columns, cpu_gpu_section, header_lines, not_measured_lines
+from mnist_ref.reporting.bench import case_columns, cpu_gpu_section, header_lines, measured_cases, not_measured_lines
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
-from mnist_ref.store.files import BenchFile, CaseKey, case_order, cells
+from mnist_ref.store.files import BenchFile, CaseKey
 
 SPEED_HEADERS = ["case", "mode", "batch", "fit samples/s", "evaluate samples/s", "predict 10k (ms)"]
 CORRECTNESS_HEADERS = ["case", "mode", "batch", "test accuracy", "band", "in band", "fingerprint", "same weights in every run"]
@@ -40,10 +40,8 @@ def _correctness_row(key: CaseKey, runs: list[dict[str, dict]]) -> list[str]:
 
 
 def _runs(files: list[BenchFile]) -> dict[CaseKey, list[dict[str, dict]]]:
-    """case -> its runs, one per file that measured it, in file order."""
-    per_file = [cells([f]) for f in files]
-    keys = sorted({k for measured in per_file for k in measured}, key=case_order)
-    return {k: [m[k] for m in per_file if k in m] for k in keys}
+    """case -> its runs, one per file that measured it, in file order (bench.measured_cases)."""
+    return {case.key: case.runs for case in measured_cases(files)}
 
 
 def headline(files: list[BenchFile]) -> str:
