@@ -175,6 +175,8 @@ def _add_compare_parsers(sub) -> None:
     base = sub.add_parser("baseline", help="make a bench run the committed baseline, printing what changed")
     base.add_argument("new", type=Path, help="bench JSON of a complete run (the smoke bench)")
     base.add_argument("--dir", type=Path, default=None, help="baseline folder (default: results/baseline)")
+    base.add_argument("--allow-narrower", action="store_true",
+                      help="accept a run that measures fewer cases or paths than the current baseline (they are listed and dropped)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -424,13 +426,20 @@ def _cmd_ab(args, outputs: Outputs) -> int:
     import shlex
 
     from mnist_ref.gate import ab, baseline, compare
+    from mnist_ref.store import files
 
     bench_args = (*shlex.split(args.bench_args), "--bench-measure", args.measure)
     repeats = ab.DEFAULT_REPEATS[args.measure] if args.repeats is None else args.repeats
     together = 2 if args.measure == "instructions" else 1
+    out_dir = args.out_dir or ab.default_out_dir()
+    out = args.out or out_dir / "compare.md"
+    # Everything that can be refused is refused before the first process starts.
+    ab.check_repeats(repeats)
+    ab.check_measure(args.measure)
+    ab.check_out_dir(out_dir)
+    _check_writable(out, inside=out_dir)
     arms = [ab.arm("A", args.a or ab.this_python(), bench_args=bench_args),
             ab.arm("B", args.b, bench_args=(*bench_args, *shlex.split(args.b_extra)))]
-    out_dir = args.out_dir or ab.default_out_dir()
     how = "counting instructions, A and B at once" if together > 1 else "timing, interleaved"
     print(f"{repeats} bench runs per side ({how}) into {out_dir}: A = {arms[0].python}, B = {arms[1].python}")
     try:
@@ -438,12 +447,30 @@ def _cmd_ab(args, outputs: Outputs) -> int:
     except KeyboardInterrupt:
         outputs.paths = [f"{out_dir} (the runs that completed, and a log per run; no comparison)"]
         raise
-    base, new = (baseline.load_side(out_dir / name) for name in ("A", "B"))
+    # Exactly the runs this session wrote, never whatever else the folder holds.
+    base, new = ([files.load_bench(p) for p in written[name]] for name in ("A", "B"))
     result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold,
                              only_common=args.only_common)
     outputs.paths = [p for paths in written.values() for p in paths]
-    return _publish_comparison(result, outputs, command=_command(args), out=args.out or out_dir / "compare.md",
+    return _publish_comparison(result, outputs, command=_command(args), out=out,
                                refresh=baseline.refresh_command(None), inputs=[out_dir / "A", out_dir / "B"])
+
+
+def _check_writable(out: Path, *, inside: Path) -> None:
+    """ConfigError when a report path cannot be written: a folder, under one of the run folders, or below a folder
+    that is not writable (told before minutes of runs, not after)."""
+    import os
+
+    from mnist_ref.plumbing.errors import ConfigError
+
+    out = Path(out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; name a markdown file")
+    if any(part in out.resolve().parents for part in (Path(inside).resolve() / "A", Path(inside).resolve() / "B")):
+        raise ConfigError(f"--out {out} is inside a run folder of --out-dir; name a file beside them")
+    existing = next(p for p in [out.parent, *out.parent.parents] if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: cannot write below {existing}; choose another path for the markdown report")
 
 
 def _cmd_baseline(args, outputs: Outputs) -> int:
@@ -454,13 +481,16 @@ def _cmd_baseline(args, outputs: Outputs) -> int:
     new = [baseline.load_new(args.new)]
     folder = args.dir or baseline.default_dir()
     old = baseline.load_side(folder) if baseline.present(folder) else None
+    gone = baseline.check_narrower(old, new[0], allow=args.allow_narrower)
+    if gone:
+        print(f"dropped from the baseline (--allow-narrower): {', '.join(gone)}")
     if old:
         print("what changed against the current baseline:")
         try:
-            print(compare_report.render_terminal(compare.compare(old, new, perf="warn", perf_across_machines="warn")))
+            print(compare_report.render_terminal(compare.compare(old, new, perf="warn", perf_across_machines="warn", only_common=True)))
         except ReportError as exc:
             print(f"not comparable with the current baseline: {exc}")
-    outputs.paths = [baseline.replace(folder, args.new)]
+    outputs.paths = [baseline.replace(folder, args.new, allow_narrower=args.allow_narrower)]
     print(f"baseline is now {outputs.paths[0]}")
     return 0
 

@@ -107,6 +107,7 @@ def counted(document: dict, *, scale: float = 1.0, contended: bool = False) -> d
         bench["stats"]["median"] = 185.75e6 * scale
         info = bench["extra_info"]
         info["measure"] = "instructions"
+        info["instructions_per_step"] = bench["stats"]["median"] / info["steps_per_round"]
         if info["path"] == "fit":
             info.update(test_accuracy=None, test_loss=None, band=None, in_band=None)
     return doc

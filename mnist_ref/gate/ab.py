@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -77,12 +79,17 @@ def arm(name: str, spec: str, *, bench_args: tuple[str, ...] = DEFAULT_BENCH_ARG
     return Arm(name, python, project_root(python), tuple(bench_args))
 
 
+def check_repeats(repeats: int) -> None:
+    """ConfigError unless there is at least one process a side."""
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+
+
 def schedule(arms: list[Arm], repeats: int, *, alternate: bool = True) -> list[tuple[int, Arm]]:
     """(repeat index, arm), every arm once per repeat; with alternate, the order reversed every other repeat
     (A B B A A B ...): the second process of a pair ran slower than the first on average here, so each side
     takes each place equally often."""
-    if repeats < 1:
-        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    check_repeats(repeats)
     return [(i, a) for i in range(1, repeats + 1) for a in (arms[::-1] if alternate and i % 2 == 0 else arms)]
 
 
@@ -116,8 +123,11 @@ def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: st
             for log in logs:
                 log.close()
         for (index, a), (json_path, log_path), code in zip(group, paths, codes, strict=True):
-            if code != 0 or not json_path.is_file():
-                raise ConfigError(f"{a.name} run {index} failed (exit {code}); see {log_path}")
+            if code != 0:
+                raise ConfigError(f"{a.name} run {index} failed (exit {code}): {cause(log_path)}; full output in {log_path}")
+            if not json_path.is_file():
+                raise ConfigError(f"{a.name} run {index} ended (exit 0) without writing {json_path}: do --bench-args or --b-extra "
+                                  f"set their own --benchmark-json? full output in {log_path}")
             written[a.name].append(json_path)
         done += len(group)
         elapsed = time.perf_counter() - start
@@ -125,6 +135,37 @@ def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: st
         names = " and ".join(f"{a.name} run {index}" for index, a in group)
         progress(f"[{done}/{len(plan)}] {names} done; {elapsed:.0f} s elapsed, about {left:.0f} s left")
     return written
+
+
+def cause(log_path: Path) -> str:
+    """The line of a failed bench process's output that says why: pytest's ERROR line, the last exception, or the last
+    line it printed."""
+    try:
+        lines = [line.strip() for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no output"
+    said = [line for line in lines if line.startswith(("ERROR:", "E ")) or "Error:" in line or "Exit:" in line]
+    line = re.sub(r"^!?\s*_pytest\.outcomes\.Exit:\s*", "", (said or lines or ["no output"])[-1]).rstrip(" !")
+    return line if len(line) <= 240 else line[:237] + "..."
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """ConfigError unless out_dir is new or an empty folder: runs already there would be taken for this session's."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out-dir {out_dir} is a file; name a new or empty folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        held = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file())
+        listed = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise ConfigError(f"--out-dir {out_dir} already holds {listed or 'folders'} from an earlier session; "
+                          "name a new or empty folder (the default is results/ab/<time>/)")
+
+
+def check_measure(measure: str) -> None:
+    """ConfigError when the measure cannot be taken here (instruction counts need valgrind)."""
+    if measure == "instructions" and shutil.which("valgrind") is None:
+        raise ConfigError("mnist-ref ab counts instructions under valgrind, which is not installed "
+                          "(Debian/Ubuntu: apt-get install valgrind); or pass --measure time")
 
 
 def default_out_dir() -> Path:

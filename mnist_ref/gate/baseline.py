@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mnist_ref.gate import compare
 from mnist_ref.measure import contention
 from mnist_ref.plumbing import atomic
 from mnist_ref.plumbing.checkout import CHECKOUT
 from mnist_ref.plumbing.errors import ReportError
-from mnist_ref.store.files import BenchFile, check_complete, expand, load_bench
+from mnist_ref.store.files import PATHS, BenchFile, case_label, case_order, cells, expand, load_bench
 
 # results/baseline/ of the checkout this package runs from (an editable install), else of the working directory.
 _CHECKOUT_BASELINE = CHECKOUT / "results" / "baseline"
@@ -35,20 +36,53 @@ def load_side(path: Path, *, allow_partial: bool = False) -> list[BenchFile]:
     return [load_bench(p, allow_partial=allow_partial) for p in paths]
 
 
+# What a session injected to test the gate itself, and the value that means "nothing injected".
+INJECTIONS = {"injected_slowdown": 1.0, "injected_work": 0, "injected_steps": 0}
+
+
+def problems(new: BenchFile) -> list[str]:
+    """Why a bench file cannot be a baseline, in words (none: it can): a baseline that was partial, interrupted,
+    injected with extra work or sleep, empty, counted rather than timed, measured on a busy machine, or incorrect
+    itself would let the regressions it is there to catch pass."""
+    meta = new.meta
+    found = []
+    if new.partial or meta.get("outcome", "complete") != "complete" or meta.get("not_completed"):
+        found.append(f"its session did not complete (outcome {meta.get('outcome', 'unknown')!r}, partial {bool(new.partial)}); "
+                     "a baseline must come from a complete session: rerun the bench")
+    injected = [f"{name} {meta[name]}" for name, neutral in INJECTIONS.items() if meta.get(name, neutral) != neutral]
+    if injected:
+        found.append(f"it was made with {', '.join(injected)} (a test of the gate, not this stack's speed); rerun without --bench-inject-*")
+    if not new.benchmarks:
+        found.append("it holds no benchmarks")
+    if new.measure != "time":
+        found.append(f"it counts {new.measure}; the committed baseline is the timed smoke bench, which also judges accuracy. "
+                     "Compare counted runs with `mnist-ref ab` or `mnist-ref compare A.json B.json`")
+    record = meta.get("contention")
+    if contention.is_contended(record):
+        found.append(f"it was measured on a busy machine ({contention.describe(record)}); rerun the bench when the machine is quiet")
+    failed = [f for f in compare.oracle_findings([new]) if f.failed]
+    failed += [f for key, paths in cells([new]).items() for f in compare.own_findings(key, [paths]) if f.failed]
+    found += [f"{case_label(f.key)}: {f.what}" for f in failed]
+    return found
+
+
+def dropped(old: list[BenchFile], new: BenchFile) -> list[str]:
+    """The case and hot path pairs the current baseline measures and the new one does not ('tensorflow cpu:0 bs32
+    tuned: evaluate'): what the gate would stop checking."""
+    have = {(key, path) for key, paths in cells([new]).items() for path in paths}
+    gone = {(key, path) for key, paths in cells(old).items() for path in paths} - have
+    return [f"{key.label}: {path}" for key, path in sorted(gone, key=lambda kp: (case_order(kp[0]), PATHS.index(kp[1])))]
+
+
 def load_new(path: Path) -> BenchFile:
-    """The one complete bench file that is to become the baseline; ReportError otherwise (a partial run is
-    never a baseline, so the error does not offer --allow-partial)."""
+    """The one complete bench file that is to become the baseline; ReportError with every problem otherwise (a partial
+    run is never a baseline, so the error does not offer --allow-partial)."""
     if Path(path).is_dir():
         raise ReportError(f"{path}: a folder; the baseline is one bench JSON file (`{BENCH_COMMAND.format(path='FILE')}`)")
     bench_file = load_bench(path, allow_partial=True)
-    check_complete(bench_file, hint="a baseline must come from a complete session: rerun the bench")
-    if bench_file.measure != "time":
-        raise ReportError(f"{path}: counts {bench_file.measure}; the committed baseline is the timed smoke bench, which also "
-                          "judges accuracy. Compare counted runs with `mnist-ref ab` or `mnist-ref compare A.json B.json`")
-    record = bench_file.meta.get("contention")
-    if contention.is_contended(record):
-        raise ReportError(f"{path}: measured on a busy machine ({contention.describe(record)}); a baseline must be steady: "
-                          "rerun the bench when the machine is quiet")
+    found = problems(bench_file)
+    if found:
+        raise ReportError(f"{path}: not a baseline: " + "; ".join(found))
     return bench_file
 
 
@@ -60,11 +94,21 @@ def refresh_command(new: Path | None) -> str:
     return f"{BENCH_COMMAND.format(path=path)}\nmnist-ref baseline {path}"
 
 
-def replace(folder: Path, new: Path) -> Path:
-    """Copy a new run into the baseline folder (atomically), replacing the baseline file there."""
-    load_new(new)  # a complete, valid bench file, or ReportError
+def check_narrower(old: list[BenchFile] | None, new: BenchFile, *, allow: bool = False) -> list[str]:
+    """What the new baseline drops of the current one (dropped); ReportError when it drops anything, unless allow."""
+    gone = dropped(old, new) if old else []
+    if gone and not allow:
+        raise ReportError(f"{new.path}: measures less than the current baseline, which the gate would stop checking: "
+                          f"{', '.join(gone)}; run the same selection ({BENCH_COMMAND.format(path='FILE')}), or pass "
+                          "--allow-narrower to drop them")
+    return gone
+
+
+def replace(folder: Path, new: Path, *, allow_narrower: bool = False) -> Path:
+    """Make a new run the baseline (atomically); ReportError when it is no baseline (problems) or, unless allow_narrower,
+    measures less than the current one (check_narrower)."""
+    candidate = load_new(new)
+    check_narrower(load_side(folder) if present(folder) else None, candidate, allow=allow_narrower)
     target = folder / BASELINE_NAME
     atomic.write_bytes(target, Path(new).read_bytes())
     return target
-
-

@@ -172,6 +172,22 @@ def mann_whitney_greater(new: list[float], base: list[float]) -> float | None:
     return float(mannwhitneyu(new, base, alternative="greater", method=method).pvalue)
 
 
+def smallest_p(n_new: int, n_base: int) -> float:
+    """The smallest one-sided p-value the exact Mann-Whitney test can give with these sample sizes (every new value
+    above every base value): 1 / C(n_new + n_base, n_new); 1 when a side has fewer than 2 values (no test)."""
+    if min(n_new, n_base) < 2:
+        return 1.0
+    return 1 / math.comb(n_new + n_base, n_new)
+
+
+def fewest_a_side(alpha: float = ALPHA) -> int:
+    """The fewest values a side with which the test can reach p < alpha at all (4 at 0.05: 1/70)."""
+    n = 2
+    while smallest_p(n, n) >= alpha:
+        n += 1
+    return n
+
+
 def _spread(times: list[float]) -> float | None:
     """Interquartile range over median, as a fraction."""
     if len(times) < 2:
@@ -350,6 +366,10 @@ def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: 
         return NotCompared(key, path, "speed not compared (policy off)", False)
     if not thresholds:
         return NotCompared(key, path, f"speed cannot be compared: {why_not}", policy == "fail")
+    if smallest_p(len(n), len(b)) >= alpha:
+        # Any verdict would be a guess: "no change" or "noisy" could hide a slowdown of any size.
+        return NotCompared(key, path, f"cannot judge: {len(b)} baseline and {len(n)} new {unit}; the one-sided test cannot "
+                           f"reach p < {alpha:g} with fewer than {fewest_a_side(alpha)} a side", policy == "fail")
     return judge_path(key, path, b, n, threshold=thresholds[path], alpha=alpha, unit=unit)
 
 

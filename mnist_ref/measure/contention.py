@@ -94,7 +94,6 @@ def assess(start: Snapshot, end: Snapshot) -> dict:
     wall = max(end.wall - start.wall, 1e-9)
     record: dict = {"wall_s": wall, "loadavg_start": start.loadavg, "loadavg_end": end.loadavg,
                     "probe_start_s": start.probe_s, "probe_end_s": end.probe_s, "probe_drift": end.probe_s / start.probe_s}
-    reasons = []
     if None not in (start.busy_jiffies, end.busy_jiffies):
         ticks = _clock_ticks()
         busy_s = (end.busy_jiffies - start.busy_jiffies) / ticks
@@ -102,22 +101,32 @@ def assess(start: Snapshot, end: Snapshot) -> dict:
         own_s = end.own_cpu_s - start.own_cpu_s
         record["other_busy_cores"] = max(busy_s - own_s, 0.0) / wall
         record["steal_share"] = (end.steal_jiffies - start.steal_jiffies) / total
-        if record["other_busy_cores"] > OTHER_BUSY_CORES_LIMIT:
-            reasons.append(f"other processes kept {record['other_busy_cores']:.2f} cores busy on average (limit {OTHER_BUSY_CORES_LIMIT})")
-        if record["steal_share"] > STEAL_LIMIT:
-            reasons.append(f"the hypervisor stole {100 * record['steal_share']:.1f}% of CPU time (limit {100 * STEAL_LIMIT:.0f}%)")
     else:
         record["unreadable"] = "/proc/stat"
-    if record["probe_drift"] > PROBE_DRIFT_LIMIT:
-        reasons.append(f"the fixed probe ran {record['probe_drift']:.2f}x slower at the end than at the start (limit {PROBE_DRIFT_LIMIT}x)")
+    reasons = reasons_from(record)
     record["verdict"] = "contended" if reasons else "steady"
     record["reasons"] = reasons
     return record
 
 
+def reasons_from(record: dict) -> list[str]:
+    """Why a record's numbers make its session contended, in words (none: steady). The verdict a file states is
+    never trusted alone: the same rule is applied to the numbers it holds."""
+    reasons = []
+    other, steal, drift = (record.get(k) for k in ("other_busy_cores", "steal_share", "probe_drift"))
+    if isinstance(other, (int, float)) and other > OTHER_BUSY_CORES_LIMIT:
+        reasons.append(f"other processes kept {other:.2f} cores busy on average (limit {OTHER_BUSY_CORES_LIMIT})")
+    if isinstance(steal, (int, float)) and steal > STEAL_LIMIT:
+        reasons.append(f"the hypervisor stole {100 * steal:.1f}% of CPU time (limit {100 * STEAL_LIMIT:.0f}%)")
+    if isinstance(drift, (int, float)) and drift > PROBE_DRIFT_LIMIT:
+        reasons.append(f"the fixed probe ran {drift:.2f}x slower at the end than at the start (limit {PROBE_DRIFT_LIMIT}x)")
+    return reasons
+
+
 def is_contended(record) -> bool:
-    """Whether a session's contention record (or None, for files written before it) says contended."""
-    return isinstance(record, dict) and record.get("verdict") == "contended"
+    """Whether a session's contention record (or None, for files written before it) says contended, by its verdict
+    or by its own numbers (a record that says "steady" beside numbers past the limits is contended)."""
+    return isinstance(record, dict) and (record.get("verdict") == "contended" or bool(reasons_from(record)))
 
 
 def describe(record: dict | None) -> str:
@@ -125,5 +134,5 @@ def describe(record: dict | None) -> str:
     if not isinstance(record, dict):
         return "not recorded"
     if is_contended(record):
-        return "contended: " + "; ".join(record.get("reasons") or ["?"])
+        return "contended: " + "; ".join(reasons_from(record) or record.get("reasons") or ["?"])
     return "steady"

@@ -82,8 +82,13 @@ def write_many(files: dict[Path, bytes]) -> list[Path]:
             tmp.unlink(missing_ok=True)
         raise
     with _signals_held():
-        for tmp, path in staged:
-            os.replace(tmp, path)
+        for done, (tmp, path) in enumerate(staged):
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                for left, _ in staged[done:]:
+                    left.unlink(missing_ok=True)
+                raise _cannot_write(path, exc) from None
     return [path for _, path in staged]
 
 

@@ -311,7 +311,7 @@ def header_lines(title: str | None, files: list[BenchFile], *, command: str) -> 
     return lines
 
 
-COUNTED_HEADERS = ["backend", "device", "mode", "batch", "path", "counted steps a round", "M instructions a round (median)",
+COUNTED_HEADERS = ["case", "mode", "path", "batch", "counted steps a round", "M instructions a round (median)",
                    "M instructions a step", "round spread (IQR / median)"]
 
 
@@ -319,15 +319,16 @@ def counted_table(files: list[BenchFile]) -> str:
     """Instruction counts (--bench-measure instructions) per case and hot path."""
     rows = []
     for key, paths in sorted(cells(files).items(), key=lambda item: case_order(item[0])):
+        case, mode, batch = case_columns(key)
         for path in PATHS:
             if path not in paths:
                 continue
             bench, info = paths[path], paths[path]["extra_info"]
             per_step = info.get("instructions_per_step")
             spread = info.get("round_spread")
-            rows.append([*case_columns(key), path, str(info.get("steps_per_round", "")), f"{bench['stats']['median'] / 1e6:.2f}",
+            rows.append([case, mode, path, batch, str(info.get("steps_per_round", "")), f"{bench['stats']['median'] / 1e6:.2f}",
                          "" if per_step is None else f"{per_step / 1e6:.3f}", "" if spread is None else f"{100 * spread:.2f}%"])
-    return table(rows, COUNTED_HEADERS, label_columns=4)
+    return table(rows, COUNTED_HEADERS, label_columns=3)
 
 
 def counted_section(files: list[BenchFile]) -> list[str]:

@@ -23,7 +23,11 @@ def fmt(value, kind: str) -> str:
 
 
 def table(rows: list[list], headers: list[str], *, label_columns: int, tablefmt: str = "pipe") -> str:
-    """A table (GitHub pipe by default): the first label_columns left-aligned, the numbers right-aligned."""
+    """A table (GitHub pipe by default): the first label_columns left-aligned, the numbers right-aligned. A row with
+    more or fewer cells than headers is a ValueError: tabulate would shift every cell under the wrong header."""
+    widths = {len(row) for row in rows} - {len(headers)}
+    if widths:
+        raise ValueError(f"rows of {sorted(widths)} cells under {len(headers)} headers: {headers}")
     align = ["left"] * label_columns + ["right"] * (len(headers) - label_columns)
     return tabulate(rows, headers=headers, tablefmt=tablefmt, colalign=align, disable_numparse=True)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -71,8 +73,14 @@ def _reject_constant(name: str):
 
 def load_json(path: Path) -> dict:
     """A JSON object from path, or ReportError saying why it cannot be read. Strict: NaN and Infinity,
-    which Python's json would accept, are errors."""
+    which Python's json would accept, are errors. Only a regular file is read: a FIFO would wait for a writer and
+    a device such as /dev/zero never ends."""
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(mode):
+            raise ReportError(f"{path}: not a regular file (a pipe, device or socket); pass a JSON file written by mnist-ref")
         document = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_reject_constant)
     except RecursionError:
         raise ReportError(f"{path}: nested too deeply to be a results file") from None
@@ -123,7 +131,30 @@ def parse_bench(path: Path, document: dict) -> BenchFile:
     """Validate a bench document (schema 1 read as schema 2) and wrap it; ReportError names the file, entry and field."""
     document = upgrade_v1(document)
     validate(path, document, "bench")
-    return BenchFile(Path(path), document["machine_info"], document["mnist_ref"], document["benchmarks"], document.get("datetime", ""))
+    bench_file = BenchFile(Path(path), document["machine_info"], document["mnist_ref"], document["benchmarks"], document.get("datetime", ""))
+    check_measure(bench_file)
+    return bench_file
+
+
+def check_measure(bench_file: BenchFile) -> None:
+    """ReportError when a file's benchmarks disagree with its one measure (mnist_ref.measure, "time" when absent): a
+    benchmark that says it counted instructions in a timed file, or a counted file's benchmark without a positive
+    count a step. Counts read as seconds (or seconds as counts) would give every verdict the wrong sign."""
+    measure = bench_file.measure
+    for bench in bench_file.benchmarks:
+        info = bench["extra_info"]
+        said = info.get("measure", "time")
+        if said != measure:
+            raise ReportError(f"{bench_file.path}: benchmark {bench['name']!r} measured {said}, but the file's measure "
+                              f"(mnist_ref.measure) is {measure}{'' if isinstance(bench_file.meta.get('measure'), dict) else ' (absent)'}; "
+                              "the file is inconsistent: rewrite it by rerunning the bench")
+        per_step = info.get("instructions_per_step")
+        if measure == "instructions" and per_step is None:
+            raise ReportError(f"{bench_file.path}: benchmark {bench['name']!r} counts instructions but records no "
+                              "instructions_per_step; rerun the bench with --bench-measure instructions")
+        if measure == "time" and per_step is not None:
+            raise ReportError(f"{bench_file.path}: benchmark {bench['name']!r} records instructions_per_step in a timed file; "
+                              "the file is inconsistent: rewrite it by rerunning the bench")
 
 
 def check_complete(bench_file: BenchFile, *, hint: str = "rerun the bench, or pass --allow-partial to use it as it is") -> None:
@@ -199,7 +230,8 @@ def partial_files(folder: Path) -> list[Path]:
 
 def expand(arguments: list[Path]) -> list[Path]:
     """Files as given, folders as their *.json files (sorted); partial files and hidden temporaries left out
-    of folders. A path that does not exist is a ReportError."""
+    of folders; a file named twice (or also inside a folder named) read once. A path that does not exist is a
+    ReportError."""
     paths: list[Path] = []
     for arg in arguments:
         arg = Path(arg)
@@ -209,7 +241,8 @@ def expand(arguments: list[Path]) -> list[Path]:
             paths.append(arg)
         else:
             raise ReportError(f"{arg}: no such file or folder")
-    return paths
+    seen: set[Path] = set()
+    return [p for p in paths if not (p.resolve() in seen or seen.add(p.resolve()))]
 
 
 def case_key(info: dict) -> CaseKey:
