@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -141,8 +142,10 @@ def _expand_devices(names: list[str]) -> list[str]:
 
 
 def _count_instructions(config) -> None:
-    """--bench-measure instructions: rerun this very pytest command under callgrind, single-threaded (once
-    there, count with the instructions timer)."""
+    """--bench-measure instructions: run this very pytest command again under callgrind, single-threaded, as a child
+    (once there, count with the instructions timer); this process waits for it, removes its dump folder whatever
+    happened, and ends with its exit code. An interrupt stops the child first (interrupts.run_child), which then
+    writes what it measured as a partial file."""
     from mnist_ref.measure import instructions
 
     if config.getoption("--bench-inject-slowdown") > 1:
@@ -156,15 +159,45 @@ def _count_instructions(config) -> None:
     try:
         command = instructions.valgrind_command([sys.executable, "-m", "pytest", *config.invocation_params.args], folder)
     except MnistRefError as exc:
-        folder.rmdir()
+        shutil.rmtree(folder, ignore_errors=True)
         raise pytest.UsageError(str(exc)) from None
     env = {**os.environ, **framework.single_thread_environment(), instructions.OUT_ENV: str(folder)}
     capture = config.pluginmanager.getplugin("capturemanager")
     if capture is not None:
         capture.stop_global_capturing()
+    interrupts.raise_on_sigterm()
+    try:
+        code = interrupts.run_child(command, env=env, cwd=config.invocation_params.dir)
+    except KeyboardInterrupt as exc:
+        code = interrupts.exit_code(exc)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(command[0], command, env)
+    os._exit(code)  # the child's session was this command's; nothing of this process's own is left to run
+
+
+def _check_options(config) -> None:
+    """Every option value checked while pytest configures, each bad one a UsageError of one line (not a traceback
+    from collection, not a value recorded and never applied)."""
+    from mnist_ref.core.model import check_extra_work
+
+    if config.getoption("--bench-inject-slowdown") < 1:
+        raise pytest.UsageError("--bench-inject-slowdown takes a factor of at least 1 (1 = no slowdown)")
+    try:
+        check_extra_work(config.getoption("--bench-inject-work"))
+    except MnistRefError as exc:
+        raise pytest.UsageError(f"--bench-inject-work: {exc}") from None
+    if not 0 <= config.getoption("--bench-inject-steps") <= 10:
+        raise pytest.UsageError("--bench-inject-steps takes a fraction of extra batches between 0 and 10")
+    if config.getoption("--bench-replicas") < 1:
+        raise pytest.UsageError(f"--bench-replicas takes a number of devices of at least 1, got {config.getoption('--bench-replicas')}")
+    batch_sizes(config)
+    modes(config)
+    devices = device_names(config)
+    if config.getoption("--bench-measure") == "instructions" and any(not d.startswith("cpu") for d in devices):
+        raise pytest.UsageError("--bench-measure instructions counts CPU instructions under Valgrind, which sees no GPU; "
+                                "pass --bench-devices cpu (or measure the GPU with --bench-measure time)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -172,12 +205,7 @@ def pytest_configure(config):
     """Check the options, rerun under callgrind when counting, pick the backend, and send pytest-benchmark's
     JSON to a temporary file (first, so that pytest-benchmark's own configure reads the changed option)."""
     config.addinivalue_line("markers", "floor: the reference floor's benchmarks (NumPy, one case per batch size, no Keras backend)")
-    if config.getoption("--bench-inject-slowdown") < 1:
-        raise pytest.UsageError("--bench-inject-slowdown takes a factor of at least 1 (1 = no slowdown)")
-    if not config.getoption("--bench-inject-work") >= 0 or config.getoption("--bench-inject-work") == float("inf"):
-        raise pytest.UsageError("--bench-inject-work takes a finite number of extra products of at least 0")
-    if not 0 <= config.getoption("--bench-inject-steps") <= 10:
-        raise pytest.UsageError("--bench-inject-steps takes a fraction of extra batches between 0 and 10")
+    _check_options(config)
     if config.getoption("--bench-measure") == "instructions":
         _count_instructions(config)
     # SIGTERM ends the session like Ctrl-C: pytest finishes it as interrupted and the JSON goes to NAME.partial.json.
@@ -206,21 +234,34 @@ def batch_sizes(config) -> list[int]:
     return _int_list(config.getoption("--bench-batch-sizes") or default, "--bench-batch-sizes")
 
 
+def modes(config) -> list[str]:
+    """This session's modes; UsageError naming an unknown one."""
+    chosen = [m for m in config.getoption("--bench-modes").split(",") if m]
+    unknown = set(chosen) - set(MODES)
+    if unknown or not chosen:
+        raise pytest.UsageError(f"--bench-modes accepts {', '.join(MODES)}, got {config.getoption('--bench-modes')!r}")
+    return chosen
+
+
+def device_names(config) -> list[str]:
+    """This session's devices as named (cpu, gpu, gpu:N); UsageError when none is named."""
+    names = [d.strip() for d in config.getoption("--bench-devices").split(",") if d.strip()]
+    if not names:
+        raise pytest.UsageError(f"--bench-devices takes a comma list of cpu, gpu, gpu:N, got {config.getoption('--bench-devices')!r}")
+    return names
+
+
 def matrix(config) -> list[Case]:
     """Every case of this session's matrix."""
     sizes = batch_sizes(config)
-    modes = [m for m in config.getoption("--bench-modes").split(",") if m]
-    unknown = set(modes) - set(MODES)
-    if unknown:
-        raise pytest.UsageError(f"--bench-modes accepts {', '.join(MODES)}, got {', '.join(sorted(unknown))}")
-    names = [d.strip() for d in config.getoption("--bench-devices").split(",") if d.strip()]
+    names = device_names(config)
     missing = bench_session(config).backend_missing
     if missing:
         backend, devices = missing[0], [framework.normalize_device(d) for d in names]
     else:
         backend, devices = framework.backend(), _expand_devices(names)
     replicas = config.getoption("--bench-replicas")
-    return [Case(backend, d, bs, m, replicas) for d in devices for bs in sizes for m in modes]
+    return [Case(backend, d, bs, m, replicas) for d in devices for bs in sizes for m in modes(config)]
 
 
 def skip_reason(case: Case, config) -> str | None:

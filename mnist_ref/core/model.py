@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 
 from mnist_ref.core import framework
 from mnist_ref.core.config import Config
 from mnist_ref.core.dataset import IMAGE_SIDE, NUM_CLASSES
+from mnist_ref.plumbing.errors import ConfigError
 
 HIDDEN_UNITS = 64  # the book: Dense(units=64, input_dim=28*28, activation='relu')
 # 784*64 + 64 weights and biases in the hidden layer, 64*10 + 10 in the output layer.
@@ -59,6 +61,21 @@ def extra_work_layer(products: float):
             return x + self.zero * extra
 
     return ExtraWork(name=f"extra_work_x{products:g}")
+
+
+# The most extra products a step may carry (each costs about as much as the book's first layer): enough to calibrate a
+# measure many times over, far below what would exhaust memory.
+MAX_EXTRA_WORK = 16
+
+
+def check_extra_work(products: float) -> float:
+    """products if extra_work_layer builds exactly that much work: a finite number from 0 to MAX_EXTRA_WORK in steps of
+    1/64 (one of the 64 columns); ConfigError otherwise (a smaller fraction would be recorded and never built)."""
+    columns = products * HIDDEN_UNITS if math.isfinite(products) else -1
+    if not 0 <= products <= MAX_EXTRA_WORK or abs(columns - round(columns)) > 1e-9:
+        raise ConfigError(f"extra work takes a number of products from 0 to {MAX_EXTRA_WORK} in steps of 1/{HIDDEN_UNITS} "
+                          f"({1 / HIDDEN_UNITS:g}: one of the {HIDDEN_UNITS} columns), got {products:g}")
+    return products
 
 
 def extra_widths(products: float) -> list[int]:
