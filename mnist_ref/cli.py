@@ -29,6 +29,45 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+# Each command's --help: what it answers, its exit codes, one example (a test holds the manual and this to each other).
+ABOUT = {
+    "train": ("Does this stack reproduce the book? Walks the seven steps (dataset, model, compile, fit, history, evaluate, "
+              "predict), prints what the book prints and one verdict line, and writes a run record.",
+              "0 trained (the last line says whether the test accuracy is inside the band); 1 a data-parallel worker failed or "
+              "hung; 2 bad input (data, options, device, backend); 130/143 interrupted", "mnist-ref train --seed 42"),
+    "sweep": ("How does the test accuracy spread over seeds? Trains the book's model once per seed (here, or as Dask tasks) "
+              "and records each accuracy and the band they give.",
+              "0 every configuration has a band; 1 a configuration had too few seeds that trained; 2 bad input",
+              "mnist-ref sweep --seeds 12 --batch-size 32 128 --jobs 2"),
+    "report": ("What do these bench and sweep files say? Markdown tables and plots, written all or none.",
+               "0 pages written; 2 bad input or a page that cannot be written (nothing replaced)",
+               "mnist-ref report results/bench/cpu-tensorflow-1.json --out-dir /tmp/pages"),
+    "versions": ("What changed between TensorFlow versions? Merges the tox envs' results into results/tf-versions.md.",
+                 "0 written; 2 bad input", "mnist-ref versions results/tox --envs tf215 tf221"),
+    "compare": ("Did a new run get slower, less accurate or stop reproducing? Judges it against a baseline, case by case.",
+                "0 no regression; 1 slower (under --perf fail); 2 bad input, or something the gate should check and could "
+                "not (too few rounds, a missing path); 3 incorrect (band, divergence, prediction, weights, oracle)",
+                "mnist-ref compare /tmp/new.json   (against the committed baseline)"),
+    "ab": ("Is environment B slower than A on this machine? Runs both sides' bench, counted at once or timed interleaved, "
+           "into a new folder, then compares exactly those runs.", "0 no change; 1 slower (under --perf fail); 2 bad input "
+           "or not judged; 3 incorrect (as compare)", "mnist-ref ab --a .tox/tf220 --b .venv"),
+    "baseline": ("Make a bench run the committed baseline: prints what changed, refuses a run that would hide regressions "
+                 "(partial, injected, empty, counted, contended, incorrect, or narrower without --allow-narrower).",
+                 "0 replaced; 2 refused (the current baseline untouched)", "mnist-ref baseline /tmp/b.json"),
+    "oracle": ("Does this backend compute the book's math? One Keras SGD step against the hand-written NumPy reference.",
+               "0 matches; 3 differs; 2 bad input", "mnist-ref oracle --backend jax"),
+    "env": ("What environment would a record carry? The capture (versions, CPU, GPUs, commit) as JSON.", "0; 2 bad input",
+            "mnist-ref env --backend torch"),
+}
+
+
+def _command_parser(sub, name: str, *, help: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help opens with what it answers and ends with its exit codes and an example."""
+    answers, codes, example = ABOUT[name]
+    return sub.add_parser(name, help=help, description=answers, epilog=f"exit codes: {codes}\nexample: {example}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def _add_backend_option(parser: argparse.ArgumentParser, *, grid: bool = False) -> None:
     parser.add_argument("--backend", default=None, **({"nargs": "+"} if grid else {}),
                         help="Keras 3 backend" + ("s" if grid else "") + ": tensorflow, jax or torch (default: $KERAS_BACKEND or tensorflow)")
@@ -66,11 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     from mnist_ref.core.config import DEFAULT_SEED
 
-    parser = _Parser(prog=PROG, description="The classic Keras MNIST model as a reproducible, measurable reference.")
+    parser = _Parser(prog=PROG, description="The classic Keras MNIST model as a reproducible, measurable reference: does my stack "
+                     "reproduce the book, how fast is it here, what changed between versions, CPU or GPU at which batch size.",
+                     epilog="exit codes: 0 ok; 1 slower (compare, ab), a failed worker (train), too few seeds (sweep); 2 bad input "
+                            "or something not checked; 3 incorrect (compare, ab, oracle)\nexample: mnist-ref train --seed 42",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = sub.add_parser("train", help="walk the book's seven steps and write a run record")
+    train = _command_parser(sub, "train", help="walk the book's seven steps and write a run record")
     _add_run_options(train)
     train.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for every generator (default: %(default)s)")
     train.add_argument("--validation-split", type=float, default=0.0, help="fraction of the training set held out for validation (book: 0)")
@@ -82,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--process-id", type=int, default=None, help="this worker's index, 0 on the coordinator's host (default: $MNIST_REF_PROCESS_ID)")
     train.add_argument("--worker-timeout", type=float, default=None, help="seconds after which workers started here are stopped (default: 3600)")
 
-    sweep = sub.add_parser("sweep", help="train several seeds and record their test accuracies (derives the bands)")
+    sweep = _command_parser(sub, "sweep", help="train several seeds and record their test accuracies (derives the bands)")
     _add_run_options(sweep, grid=True)
     sweep.add_argument("--seeds", type=int, default=12, help="number of seeds, 0..N-1 (default: %(default)s)")
     sweep.add_argument("--jobs", type=int, default=None,
@@ -93,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out-dir", type=Path, default=None, help="folder of the per-configuration files (default: results/seed-sweep)")
     sweep.add_argument("--fresh", action="store_true", help="ignore the completed seeds of an interrupted sweep (OUT.partial.json) and start over")
 
-    report = sub.add_parser("report", help="turn bench and sweep JSON files into markdown tables and plots")
+    report = _command_parser(sub, "report", help="turn bench and sweep JSON files into markdown tables and plots")
     report.add_argument("files", nargs="+", type=Path, help="pytest-benchmark JSON from bench/, mnist-ref sweep JSON, or folders of them")
     report.add_argument("--allow-partial", action="store_true", help="accept bench files of interrupted or failed sessions")
     report.add_argument("--out-dir", type=Path, default=Path("results"), help="where the markdown and PNG files go (default: %(default)s)")
@@ -107,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write results/history.md and history.png instead: each case's fit over the runs, in time order, "
                            "with what changed and what the gate would have said")
 
-    versions = sub.add_parser("versions", help="merge per-tox-env results into the cross-version table")
+    versions = _command_parser(sub, "versions", help="merge per-tox-env results into the cross-version table")
     versions.add_argument("results_dir", type=Path, help="directory holding one folder per tox env (results/tox)")
     versions.add_argument("--envs", nargs="+", required=True, help="tox env names, in table order")
     versions.add_argument("--out", type=Path, default=Path("results") / "tf-versions.md", help="markdown path (default: %(default)s)")
@@ -115,14 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_compare_parsers(sub)
 
-    oracle = sub.add_parser("oracle", help="check one Keras SGD step against the hand-written NumPy reference (exit 3 on a mismatch)")
+    oracle = _command_parser(sub, "oracle", help="check one Keras SGD step against the hand-written NumPy reference (exit 3 on a mismatch)")
     _add_backend_option(oracle)
     _add_placement_options(oracle)
     oracle.add_argument("--steps", type=int, default=100, help="steps of the reported trajectory, 0 for none (default: %(default)s)")
     oracle.add_argument("--seed", type=int, default=None, help="seed of the initial weights (default: the run default)")
     oracle.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
 
-    env = sub.add_parser("env", help="print the environment capture as JSON")
+    env = _command_parser(sub, "env", help="print the environment capture as JSON")
     _add_backend_option(env)
     return parser
 
@@ -151,13 +194,13 @@ def _add_compare_parsers(sub) -> None:
                             help="judge only the cases both sides measured; the baseline's others are listed instead of blocking a pass")
         parser.add_argument("--out", type=Path, default=None, help="also write the markdown report here (not one of the inputs)")
 
-    cmp = sub.add_parser("compare", help="regression verdict: a new bench run against a baseline (exit 0 ok, 1 slower, 2 bad input, 3 incorrect)")
+    cmp = _command_parser(sub, "compare", help="regression verdict: a new bench run against a baseline (exit 0 ok, 1 slower, 2 bad input, 3 incorrect)")
     cmp.add_argument("files", nargs="+", type=Path, metavar="[BASELINE] NEW",
                      help="bench JSON files or folders; with one argument the committed baseline (results/baseline) is BASELINE")
     cmp.add_argument("--allow-partial", action="store_true", help="accept bench files of interrupted or failed sessions")
     policy_options(cmp)
 
-    run_ab = sub.add_parser("ab", help="interleaved A/B bench runs of two environments on this machine, then compare")
+    run_ab = _command_parser(sub, "ab", help="interleaved A/B bench runs of two environments on this machine, then compare")
     run_ab.add_argument("--a", default=None, help="baseline side: interpreter, virtualenv, tox env folder or checkout (default: this one)")
     run_ab.add_argument("--b", required=True, help="new side, the same kinds")
     run_ab.add_argument("--measure", choices=ab.MEASURES, default=ab.MEASURES[0],
@@ -172,7 +215,7 @@ def _add_compare_parsers(sub) -> None:
                              "sees a known 5%% more work (default: none)")
     policy_options(run_ab)
 
-    base = sub.add_parser("baseline", help="make a bench run the committed baseline, printing what changed")
+    base = _command_parser(sub, "baseline", help="make a bench run the committed baseline, printing what changed")
     base.add_argument("new", type=Path, help="bench JSON of a complete run (the smoke bench)")
     base.add_argument("--dir", type=Path, default=None, help="baseline folder (default: results/baseline)")
     base.add_argument("--allow-narrower", action="store_true",
@@ -514,6 +557,11 @@ def _cmd_oracle(args, outputs: Outputs) -> int:
 
 
 _COMMANDS = {
-    "train": _cmd_train, "sweep": _cmd_sweep, "report": _cmd_report, "versions": _cmd_versions, "env": _cmd_env,
-    "compare": _cmd_compare, "ab": _cmd_ab, "baseline": _cmd_baseline, "oracle": _cmd_oracle,
+    "train": _cmd_train, "sweep": _cmd_sweep, "report": _cmd_report, "versions": _cmd_versions, "compare": _cmd_compare,
+    "ab": _cmd_ab, "baseline": _cmd_baseline, "oracle": _cmd_oracle, "env": _cmd_env,
 }
+
+
+def command_names() -> list[str]:
+    """Every subcommand, in the order `mnist-ref --help` lists them."""
+    return list(_COMMANDS)

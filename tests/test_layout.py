@@ -1,4 +1,5 @@
-"""The package's layers: every import points down (mnist_ref.LAYERS), and README "Layout" names them in that order."""
+"""The package's layers: every import points down (mnist_ref.LAYERS), and the manual's "Layout" (docs/layout.md) names
+them in that order."""
 
 from __future__ import annotations
 
@@ -68,9 +69,9 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
         bad.unlink()
 
 
-def test_readme_layout_names_the_layers_in_order():
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+def test_the_manuals_layout_names_the_layers_in_order():
+    text = (ROOT / "docs" / "layout.md").read_text()
+    section = text.split("# Layout\n", 1)[1].split("\n## ", 1)[0]
     named = [m for m in re.findall(r"`mnist_ref/(\w+)/`", section)]
     assert [p for p in named if p in RANK] == [p for layer in mnist_ref.LAYERS for p in layer]
 

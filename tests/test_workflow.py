@@ -12,6 +12,7 @@ from helpers import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "regression.yml"
 NIGHTLY = ROOT / ".github" / "workflows" / "nightly.yml"
+DOCS = ROOT / ".github" / "workflows" / "docs.yml"
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def lint(actionlint: str, path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([actionlint, "-no-color", str(path)], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("workflow", [WORKFLOW, NIGHTLY], ids=["regression", "nightly"])
+@pytest.mark.parametrize("workflow", [WORKFLOW, NIGHTLY, DOCS], ids=["regression", "nightly", "docs"])
 def test_the_workflows_lint_clean(actionlint, workflow):
     proc = lint(actionlint, workflow)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -65,3 +66,9 @@ def test_the_trainings_ci_leaves_out_run_on_a_schedule():
     ci = (ROOT / ".ci" / "run").read_text()
     assert '-m "long and not scheduled"' in ci
     assert "run: .venv/bin/python -m pytest -m scheduled" in NIGHTLY.read_text()
+
+
+def test_the_docs_job_builds_strictly_looks_in_chromium_and_publishes():
+    text = DOCS.read_text()
+    for step in ("mkdocs build --strict", "tests/test_docs.py", "chromium", "MNIST_REF_SCREENSHOTS", "deploy-pages"):
+        assert step in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED
-from mnist_ref.reporting.bench import case_columns, cpu_gpu_section, header_lines, measured_cases, not_measured_lines
+from mnist_ref.reporting.bench import case_columns, cpu_gpu_section, measured_cases, not_measured_lines, provenance_lines
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import BenchFile, CaseKey
 
@@ -62,12 +62,11 @@ def headline(files: list[BenchFile]) -> str:
 
 
 def render(files: list[BenchFile], *, command: str) -> str:
-    """The backends report: a headline, where each run was measured, speed and correctness tables, the CPU/GPU crossover."""
+    """The backends report: a headline, speed and correctness tables, the CPU/GPU crossover, then where each run was measured."""
     runs = _runs(files)
     missing = not_measured_lines(files)
-    lines = ["# Keras 3 backends", "", headline(files), "", *header_lines(None, files, command=command)]
+    lines = ["# Keras 3 backends", "", headline(files), ""]
     lines += [
-        "",
         "Each backend ran in its own process (`pytest bench/ --bench-backend NAME`), twice; speed is from the first run "
         "(medians), and the last column compares the final weights of every run of the same case.",
         "",
@@ -81,5 +80,6 @@ def render(files: list[BenchFile], *, command: str) -> str:
         "",
         *(["Not measured:", "", *missing, ""] if missing else []),
         *cpu_gpu_section(files),
+        *provenance_lines(files, command=command),
     ]
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mnist_ref.core.config import BOOK_EPOCHS
-from mnist_ref.reporting.bench import header_lines
+from mnist_ref.reporting.bench import provenance_lines
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import BenchFile, round_times
 
@@ -64,9 +64,8 @@ def render(files: list[BenchFile], *, command: str) -> str:
     ordered = [(key, n, by_replicas) for key, by_replicas in sorted(runs.items()) for n in sorted(by_replicas)]
     speed = [_speed_row(key, n, by[n], by.get(1)) for key, n, by in ordered]
     setup = [_setup_row(key, n, by[n]) for key, n, by in ordered]
-    lines = ["# Data-parallel training", "", headline(runs, files), "", *header_lines(None, files, command=command)]
+    lines = ["# Data-parallel training", "", headline(runs, files), ""]
     lines += [
-        "",
         f"Each row trains the book's model for {BOOK_EPOCHS} epochs at the global batch size shown, split over the replicas "
         "(`pytest bench/ --bench-replicas N`); an epoch is one timed round, the first is the warm-up. Speed-up is "
         "the one-device median epoch over this one, efficiency that divided by the replicas: T1 / (N * TN). "
@@ -89,4 +88,4 @@ def render(files: list[BenchFile], *, command: str) -> str:
         lines += ["Not run:", ""]
         lines += [f"- {s['backend']}, {s['mode']} mode, batch {s['batch_size']}, {s['replicas']} replicas: {s['reason']}" for s in not_run]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join([*lines, *provenance_lines(files, command=command)])

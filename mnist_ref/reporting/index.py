@@ -21,7 +21,7 @@ INDEX_ENTRIES = {
     "steady-validation.md": "whether instruction counts (the steady measure) catch 3%, 5%, 2x more work without false alarms",
     "history.md": "each case's fit over the runs in time order: what changed, weights, the gate's verdict against the run before",
     "history.png": "the fit of each case over the runs, seconds and instruction counts apart",
-    "baseline": "the bench run `mnist-ref compare` compares against by default",
+    "baseline/cpu-tensorflow-smoke.json": "the bench run `mnist-ref compare` compares against by default",
 }
 
 
@@ -31,7 +31,7 @@ def render_index(out_dir: Path, *, also: list[str] = ()) -> str:
     return "\n".join([
         "# Results",
         "",
-        "Generated files; regenerate them with the commands in the top-level README (section Results).",
+        "Generated files; regenerate them with the commands in the manual's page on the results (`docs/results.md`).",
         "",
         table(rows, ["file", "what it shows"], label_columns=2),
         "",
