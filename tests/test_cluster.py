@@ -18,7 +18,7 @@ from mnist_ref.plumbing.errors import ConfigError
 from mnist_ref.plumbing.interrupts import HOLD_ENV, HOLD_ONCE_ENV
 from mnist_ref.scale import sweep
 
-distributed = pytest.importorskip("distributed")
+distributed = pytest.importorskip("distributed", reason="Dask is not installed: pip install -e '.[cluster]'")
 
 # Small enough for seconds a seed, on the real data.
 SMALL = ("--epochs", "1", "--batch-size", "1024")
