@@ -11,6 +11,7 @@ import numpy as np
 
 from mnist_ref.measure.speed_of_light import speed_of_light_s
 from mnist_ref.scale.data_parallel import strategy_name
+from mnist_ref.store import rounds
 
 MEASURES = ("time", "instructions")
 
@@ -165,7 +166,7 @@ def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: 
             raise RuntimeError(f"no instructions counted in a {path} round of {case.id}: the counted region never opened")
         if data:
             median = float(np.median(data))
-            info.update(measure=measure.name, round_spread=float(np.subtract(*np.percentile(data, [75, 25])) / median),
+            info.update(measure=measure.name, round_spread=rounds.spread(data),
                         instructions_per_step=median / steps, instructions_per_sample=median / samples)
         benchmark.extra_info.update(info)
         return
@@ -177,7 +178,7 @@ def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: 
         info.update(
             # IQR over median of the rounds, and wall over CPU time: a round that waited for the CPU (other
             # processes, steal) shows a high spread or a wall time well above its CPU time.
-            round_spread=float(np.subtract(*np.percentile(data, [75, 25])) / median),
+            round_spread=rounds.spread(data),
             wall_over_cpu=median / cpu if cpu > 0 else None,
             samples_per_s=samples / median,
             steps_per_s=steps / median,

@@ -33,11 +33,11 @@ class _Parser(argparse.ArgumentParser):
 ABOUT = {
     "train": ("Does this stack reproduce the book? Walks the seven steps (dataset, model, compile, fit, history, evaluate, "
               "predict), prints what the book prints and one verdict line, and writes a run record.",
-              "0 trained (the last line says whether the test accuracy is inside the band); 1 a data-parallel worker failed or "
+              "0 trained (the last line says whether the test accuracy is inside the band); 4 a data-parallel worker failed or "
               "hung; 2 bad input (data, options, device, backend); 130/143 interrupted", "mnist-ref train --seed 42"),
     "sweep": ("How does the test accuracy spread over seeds? Trains the book's model once per seed (here, or as Dask tasks) "
               "and records each accuracy and the band they give.",
-              "0 every configuration has a band; 1 a configuration had too few seeds that trained; 2 bad input",
+              "0 every configuration has a band; 4 a configuration had too few seeds that trained (the others written); 2 bad input",
               "mnist-ref sweep --seeds 12 --batch-size 32 128 --jobs 2"),
     "report": ("What do these bench and sweep files say? Markdown tables and plots, written all or none.",
                "0 pages written; 2 bad input or a page that cannot be written (nothing replaced)",
@@ -107,8 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog=PROG, description="The classic Keras MNIST model as a reproducible, measurable reference: does my stack "
                      "reproduce the book, how fast is it here, what changed between versions, CPU or GPU at which batch size.",
-                     epilog="exit codes: 0 ok; 1 slower (compare, ab), a failed worker (train), too few seeds (sweep); 2 bad input "
-                            "or something not checked; 3 incorrect (compare, ab, oracle)\nexample: mnist-ref train --seed 42",
+                     epilog="exit codes: 0 ok; 1 slower (compare, ab); 2 bad input or something not checked; 3 incorrect "
+                            "(compare, ab, oracle); 4 incomplete: a worker failed (train), too few seeds (sweep); "
+                            "130/143 interrupted\nexample: mnist-ref train --seed 42",
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -232,21 +233,13 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     args.argv = argv
-    interrupts.raise_on_sigterm()
     outputs = Outputs()
-    try:
-        return _COMMANDS[args.command](args, outputs)
-    except MnistRefError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:  # a path the library did not expect to fail
-        print(f"{PROG}: error: {exc.filename or 'a file'}: {exc.strerror or exc}", file=sys.stderr)
-        return ExitCode.BAD_INPUT
-    except KeyboardInterrupt as exc:
+
+    def kept() -> str:
         written = outputs.paths
-        kept = f"written before the interrupt: {', '.join(map(str, written))}" if written else "no output was replaced"
-        print(f"{PROG}: interrupted ({interrupts.signal_name(exc)}); {kept}", file=sys.stderr)
-        return interrupts.exit_code(exc)
+        return f"written before the interrupt: {', '.join(map(str, written))}" if written else "no output was replaced"
+
+    return interrupts.guarded(PROG, lambda: _COMMANDS[args.command](args, outputs), kept=kept)
 
 
 def _command(args) -> str:
@@ -352,7 +345,7 @@ def _cmd_sweep(args, outputs: Outputs) -> int:
     errors = [o.error for o in outcomes if o.error]
     for error in errors:
         print(f"{PROG}: error: {error}", file=sys.stderr)
-    return ExitCode.SLOWER if errors else ExitCode.OK  # 1: some configuration had too few seeds for a band
+    return ExitCode.INCOMPLETE if errors else ExitCode.OK  # some configuration had too few seeds for a band
 
 
 def _sweep_cells(args):

@@ -142,3 +142,28 @@ def test_a_data_parallel_config_without_its_placement_is_refused():
 
     with pytest.raises(ConfigError, match="placement"):
         walkthrough.run(Config(replicas=2), raw=None)
+
+
+def test_one_mapping_from_failures_to_exit_codes(capsys, monkeypatch):
+    """interrupts.guarded is the one place an error becomes a line and a code (the CLI and the study scripts use it);
+    exit 1 means slower and nothing else."""
+    from mnist_ref.plumbing import interrupts
+    from mnist_ref.plumbing.errors import ExitCode, ReportError, WorkerError
+
+    monkeypatch.setattr(interrupts, "raise_on_sigterm", lambda: None)  # pytest keeps its own SIGTERM handling
+
+    def raising(exc):
+        def body():
+            raise exc
+        return body
+
+    cases = [(raising(ReportError("bad.json: not valid JSON")), ExitCode.BAD_INPUT),
+             (raising(WorkerError("worker 1 was killed by signal 9")), ExitCode.INCOMPLETE),
+             (raising(FileNotFoundError(2, "No such file or directory", "x.json")), ExitCode.BAD_INPUT),
+             (raising(KeyboardInterrupt()), 130), (lambda: ExitCode.SLOWER, ExitCode.SLOWER), (lambda: None, ExitCode.OK)]
+    for body, code in cases:
+        assert interrupts.guarded("prog", body) == code
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == (code != ExitCode.OK and code != ExitCode.SLOWER), err
+        assert all(line.startswith("prog: ") for line in err)
+    assert [c for c in ExitCode if c == 1] == [ExitCode.SLOWER]

@@ -86,7 +86,7 @@ def judge(tmp_path, base: dict, new: dict, **options) -> compare.Result:
 def test_a_run_against_itself_passes(tmp_path, real):
     result = judge(tmp_path, real, real)
     assert result.exit_code == compare.EXIT_OK
-    assert result.comparison.kind == "same machine"
+    assert result.comparison.machines is compare.Machines.SAME
     assert {v.verdict for v in result.paths} == {"no change"}
 
 
@@ -138,7 +138,7 @@ def test_another_machine_gets_the_loose_threshold_and_only_warns(tmp_path, real)
     new = variant(real, scale=3.5)
     new["machine_info"]["mnist_ref"]["cpu"]["usable_cores"] = 1
     result = judge(tmp_path, real, new)
-    assert result.comparison.kind == "different machine"
+    assert result.comparison.machines is compare.Machines.DIFFERENT
     assert result.comparison.thresholds == compare.CROSS_MACHINE_THRESHOLDS
     assert result.slower and result.exit_code == compare.EXIT_OK
     strict = judge(tmp_path, real, new, perf_across_machines="fail")
@@ -149,7 +149,7 @@ def test_machines_too_far_apart_are_incomparable(tmp_path, real):
     new = variant(real, scale=3.0)
     new["machine_info"]["mnist_ref"]["cpu"]["arch"] = "aarch64"
     result = judge(tmp_path, real, new, perf_across_machines="fail")
-    assert result.comparison.kind == "incomparable" and not result.paths
+    assert result.comparison.machines is compare.Machines.INCOMPARABLE and not result.paths
     # asked to fail on speed across machines, it cannot pass what it could not compare
     assert result.unchecked and result.exit_code == compare.EXIT_USAGE
     warned = judge(tmp_path, real, new)
@@ -159,7 +159,7 @@ def test_machines_too_far_apart_are_incomparable(tmp_path, real):
 def test_runs_of_one_interleaved_session_use_the_tight_threshold(tmp_path, real):
     doc = copy.deepcopy(real)
     doc["mnist_ref"]["ab_session"] = "s1"
-    assert judge(tmp_path, doc, doc).comparison.kind == "interleaved"
+    assert judge(tmp_path, doc, doc).comparison.machines is compare.Machines.INTERLEAVED
     assert judge(tmp_path, doc, doc).comparison.thresholds == compare.INTERLEAVED_THRESHOLDS
 
 
@@ -223,7 +223,7 @@ def test_four_runs_a_side_are_compared_by_their_medians(tmp_path, real):
     base = [load_bench(write(tmp_path, f"a{i}.json", variant(interleaved, scale=s))) for i, s in enumerate((1.0, 1.03, 0.97, 1.01))]
     new = [load_bench(write(tmp_path, f"b{i}.json", variant(interleaved, scale=s))) for i, s in enumerate((1.50, 1.48, 1.55, 1.51))]
     result = compare.compare(base, new)
-    assert result.comparison.kind == "interleaved"
+    assert result.comparison.machines is compare.Machines.INTERLEAVED
     assert {v.unit for v in result.paths} == {"runs"} and {v.new_rounds for v in result.paths} == {4}
     assert {v.verdict for v in result.paths} == {"slower"} and result.exit_code == compare.EXIT_PERFORMANCE
     assert compare.compare(base[:2], new[:2]).paths[0].unit == "rounds"
@@ -235,3 +235,14 @@ def test_a_stack_that_fails_the_oracle_fails_hard(tmp_path, real):
     result = judge(tmp_path, real, new)
     assert result.exit_code == compare.EXIT_CORRECTNESS
     assert any("batch loss" in f.what for f in result.findings)
+
+
+def test_the_policy_reads_the_comparison_fields_and_the_label_only_renders_them():
+    """--perf-across-machines applies to another machine or an incomparable one, whatever the words say; the label
+    is composed from the fields."""
+    for machines in compare.Machines:
+        comparison = compare.Comparison(machines, None, "why", counted=True, contended=True)
+        assert comparison.across_machines == (machines in (compare.Machines.DIFFERENT, compare.Machines.INCOMPARABLE))
+        assert comparison.label == f"instruction counts, {machines.value}, contended"
+    assert compare.Comparison(compare.Machines.SAME, None, "why").label == "same machine"
+    assert [str(v) for v in compare.Verdict] == ["slower", "faster", "noisy", "no change"]

@@ -163,7 +163,7 @@ def test_a_dead_worker_ends_the_run_with_one_line_and_no_orphans(real_data_dir, 
     start = time.monotonic()
     out, err = proc.communicate(timeout=120)
     assert time.monotonic() - start < 60
-    assert proc.returncode == 1 and "Traceback" not in err.splitlines()[-1]
+    assert proc.returncode == 4 and "Traceback" not in err.splitlines()[-1]
     last = err.strip().splitlines()[-1]
     assert last.startswith("mnist-ref: error: worker") and "killed by signal 9" in last and "stopped" in last
     assert not (tmp_path / "run.json").exists()

@@ -12,11 +12,13 @@ Three questions, in order of severity:
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import statistics
 
 from mnist_ref.measure import contention
 from mnist_ref.plumbing.errors import ExitCode, ReportError, most_severe
+from mnist_ref.store import rounds
 from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_label, case_order, cells, round_times
 from mnist_ref.store.schema import FLOOR_MODE
 
@@ -97,18 +99,48 @@ def _differing(base: dict[str, str], new: dict[str, str], fields) -> list[str]:
     return [f for f in fields if base[f] != new[f] or UNKNOWN in base[f] or UNKNOWN in new[f]]
 
 
+class Machines(enum.Enum):
+    """Where the two sides were measured, as far as speed is concerned; the value is only the label shown."""
+
+    INTERLEAVED = "interleaved"  # one `mnist-ref ab` session
+    SAME = "same machine"  # same CPU model, cores and GPUs; separate runs
+    DIFFERENT = "different machine"
+    INCOMPARABLE = "incomparable"  # another architecture or GPUs, or cores too different: speed is not compared
+    UNKNOWN = "unknown environment"  # a file without its environment block
+
+
+class Verdict(str, enum.Enum):
+    """One path's speed verdict; the value is the word shown."""
+
+    SLOWER = "slower"
+    FASTER = "faster"
+    NOISY = "noisy"  # past the threshold, but the test does not say it is consistent
+    NO_CHANGE = "no change"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """What kind of comparison this is, and the performance rule that follows."""
+    """What kind of comparison this is, and the performance rule that follows: the policy reads the fields, the
+    label is only shown."""
 
-    kind: str  # interleaved, same machine, different machine, incomparable, unknown environment, contended
-    thresholds: dict[str, float] | None  # per hot path
+    machines: Machines
+    thresholds: dict[str, float] | None  # per hot path; None: speed is not judged
     why: str
+    counted: bool = False  # instruction counts rather than seconds
+    contended: bool = False  # a side was measured on a busy machine
 
     @property
     def across_machines(self) -> bool:
         """Whether --perf-across-machines (rather than --perf) decides what a speed result does to the exit code."""
-        return "different machine" in self.kind or "incomparable" in self.kind
+        return self.machines in (Machines.DIFFERENT, Machines.INCOMPARABLE)
+
+    @property
+    def label(self) -> str:
+        """The comparison in words, e.g. 'instruction counts, interleaved' or 'same machine, contended'."""
+        return ", ".join(["instruction counts"] * self.counted + [self.machines.value] + ["contended"] * self.contended)
 
 
 def check_threshold(value: float) -> float:
@@ -125,19 +157,22 @@ def _thresholds(defaults: dict[str, float], override: float | None) -> dict[str,
 def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | None = None) -> Comparison:
     """interleaved (one `mnist-ref ab` session), same machine kind, different machine, incomparable, or unknown
     environment (a file without its environment block); threshold, when given, replaces every path's threshold."""
+    counted = all(f.measure == "instructions" for f in base + new)
     unknown = [f.path.name for f in base + new if not isinstance(f.machine.get("mnist_ref"), dict)]
     if unknown:
-        return Comparison("unknown environment", None, f"no environment block (machine_info.mnist_ref) in {', '.join(unknown)}; "
-                          "speed cannot be compared and weights are not judged identical")
+        return Comparison(Machines.UNKNOWN, None, f"no environment block (machine_info.mnist_ref) in {', '.join(unknown)}; "
+                          "speed cannot be compared and weights are not judged identical", counted=counted)
     comparison = _classify_machines(base, new, threshold=threshold)
-    if all(f.measure == "instructions" for f in base + new) and comparison.thresholds is not None:
+    if counted and comparison.thresholds is None:
+        return dataclasses.replace(comparison, counted=True)
+    if counted:
         # Counts do not move with the machine's load, so neither interleaving nor a quiet machine matters.
-        return Comparison(f"instruction counts, {comparison.kind}", _thresholds(INSTRUCTION_THRESHOLDS, threshold),
-                          f"instructions counted by callgrind ({comparison.why}); the machine's load does not move them")
+        return dataclasses.replace(comparison, thresholds=_thresholds(INSTRUCTION_THRESHOLDS, threshold), counted=True,
+                                   why=f"instructions counted by callgrind ({comparison.why}); the machine's load does not move them")
     contended = [f"{f.path.name} ({contention.describe(f.meta['contention'])})" for f in base + new
                  if contention.is_contended(f.meta.get("contention"))]
     if contended:
-        return Comparison(f"{comparison.kind}, contended", None, "the machine was busy with other work while measuring "
+        return dataclasses.replace(comparison, thresholds=None, contended=True, why="the machine was busy with other work while measuring "
                           + ", ".join(contended) + "; speed is not judged from a contended run: rerun the bench on a quiet machine")
     return comparison
 
@@ -148,8 +183,8 @@ def _classify_machines(base: list[BenchFile], new: list[BenchFile], *, threshold
     if not machine_diff:
         sessions = {f.meta.get("ab_session") for f in base + new}
         if len(sessions) == 1 and None not in sessions:
-            return Comparison("interleaved", _thresholds(INTERLEAVED_THRESHOLDS, threshold), "both sides interleaved in one `mnist-ref ab` session")
-        return Comparison("same machine", _thresholds(SAME_MACHINE_THRESHOLDS, threshold), "same CPU model, cores and GPUs; separate runs")
+            return Comparison(Machines.INTERLEAVED, _thresholds(INTERLEAVED_THRESHOLDS, threshold), "both sides interleaved in one `mnist-ref ab` session")
+        return Comparison(Machines.SAME, _thresholds(SAME_MACHINE_THRESHOLDS, threshold), "same CPU model, cores and GPUs; separate runs")
     why = "differs in " + ", ".join(f"{f} ({b[f]} vs {n[f]})" for f in machine_diff)
     try:
         cores = sorted([float(b["usable cores"]), float(n["usable cores"])])
@@ -157,8 +192,8 @@ def _classify_machines(base: list[BenchFile], new: list[BenchFile], *, threshold
     except (ValueError, ZeroDivisionError):
         core_ratio = float("inf")
     if "arch" in machine_diff or "gpus" in machine_diff or core_ratio > MAX_CORE_RATIO:
-        return Comparison("incomparable", None, why + "; speed is not compared")
-    return Comparison("different machine", _thresholds(CROSS_MACHINE_THRESHOLDS, threshold), why)
+        return Comparison(Machines.INCOMPARABLE, None, why + "; speed is not compared")
+    return Comparison(Machines.DIFFERENT, _thresholds(CROSS_MACHINE_THRESHOLDS, threshold), why)
 
 
 def mann_whitney_greater(new: list[float], base: list[float]) -> float | None:
@@ -188,14 +223,6 @@ def fewest_a_side(alpha: float = ALPHA) -> int:
     return n
 
 
-def _spread(times: list[float]) -> float | None:
-    """Interquartile range over median, as a fraction."""
-    if len(times) < 2:
-        return None
-    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
-    return (q3 - q1) / statistics.median(times)
-
-
 @dataclasses.dataclass(frozen=True)
 class PathVerdict:
     """One hot path of one case: medians, ratio, test and verdict."""
@@ -211,7 +238,7 @@ class PathVerdict:
     p_slower: float | None
     p_faster: float | None
     threshold: float | None
-    verdict: str  # slower, faster, noisy, no change
+    verdict: Verdict
     unit: str = "rounds"  # what the test compared: rounds, or per-process medians ("runs")
 
     @property
@@ -227,13 +254,13 @@ def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, 
     ratio = statistics.median(new) / statistics.median(base)
     p_slower, p_faster = mann_whitney_greater(new, base), mann_whitney_greater(base, new)
     if ratio >= threshold:
-        verdict = "slower" if p_slower is not None and p_slower < alpha else "noisy"
+        verdict = Verdict.SLOWER if p_slower is not None and p_slower < alpha else Verdict.NOISY
     elif ratio <= 1 / threshold:
-        verdict = "faster" if p_faster is not None and p_faster < alpha else "noisy"
+        verdict = Verdict.FASTER if p_faster is not None and p_faster < alpha else Verdict.NOISY
     else:
-        verdict = "no change"
+        verdict = Verdict.NO_CHANGE
     return PathVerdict(key, path, statistics.median(base), statistics.median(new), len(base), len(new),
-                       _spread(base), _spread(new), p_slower, p_faster, threshold, verdict, unit)
+                       rounds.spread(base), rounds.spread(new), p_slower, p_faster, threshold, verdict, unit)
 
 
 def per_run_times(runs: list[dict[str, dict]], path: str) -> list[list[float]]:
@@ -330,7 +357,7 @@ class Result:
     @property
     def slower(self) -> list[PathVerdict]:
         """Paths judged consistently slower beyond the threshold."""
-        return [p for p in self.paths if p.verdict == "slower"]
+        return [p for p in self.paths if p.verdict is Verdict.SLOWER]
 
     @property
     def unchecked(self) -> list[NotCompared]:
@@ -423,4 +450,4 @@ def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", 
 
 def counted(result: Result) -> bool:
     """Whether the comparison is of instruction counts rather than seconds."""
-    return result.comparison.kind.startswith("instruction counts")
+    return result.comparison.counted

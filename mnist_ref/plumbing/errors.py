@@ -8,18 +8,19 @@ class ExitCode(enum.IntEnum):
     """What a CI job reads from `mnist-ref compare` (and every other command)."""
 
     OK = 0
-    SLOWER = 1  # a performance regression (or a failed worker, for train)
+    SLOWER = 1  # a performance regression, and nothing else
     BAD_INPUT = 2  # bad input or options, an output that could not be written, a check that could not be made
     INCORRECT = 3  # a correctness regression (or a stack that failed the oracle)
+    INCOMPLETE = 4  # the work could not finish: a data-parallel worker failed or hung, a sweep left a configuration without a band
 
 
 # When several outcomes meet in one run, the most severe wins, whatever order they happened in: a verdict
 # that was reached is never hidden behind a lesser problem (an unwritable report, a path not compared).
-SEVERITY = (ExitCode.OK, ExitCode.BAD_INPUT, ExitCode.SLOWER, ExitCode.INCORRECT)
+SEVERITY = (ExitCode.OK, ExitCode.BAD_INPUT, ExitCode.INCOMPLETE, ExitCode.SLOWER, ExitCode.INCORRECT)
 
 
 def most_severe(*codes: int) -> ExitCode:
-    """The exit code of a run whose outcomes were codes: INCORRECT over SLOWER over BAD_INPUT over OK."""
+    """The exit code of a run whose outcomes were codes: INCORRECT over SLOWER over INCOMPLETE over BAD_INPUT over OK."""
     return max((ExitCode(c) for c in codes), key=SEVERITY.index, default=ExitCode.OK)
 
 
@@ -68,4 +69,4 @@ class OutputError(MnistRefError):
 class WorkerError(MnistRefError):
     """A worker process of a multi-worker run failed or hung; the others were stopped."""
 
-    exit_code = ExitCode.SLOWER
+    exit_code = ExitCode.INCOMPLETE

@@ -114,18 +114,26 @@ def run_children(jobs: list[tuple[list[str], object, object]], *, env: dict | No
         raise
 
 
-def script_main(name: str, body) -> int:
-    """Run a script's body() under SIGTERM-as-interrupt: its exit code, or one line and the code of a
-    MnistRefError (bad input) or of an interrupt (completed runs are kept)."""
-    from mnist_ref.plumbing.errors import MnistRefError
+def guarded(prog: str, body, *, kept=lambda: "completed runs kept") -> int:
+    """The one mapping from what can go wrong to what the user sees: body() runs with SIGTERM as an interrupt and its
+    exit code (None: 0) is returned; a MnistRefError becomes one line and its own code, an OSError the library did not
+    expect one line and 2, an interrupt one line saying what was kept (kept()) and 130 or 143. No traceback."""
+    from mnist_ref.plumbing.errors import ExitCode, MnistRefError
 
     raise_on_sigterm()
     try:
-        body()
+        return int(body() or 0)
     except MnistRefError as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except OSError as exc:
+        print(f"{prog}: error: {exc.filename or 'a file'}: {exc.strerror or exc}", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)
     except KeyboardInterrupt as exc:
-        print(f"{name}: interrupted ({signal_name(exc)}); completed runs kept", file=sys.stderr)
+        print(f"{prog}: interrupted ({signal_name(exc)}); {kept()}", file=sys.stderr)
         return exit_code(exc)
-    return 0
+
+
+def script_main(name: str, body) -> int:
+    """A script's body() under guarded(): completed runs are kept on an interrupt."""
+    return guarded(name, body)

@@ -11,7 +11,8 @@ from mnist_ref.core.dataset import TEST_IMAGES, TRAIN_IMAGES
 from mnist_ref.measure import contention
 from mnist_ref.plumbing.checkout import portable
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
-from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
+from mnist_ref.store import rounds
+from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_order, cells, round_times, skipped
 from mnist_ref.store.schema import FLOOR_MODE
 
 
@@ -21,10 +22,8 @@ def case_columns(key: CaseKey) -> list[str]:
 
 
 def spread(bench: dict | None) -> float | None:
-    """A benchmark's round spread: IQR over median (None for one round)."""
-    if not bench or not bench["stats"].get("median") or bench["stats"].get("rounds", 0) < 2:
-        return None
-    return bench["stats"]["iqr"] / bench["stats"]["median"]
+    """A benchmark's round spread (rounds.spread: IQR over median; None for one round)."""
+    return rounds.spread(round_times(bench)) if bench else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +64,8 @@ def spread_cell(case: Case) -> str:
     """The fit epoch's spread: over the rounds (IQR / median, the median over processes), and with several processes,
     between their medians (max / min)."""
     fits = case.benches("fit")
-    rounds = [s for s in map(spread, fits) if s is not None]
-    cell = fmt(100 * statistics.median(rounds), "pct") if rounds else ""
+    spreads = [s for s in map(spread, fits) if s is not None]
+    cell = fmt(100 * statistics.median(spreads), "pct") if spreads else ""
     if len(fits) > 1:
         medians = [b["stats"]["median"] for b in fits]
         cell += f"; {fmt(max(medians) / min(medians), 'x')} of {len(fits)}"
@@ -160,6 +159,7 @@ def performance_tables(files: list[BenchFile]) -> list[str]:
            "is the rounds' IQR over their median (within a process, the median over processes), then the processes' "
            "medians against each other (max / min, of how many). "
            if processes > 1 else "The epoch is the median over the rounds; the spread their IQR over the median. ")
+        + f"Every spread on this page is {rounds.SPREAD_METHOD}. "
         + "Rows `numpy cpu:0 floor`: the same training written out in NumPy (`mnist_ref/reference/numpy_model.py`), no "
         "framework; epoch / floor: a row's epoch over the floor's at the same batch size. % of speed of light: the time "
         "the step's FLOPs would take at this machine's measured matmul throughput, over the measured time. `the book "

@@ -8,7 +8,8 @@ from mnist_ref.core.config import BOOK_BATCH_SIZE
 from mnist_ref.gate import compare
 from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
-from mnist_ref.store.files import BenchFile, CaseKey, case_order, cells
+from mnist_ref.store import rounds
+from mnist_ref.store.files import BenchFile, CaseKey, case_order, cells, round_times
 
 HEADERS = ["run (UTC)", "commit", "what changed from the run before", "fit median", "round spread", "test accuracy",
            "weights", "the gate against the run before"]
@@ -59,8 +60,16 @@ def gate_cell(before: BenchFile | None, after: BenchFile, key: CaseKey, verdicts
     verdict = next((v for v in result.paths if v.key == key and v.path == "fit"), None)
     if verdict is None:
         return "not compared"
-    word = "**slower**" if verdict.verdict == "slower" else verdict.verdict
-    return f"{word} ({verdict.ratio:.3f}x, {result.comparison.kind})"
+    word = "**slower**" if verdict.verdict is compare.Verdict.SLOWER else verdict.verdict.value
+    return f"{word} ({verdict.ratio:.3f}x, {result.comparison.label})"
+
+
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else 100 * fraction
+
+
+def _iqr(times: list[float]) -> float:
+    return (rounds.spread(times) or 0.0) * rounds.median(times)
 
 
 def _median_cell(bench: dict, counted: bool) -> str:
@@ -75,14 +84,14 @@ def case_rows(files: list[BenchFile], key: CaseKey, verdicts: Verdicts) -> list[
         fit = cells([bench_file]).get(key, {}).get("fit")
         if fit is None:
             continue
-        info, stats = fit["extra_info"], fit["stats"]
+        info = fit["extra_info"]
         counted = bench_file.measure == "instructions"
         weights = info.get("fingerprint")
         same = "" if counted else (f"`{weights[:8]}`" if weights else "") + (
             "" if fingerprint is None or weights is None else " same" if weights == fingerprint else " **changed**")
         rows.append([
             bench_file.datetime[:16].replace("T", " "), bench_file.provenance.git_commit[:8], changes(previous, bench_file),
-            _median_cell(fit, counted), fmt(100 * stats["iqr"] / stats["median"], "pct") if stats.get("rounds", 0) > 1 else "",
+            _median_cell(fit, counted), fmt(_percent(rounds.spread(round_times(fit))), "pct"),
             "" if counted else accuracy_cell(info.get("test_accuracy"), diverged=bool(info.get("diverged"))), same,
             gate_cell(previous, bench_file, key, verdicts),
         ])
@@ -167,9 +176,9 @@ def plot(files: list[BenchFile]) -> bytes:
                 ax.axvline(i - 0.5, color="grey", linestyle="--", alpha=0.4)
         for (key, m), runs in trends.items():
             if m == measure:
-                fits = [cells([f])[key]["fit"]["stats"] for f in runs]
-                ax.errorbar([position[f.path] for f in runs], [s["median"] / scale for s in fits],
-                            yerr=[s["iqr"] / 2 / scale for s in fits], marker="o", capsize=3, label=key.label)
+                fits = [round_times(cells([f])[key]["fit"]) for f in runs]
+                ax.errorbar([position[f.path] for f in runs], [rounds.median(t) / scale for t in fits],
+                            yerr=[_iqr(t) / 2 / scale for t in fits], marker="o", capsize=3, label=key.label)
         ax.set_xticks(range(len(timeline)), [f.datetime[5:16].replace("T", " ") for f in timeline], rotation=70, fontsize=6)
         ax.set(xlabel="run (UTC), oldest first; dashed: the environment changed",
                ylabel="fit, M instructions a round" if measure == "instructions" else "fit epoch (s), median +/- IQR/2",

@@ -80,7 +80,7 @@ _EXTRA_INFO = {
         "warmup_s": _NONNEGATIVE,
         "compile_s": {"type": ["number", "null"]},
         "speed_of_light_pct": _NONNEGATIVE,
-        "round_spread": _NONNEGATIVE,
+        "round_spread": {"type": ["number", "null"], "minimum": 0},  # null: one round, no spread
         "measure": {"enum": list(MEASURES)},
         "instructions_per_step": _SECONDS,
         "instructions_per_sample": _SECONDS,

@@ -42,7 +42,7 @@ def _verdict(result: compare.Result) -> str:
         return "correctness"
     if result.slower:
         return "slower"
-    return "noisy" if any(v.verdict == "noisy" for v in result.paths) else "no change"
+    return "noisy" if any(v.verdict is compare.Verdict.NOISY for v in result.paths) else "no change"
 
 
 def _fit_ratio(result: compare.Result) -> float:
@@ -95,7 +95,7 @@ def _pinned_rows(normal: list[BenchFile], pinned: list[BenchFile]) -> list[list[
         raw = _fit_ratio(result)
         calibration = fa["matmul_flops_per_s"] / fb["matmul_flops_per_s"]
         rows.append([str(i + 1), fmt(raw, "x"), fmt(calibration, "x"), fmt(raw / calibration, "x"),
-                     result.comparison.kind, _verdict(result), result.perf_policy])
+                     result.comparison.label, _verdict(result), result.perf_policy])
     return rows
 
 
