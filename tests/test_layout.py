@@ -84,3 +84,23 @@ def test_paths_beside_the_package_resolve_from_any_folder(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     assert CHECKOUT == ROOT and (CHECKOUT / "bench" / "conftest.py").is_file()
     assert baseline.default_dir().resolve() == ROOT / "results" / "baseline"
+
+
+RAW_BENCHMARK = re.compile(r"""\[["'](stats|extra_info)["']\]|extra_info\[|\.get\(["'](stats|extra_info)["']""")
+
+
+def test_raw_benchmark_dicts_stay_in_the_store():
+    """Outside mnist_ref/store/ (and the bench's writer, which fills pytest-benchmark's own objects), results are read
+    through the typed view (store.measured.Measured), never by subscripting pytest-benchmark's dicts."""
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in sorted(PACKAGE.rglob("*.py")) if "store" not in p.relative_to(PACKAGE).parts
+             for n, line in enumerate(p.read_text().splitlines(), 1) if RAW_BENCHMARK.search(line)]
+    assert found == [], "read benchmarks through mnist_ref.store.measured"
+
+
+def test_the_typed_view_knows_every_field_the_schema_allows():
+    """A field added to the bench schema's extra_info must be added to store.measured.Info (and the other way round)."""
+    import dataclasses
+
+    from mnist_ref.store import measured, schema
+
+    assert {f.name for f in dataclasses.fields(measured.Info)} == set(schema._EXTRA_INFO["properties"])

@@ -19,8 +19,10 @@ import statistics
 from mnist_ref.measure import contention
 from mnist_ref.plumbing.errors import ExitCode, ReportError, most_severe
 from mnist_ref.store import rounds
-from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_label, case_order, cells, round_times
-from mnist_ref.store.schema import FLOOR_MODE
+from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_label, case_order, cells
+from mnist_ref.store.measured import Info, Measured
+
+Runs = list[dict[str, Measured]]  # one case's paths, per bench file that measured it
 
 # Exit codes of `mnist-ref compare` (errors.ExitCode; the most severe outcome wins, errors.most_severe).
 EXIT_OK, EXIT_PERFORMANCE, EXIT_USAGE, EXIT_CORRECTNESS = ExitCode.OK, ExitCode.SLOWER, ExitCode.BAD_INPUT, ExitCode.INCORRECT
@@ -263,9 +265,9 @@ def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, 
                        rounds.spread(base), rounds.spread(new), p_slower, p_faster, threshold, verdict, unit)
 
 
-def per_run_times(runs: list[dict[str, dict]], path: str) -> list[list[float]]:
+def per_run_times(runs: Runs, path: str) -> list[list[float]]:
     """The round times of one path, per run (bench file) that measured it."""
-    return [t for t in (round_times(run[path]) for run in runs if path in run) if t]
+    return [list(run[path].rounds) for run in runs if path in run and run[path].rounds]
 
 
 def samples(base: list[list[float]], new: list[list[float]]) -> tuple[list[float], list[float], str]:
@@ -294,33 +296,33 @@ class NotCompared:
     blocking: bool
 
 
-def _fit_info(paths_of_runs: list[dict[str, dict]]) -> list[dict]:
-    return [p["fit"]["extra_info"] for p in paths_of_runs if "fit" in p]
+def _fit_info(runs: Runs) -> list[Info]:
+    return [p["fit"].info for p in runs if "fit" in p]
 
 
-def own_findings(key: CaseKey, new: list[dict[str, dict]]) -> list[Finding]:
+def own_findings(key: CaseKey, new: Runs) -> list[Finding]:
     """What a new run shows about itself: divergence and the accuracy band (the floor has neither)."""
     findings = []
-    if key[3] == FLOOR_MODE:
+    if key.floor:
         return findings
     for info in _fit_info(new):
-        counted = info.get("measure") == "instructions"  # a bounded number of steps: no accuracy to judge
-        if info.get("diverged") or (info.get("test_accuracy") is None and not counted):
+        # A counted run trains a bounded number of steps: no accuracy to judge.
+        if info.diverged or (info.test_accuracy is None and not info.counted):
             findings.append(Finding(key, "diverged: the loss became NaN or infinite", True))
-        elif info.get("band") and not (info["band"][0] <= info["test_accuracy"] <= info["band"][1]):
-            findings.append(Finding(key, f"test accuracy {info['test_accuracy']:.4f} outside the band [{info['band'][0]:.3f}, {info['band'][1]:.3f}]", True))
+        elif info.band and not (info.band[0] <= info.test_accuracy <= info.band[1]):
+            findings.append(Finding(key, f"test accuracy {info.test_accuracy:.4f} outside the band [{info.band[0]:.3f}, {info.band[1]:.3f}]", True))
     return findings
 
 
-def correctness(key: CaseKey, base: list[dict[str, dict]], new: list[dict[str, dict]], *, identical_env: bool, env_diff: list[str]) -> list[Finding]:
+def correctness(key: CaseKey, base: Runs, new: Runs, *, identical_env: bool, env_diff: list[str]) -> list[Finding]:
     """Correctness findings for one case: band, divergence, first prediction, fingerprint."""
     findings = own_findings(key, new)
-    base_classes = {p["predict_one"]["extra_info"].get("predicted_class") for p in base if "predict_one" in p}
-    new_classes = {p["predict_one"]["extra_info"].get("predicted_class") for p in new if "predict_one" in p}
+    base_classes = {p["predict_one"].info.predicted_class for p in base if "predict_one" in p}
+    new_classes = {p["predict_one"].info.predicted_class for p in new if "predict_one" in p}
     if base_classes and new_classes and new_classes != base_classes:
         findings.append(Finding(key, f"first test image predicted {sorted(new_classes, key=str)}, baseline {sorted(base_classes, key=str)}", True))
-    base_prints = {i.get("fingerprint") for i in _fit_info(base)} - {None}
-    new_prints = {i.get("fingerprint") for i in _fit_info(new)} - {None}
+    base_prints = {i.fingerprint for i in _fit_info(base)} - {None}
+    new_prints = {i.fingerprint for i in _fit_info(new)} - {None}
     if base_prints and new_prints and new_prints != base_prints:
         short = ", ".join(sorted(p[:12] for p in new_prints))
         if identical_env:
@@ -375,7 +377,7 @@ class Result:
         )
 
 
-def _per_file_cells(files: list[BenchFile]) -> list[dict[CaseKey, dict[str, dict]]]:
+def _per_file_cells(files: list[BenchFile]) -> list[dict[CaseKey, dict[str, Measured]]]:
     return [cells([f]) for f in files]
 
 

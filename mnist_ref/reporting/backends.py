@@ -6,40 +6,48 @@ from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED
 from mnist_ref.reporting.bench import case_columns, cpu_gpu_section, measured_cases, not_measured_lines, provenance_lines
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import BenchFile, CaseKey
+from mnist_ref.store.measured import Measured
 
 SPEED_HEADERS = ["case", "mode", "batch", "fit samples/s", "evaluate samples/s", "predict 10k (ms)"]
 CORRECTNESS_HEADERS = ["case", "mode", "batch", "test accuracy", "band", "in band", "fingerprint", "same weights in every run"]
 
 
-def _speed_row(key: CaseKey, runs: list[dict[str, dict]]) -> list[str]:
+Runs = list[dict[str, Measured]]  # one case's paths, per file that measured it
+
+
+def _rate(run: dict[str, Measured], path: str) -> str:
+    return fmt(run[path].info.samples_per_s, "rate") if path in run else ""
+
+
+def _speed_row(key: CaseKey, runs: Runs) -> list[str]:
     first = runs[0]
     return [
         *case_columns(key),
-        fmt(first.get("fit", {}).get("extra_info", {}).get("samples_per_s"), "rate"),
-        fmt(first.get("evaluate", {}).get("extra_info", {}).get("samples_per_s"), "rate"),
-        fmt(first["predict"]["stats"]["median"], "ms") if "predict" in first else "",
+        _rate(first, "fit"),
+        _rate(first, "evaluate"),
+        fmt(first["predict"].median, "ms") if "predict" in first else "",
     ]
 
 
-def _stable(runs: list[dict[str, dict]]) -> str:
-    prints = [r["fit"]["extra_info"].get("fingerprint") for r in runs if "fit" in r]
+def _stable(runs: Runs) -> str:
+    prints = [r["fit"].info.fingerprint for r in runs if "fit" in r]
     stable = "" if len(prints) < 2 or None in prints else fmt(len(set(prints)) == 1, "verdict")
     return f"{stable} ({len(prints)} runs)" if stable else "one run"
 
 
-def _correctness_row(key: CaseKey, runs: list[dict[str, dict]]) -> list[str]:
-    fit = runs[0].get("fit", {}).get("extra_info", {})
+def _correctness_row(key: CaseKey, runs: Runs) -> list[str]:
+    fit = runs[0]["fit"].info if "fit" in runs[0] else None
     return [
         *case_columns(key),
-        accuracy_cell(fit.get("test_accuracy"), diverged=bool(fit.get("diverged"))),
-        fmt(fit.get("band"), "band") or "no band",
-        fmt(fit.get("in_band"), "verdict"),
-        f"`{(fit.get('fingerprint') or '')[:12]}`" if fit.get("fingerprint") else "",
+        accuracy_cell(fit and fit.test_accuracy, diverged=bool(fit and fit.diverged)),
+        fmt(fit and fit.band, "band") or "no band",
+        fmt(fit and fit.in_band, "verdict"),
+        f"`{fit.fingerprint[:12]}`" if fit and fit.fingerprint else "",
         _stable(runs),
     ]
 
 
-def _runs(files: list[BenchFile]) -> dict[CaseKey, list[dict[str, dict]]]:
+def _runs(files: list[BenchFile]) -> dict[CaseKey, Runs]:
     """case -> its runs, one per file that measured it, in file order (bench.measured_cases)."""
     return {case.key: case.runs for case in measured_cases(files)}
 
@@ -52,11 +60,11 @@ def headline(files: list[BenchFile]) -> str:
         return "No file here measured the book's configuration (cpu:0, book mode, batch 32) on any backend."
     parts = []
     for key, case_runs in book.items():
-        info = case_runs[0]["fit"]["extra_info"]
+        info = case_runs[0]["fit"].info
         repeat = _stable(case_runs)
-        parts.append(f"{key.backend} {fmt(info.get('samples_per_s'), 'rate')} samples/s, accuracy "
-                     f"{accuracy_cell(info.get('test_accuracy'), diverged=bool(info.get('diverged')))} "
-                     f"({'in' if info.get('in_band') else 'OUTSIDE'} band; same weights in every run: {repeat})")
+        parts.append(f"{key.backend} {fmt(info.samples_per_s, 'rate')} samples/s, accuracy "
+                     f"{accuracy_cell(info.test_accuracy, diverged=bool(info.diverged))} "
+                     f"({'in' if info.in_band else 'OUTSIDE'} band; same weights in every run: {repeat})")
     machine = files[0].provenance.machine
     return f"**On {machine}, the book's model on the CPU at batch {BOOK_BATCH_SIZE} (book mode) trains at:** " + "; ".join(parts) + "."
 

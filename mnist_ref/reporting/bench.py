@@ -12,7 +12,8 @@ from mnist_ref.measure import contention
 from mnist_ref.plumbing.checkout import portable
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store import rounds
-from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_order, cells, round_times, skipped
+from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
+from mnist_ref.store.measured import Info, Measured
 from mnist_ref.store.schema import FLOOR_MODE
 
 
@@ -21,36 +22,31 @@ def case_columns(key: CaseKey) -> list[str]:
     return [f"{key.backend} {key.device}", key.mode, str(key.batch_size)]
 
 
-def spread(bench: dict | None) -> float | None:
-    """A benchmark's round spread (rounds.spread: IQR over median; None for one round)."""
-    return rounds.spread(round_times(bench)) if bench else None
-
-
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One case over every process (file) that measured it: each path's benchmarks, one per process, in file order."""
 
     key: CaseKey
-    runs: list[dict[str, dict]]
+    runs: list[dict[str, Measured]]
 
-    def benches(self, path: str) -> list[dict]:
+    def benches(self, path: str) -> list[Measured]:
         return [r[path] for r in self.runs if path in r]
 
     def median(self, path: str) -> float | None:
         """The median over processes of each process's median seconds."""
-        values = [b["stats"]["median"] for b in self.benches(path)]
+        values = [b.median for b in self.benches(path)]
         return statistics.median(values) if values else None
 
     def info(self, path: str, field: str) -> float | None:
-        """The median over processes of a numeric extra_info field."""
-        values = [b["extra_info"][field] for b in self.benches(path) if b["extra_info"].get(field) is not None]
+        """The median over processes of a numeric extra info field."""
+        values = [v for v in (b.info.number(field) for b in self.benches(path)) if v is not None]
         return statistics.median(values) if values else None
 
     @property
-    def fit_info(self) -> dict:
-        """The first process's fit extra_info (accuracy, band, fingerprint: the same case trains the same way)."""
+    def fit_info(self) -> Info | None:
+        """The first process's fit extra info (accuracy, band, fingerprint: the same case trains the same way)."""
         fits = self.benches("fit")
-        return fits[0]["extra_info"] if fits else {}
+        return fits[0].info if fits else None
 
 
 def measured_cases(files: list[BenchFile]) -> list[Case]:
@@ -64,10 +60,10 @@ def spread_cell(case: Case) -> str:
     """The fit epoch's spread: over the rounds (IQR / median, the median over processes), and with several processes,
     between their medians (max / min)."""
     fits = case.benches("fit")
-    spreads = [s for s in map(spread, fits) if s is not None]
+    spreads = [b.spread for b in fits if b.spread is not None]
     cell = fmt(100 * statistics.median(spreads), "pct") if spreads else ""
     if len(fits) > 1:
-        medians = [b["stats"]["median"] for b in fits]
+        medians = [b.median for b in fits]
         cell += f"; {fmt(max(medians) / min(medians), 'x')} of {len(fits)}"
     return cell
 
@@ -116,14 +112,14 @@ def correctness_row(case: Case) -> list[str]:
     """Correctness: test accuracy against the batch size's band, and the final weights' fingerprint (whether every
     process that trained the case ended on the same weights)."""
     info = case.fit_info
-    prints = {b["extra_info"].get("fingerprint") for b in case.benches("fit")}
-    fingerprint = info.get("fingerprint")
+    prints = {b.info.fingerprint for b in case.benches("fit")}
+    fingerprint = info.fingerprint if info else None
     same = "" if len(case.benches("fit")) < 2 else (" (same in every run)" if len(prints) == 1 else " (**differs between runs**)")
     return [
         *case_columns(case.key),
-        accuracy_cell(info.get("test_accuracy"), diverged=bool(info.get("diverged"))),
-        fmt(info.get("band"), "band") or "no band",
-        fmt(info.get("in_band"), "verdict"),
+        accuracy_cell(info and info.test_accuracy, diverged=bool(info and info.diverged)),
+        fmt(info and info.band, "band") or "no band",
+        fmt(info and info.in_band, "verdict"),
         (f"`{fingerprint[:12]}`" if fingerprint else "") + same,
     ]
 
@@ -189,18 +185,17 @@ def headline(files: list[BenchFile]) -> str:
     case = cases[book]
     epoch, fits = case.median("fit"), case.benches("fit")
     us = 1e6 * epoch / (case.info("fit", "samples_per_round") or TRAIN_IMAGES)
-    medians = [b["stats"]["median"] for b in fits]
+    medians = [b.median for b in fits]
     how = (f"median of {len(fits)} processes, their medians within {fmt(max(medians) / min(medians), 'x')}"
-           if len(fits) > 1 else f"median of {fits[0]['stats']['rounds']} rounds, spread {spread_cell(case)}")
+           if len(fits) > 1 else f"median of {fits[0].round_count} rounds, spread {spread_cell(case)}")
     others = []
     for key, name in ((book._replace(mode="tuned"), "tuned"), (CaseKey("numpy", "cpu:0", BOOK_BATCH_SIZE, FLOOR_MODE), "the NumPy floor")):
         if key in cases and cases[key].median("fit"):
             others.append(f"{name} {fmt(cases[key].median('fit'), 's')} s")
-    info = case.fit_info
-    band = info.get("band")
-    accuracy = (f"test accuracy {accuracy_cell(info.get('test_accuracy'), diverged=bool(info.get('diverged')))}, "
-                + (f"{'inside' if info.get('in_band') else 'OUTSIDE'} the band {fmt(band, 'band')}" if band else "no band"))
-    prints = {b["extra_info"].get("fingerprint") for b in fits}
+    info = fits[0].info
+    accuracy = (f"test accuracy {accuracy_cell(info.test_accuracy, diverged=bool(info.diverged))}, "
+                + (f"{'inside' if info.in_band else 'OUTSIDE'} the band {fmt(info.band, 'band')}" if info.band else "no band"))
+    prints = {b.info.fingerprint for b in fits}
     weights = "" if len(fits) < 2 else ("; the same weights in every process" if len(prints) == 1 else "; the weights DIFFER between processes")
     verdicts = [f.meta.get("oracle") for f in files if f.meta.get("oracle") is not None]
     oracle = ("the oracle was not checked" if not verdicts else
@@ -221,7 +216,7 @@ def _device_medians(measured, backend: str, mode: str, *, path: str, device_pref
     out = {}
     for (b, device, batch, m), paths in measured.items():
         if (b, m) == (backend, mode) and device == f"{device_prefix}:0" and path in paths:
-            out[batch] = paths[path]["stats"]["median"]
+            out[batch] = paths[path].median
     return out
 
 
@@ -238,7 +233,7 @@ def cpu_gpu_tables(files: list[BenchFile]) -> str:
     """CPU versus GPU speed-up per batch size and path, and where the GPU overtakes the CPU."""
     measured = cells(files)
     speedups, summary = [], []
-    for backend, mode in sorted({(k[0], k[3]) for k in measured}):
+    for backend, mode in sorted({(k.backend, k.mode) for k in measured}):
         for path in PATHS:
             cpu = _device_medians(measured, backend, mode, path=path, device_prefix="cpu")
             gpu = _device_medians(measured, backend, mode, path=path, device_prefix="gpu")
@@ -293,10 +288,10 @@ def overhead_line(files: list[BenchFile]) -> str:
     """The largest share of a timed round spent outside Keras' own call, per hot path."""
     worst: dict[str, float] = {}
     for bench_file in files:
-        for bench in bench_file.benchmarks:
-            info = bench["extra_info"]
-            if "harness_overhead_pct" in info:
-                worst[info["path"]] = max(worst.get(info["path"], 0.0), info["harness_overhead_pct"])
+        for measured in bench_file.measured:
+            overhead = measured.info.harness_overhead_pct
+            if overhead is not None:
+                worst[measured.path] = max(worst.get(measured.path, 0.0), overhead)
     if not worst:
         return "Harness overhead: not measured (benchmarks were disabled)."
     parts = ", ".join(f"{path} {fmt(worst[path], 'pct')}" for path in PATHS if path in worst)
@@ -324,10 +319,9 @@ def counted_table(files: list[BenchFile]) -> str:
         for path in PATHS:
             if path not in paths:
                 continue
-            bench, info = paths[path], paths[path]["extra_info"]
-            per_step = info.get("instructions_per_step")
-            spread = info.get("round_spread")
-            rows.append([case, mode, path, batch, str(info.get("steps_per_round", "")), f"{bench['stats']['median'] / 1e6:.2f}",
+            measured = paths[path]
+            per_step, spread, steps = measured.info.instructions_per_step, measured.spread, measured.info.steps_per_round
+            rows.append([case, mode, path, batch, "" if steps is None else str(steps), f"{measured.median / 1e6:.2f}",
                          "" if per_step is None else f"{per_step / 1e6:.3f}", "" if spread is None else f"{100 * spread:.2f}%"])
     return table(rows, COUNTED_HEADERS, label_columns=3)
 

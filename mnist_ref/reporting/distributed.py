@@ -5,53 +5,54 @@ from __future__ import annotations
 from mnist_ref.core.config import BOOK_EPOCHS
 from mnist_ref.reporting.bench import provenance_lines
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
-from mnist_ref.store.files import BenchFile, round_times
+from mnist_ref.store.files import BenchFile
+from mnist_ref.store.measured import Measured
 
 SPEED_HEADERS = ["case", "mode", "batch", "replicas", "fit samples/s", "epoch (s), median [min, max]", "speed-up",
                  "efficiency T1/(N*TN)"]
 SETUP_HEADERS = ["case", "mode", "batch", "replicas", "strategy", "test accuracy", "in band"]
 
 
-def _fit_runs(files: list[BenchFile]) -> dict[tuple, dict[int, dict]]:
-    """(backend, first device, batch, mode) -> replicas -> the fit benchmark (later files win)."""
-    out: dict[tuple, dict[int, dict]] = {}
+def _fit_runs(files: list[BenchFile]) -> dict[tuple, dict[int, Measured]]:
+    """(backend, first device, batch, mode) -> replicas -> the fit measured (later files win)."""
+    out: dict[tuple, dict[int, Measured]] = {}
     for bench_file in files:
-        for bench in bench_file.benchmarks:
-            info = bench["extra_info"]
-            if info["path"] == "fit":
-                key = (info["backend"], info["device"], int(info["batch_size"]), info["mode"])
-                out.setdefault(key, {})[int(info.get("replicas", 1))] = bench
+        for measured in bench_file.measured:
+            info = measured.info
+            if measured.path == "fit":
+                key = (info.backend, info.device, int(info.batch_size), info.mode)
+                out.setdefault(key, {})[int(info.replicas)] = measured
     return out
 
 
-def _speed_row(key: tuple, replicas: int, bench: dict, single: dict | None) -> list[str]:
+def _speed_row(key: tuple, replicas: int, fit: Measured, single: Measured | None) -> list[str]:
     backend, device, batch, mode = key
-    info, times, median = bench["extra_info"], round_times(bench), bench["stats"]["median"]
-    speedup = single["stats"]["median"] / median if single else None
+    times, median = fit.rounds, fit.median
+    speedup = single.median / median if single else None
     return [
         f"{backend} {device}", mode, str(batch), str(replicas),
-        fmt(info.get("samples_per_s"), "rate"),
+        fmt(fit.info.samples_per_s, "rate"),
         f"{fmt(median, 's')} [{fmt(min(times), 's')}, {fmt(max(times), 's')}]" if times else "",
         fmt(speedup, "x"), fmt(None if speedup is None else 100 * speedup / replicas, "pct"),
     ]
 
 
-def _setup_row(key: tuple, replicas: int, bench: dict) -> list[str]:
+def _setup_row(key: tuple, replicas: int, fit: Measured) -> list[str]:
     backend, device, batch, mode = key
-    info = bench["extra_info"]
-    return [f"{backend} {device}", mode, str(batch), str(replicas), info.get("strategy", "single device"),
-            accuracy_cell(info.get("test_accuracy"), diverged=bool(info.get("diverged"))), fmt(info.get("in_band"), "verdict")]
+    info = fit.info
+    return [f"{backend} {device}", mode, str(batch), str(replicas), info.strategy or "single device",
+            accuracy_cell(info.test_accuracy, diverged=bool(info.diverged)), fmt(info.in_band, "verdict")]
 
 
-def headline(runs: dict[tuple, dict[int, dict]], files: list[BenchFile]) -> str:
+def headline(runs: dict[tuple, dict[int, Measured]], files: list[BenchFile]) -> str:
     """Each backend's speed-up on the most replicas it ran, and whether every run landed in its band."""
     parts = []
     for (backend, _device, batch, mode), by_replicas in sorted(runs.items()):
         most = max(by_replicas)
         if most > 1 and 1 in by_replicas:
-            speedup = by_replicas[1]["stats"]["median"] / by_replicas[most]["stats"]["median"]
+            speedup = by_replicas[1].median / by_replicas[most].median
             parts.append(f"{backend} ({mode}, batch {batch}) {fmt(speedup, 'x')} on {most} replicas")
-    bands = [b["extra_info"].get("in_band") for by in runs.values() for b in by.values()]
+    bands = [b.info.in_band for by in runs.values() for b in by.values()]
     landed = f"{sum(bool(b) for b in bands)} of {len(bands)} runs inside their accuracy band"
     if not parts:
         return f"No case ran on both one device and several replicas here; {landed}."

@@ -9,7 +9,8 @@ from mnist_ref.gate import compare
 from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store import rounds
-from mnist_ref.store.files import BenchFile, CaseKey, case_order, cells, round_times
+from mnist_ref.store.files import BenchFile, CaseKey, case_order, cells
+from mnist_ref.store.measured import Measured
 
 HEADERS = ["run (UTC)", "commit", "what changed from the run before", "fit median", "round spread", "test accuracy",
            "weights", "the gate against the run before"]
@@ -68,12 +69,8 @@ def _percent(fraction: float | None) -> float | None:
     return None if fraction is None else 100 * fraction
 
 
-def _iqr(times: list[float]) -> float:
-    return (rounds.spread(times) or 0.0) * rounds.median(times)
-
-
-def _median_cell(bench: dict, counted: bool) -> str:
-    median = bench["stats"]["median"]
+def _median_cell(fit: Measured, counted: bool) -> str:
+    median = fit.median
     return f"{median / 1e6:,.1f} M instr." if counted else f"{fmt(median, 's')} s"
 
 
@@ -84,15 +81,15 @@ def case_rows(files: list[BenchFile], key: CaseKey, verdicts: Verdicts) -> list[
         fit = cells([bench_file]).get(key, {}).get("fit")
         if fit is None:
             continue
-        info = fit["extra_info"]
+        info = fit.info
         counted = bench_file.measure == "instructions"
-        weights = info.get("fingerprint")
+        weights = info.fingerprint
         same = "" if counted else (f"`{weights[:8]}`" if weights else "") + (
             "" if fingerprint is None or weights is None else " same" if weights == fingerprint else " **changed**")
         rows.append([
             bench_file.datetime[:16].replace("T", " "), bench_file.provenance.git_commit[:8], changes(previous, bench_file),
-            _median_cell(fit, counted), fmt(_percent(rounds.spread(round_times(fit))), "pct"),
-            "" if counted else accuracy_cell(info.get("test_accuracy"), diverged=bool(info.get("diverged"))), same,
+            _median_cell(fit, counted), fmt(_percent(fit.spread), "pct"),
+            "" if counted else accuracy_cell(info.test_accuracy, diverged=bool(info.diverged)), same,
             gate_cell(previous, bench_file, key, verdicts),
         ])
         previous, fingerprint = bench_file, weights if not counted else fingerprint
@@ -121,12 +118,12 @@ def headline(trends: dict[tuple[CaseKey, str], list[BenchFile]]) -> str:
         if key.mode != "book" or key.batch_size != BOOK_BATCH_SIZE:
             continue
         fits = [cells([f])[key]["fit"] for f in files]
-        medians = [b["stats"]["median"] for b in fits]
+        medians = [b.median for b in fits]
         if measure == "instructions":
             parts.append(f"{key.label} counted: {len(files)} runs within {max(medians) / min(medians):.3f}x "
                          f"({min(medians) / 1e6:,.1f} to {max(medians) / 1e6:,.1f} M instructions a round)")
             continue
-        prints = [b["extra_info"].get("fingerprint") for b in fits]
+        prints = [b.info.fingerprint for b in fits]
         moved = [i for i in range(1, len(files)) if prints[i] != prints[i - 1]]
         unexplained = [i for i in moved if changes(files[i - 1], files[i]).startswith("nothing")]
         weights = ("never changed" if not moved else f"changed {len(moved)} times, "
@@ -176,9 +173,9 @@ def plot(files: list[BenchFile]) -> bytes:
                 ax.axvline(i - 0.5, color="grey", linestyle="--", alpha=0.4)
         for (key, m), runs in trends.items():
             if m == measure:
-                fits = [round_times(cells([f])[key]["fit"]) for f in runs]
-                ax.errorbar([position[f.path] for f in runs], [rounds.median(t) / scale for t in fits],
-                            yerr=[_iqr(t) / 2 / scale for t in fits], marker="o", capsize=3, label=key.label)
+                fits = [cells([f])[key]["fit"] for f in runs]
+                ax.errorbar([position[f.path] for f in runs], [rounds.median(b.rounds) / scale for b in fits],
+                            yerr=[b.iqr / 2 / scale for b in fits], marker="o", capsize=3, label=key.label)
         ax.set_xticks(range(len(timeline)), [f.datetime[5:16].replace("T", " ") for f in timeline], rotation=70, fontsize=6)
         ax.set(xlabel="run (UTC), oldest first; dashed: the environment changed",
                ylabel="fit, M instructions a round" if measure == "instructions" else "fit epoch (s), median +/- IQR/2",

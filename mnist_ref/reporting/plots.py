@@ -31,11 +31,12 @@ def throughput(files: list[BenchFile]) -> bytes:
     measured = cells(files)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, hot_path in zip(axes, ("fit", "predict"), strict=True):
-        for backend, device, mode in sorted({(k[0], k[1], k[3]) for k in measured}):
+        for backend, device, mode in sorted({(k.backend, k.device, k.mode) for k in measured}):
             points = sorted(
-                (batch, paths[hot_path]["extra_info"]["samples_per_s"])
-                for (b, d, batch, m), paths in measured.items()
-                if (b, d, m) == (backend, device, mode) and "samples_per_s" in paths.get(hot_path, {}).get("extra_info", {})
+                (key.batch_size, paths[hot_path].info.samples_per_s)
+                for key, paths in measured.items()
+                if (key.backend, key.device, key.mode) == (backend, device, mode) and hot_path in paths
+                and paths[hot_path].info.samples_per_s is not None
             )
             if points:
                 ax.plot(*zip(*points, strict=True), marker="o", label=f"{backend} {device} {mode}")
@@ -51,13 +52,14 @@ def training_curves(files: list[BenchFile]) -> bytes:
     measured = cells(files)
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     for key in sorted(measured):
-        history = measured[key].get("fit", {}).get("extra_info", {}).get("history")
+        fit = measured[key].get("fit")
+        history = fit.info.history if fit else None
         if not history:
             continue
-        label = " ".join(map(str, key[:2])) + f" bs{key[2]} {key[3]}"
+        label = key.label
         epochs = range(1, len(history["loss"]) + 1)
         # tuned trains the same math as book, so its curves often lie on book's: draw it dotted on top.
-        style = {"marker": "x", "linestyle": ":"} if key[3] == "tuned" else {"marker": "o", "linestyle": "-"}
+        style = {"marker": "x", "linestyle": ":"} if key.mode == "tuned" else {"marker": "o", "linestyle": "-"}
         line = loss_ax.plot(epochs, history["loss"], label=label, **style)[0]
         if "accuracy" in history:  # the NumPy floor records its loss only
             acc_ax.plot(epochs, history["accuracy"], color=line.get_color(), label=label, **style)

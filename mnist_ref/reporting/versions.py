@@ -3,6 +3,7 @@ through tf-keras on a newer TensorFlow), and the sentence that says whether Tens
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -20,20 +21,30 @@ HEADERS = [
 ]
 
 
-def load_env(directory: Path, *, allow_partial: bool = False) -> dict | None:
+@dataclasses.dataclass(frozen=True)
+class EnvResult:
+    """What one tox env left: its seeded run record, the book case's throughput per hot path (CPU, batch 32), the
+    10k-image predict's median and whether the oracle matched (None: not checked)."""
+
+    run: dict
+    rates: dict[str, float | None]
+    predict_s: float | None
+    oracle: bool | None
+
+
+def load_env(directory: Path, *, allow_partial: bool = False) -> EnvResult | None:
     """An env's run record and book-mode batch-32 benchmarks, or None when it left no results."""
     run_path, bench_path = directory / "run.json", directory / "bench.json"
     if not run_path.is_file() or not bench_path.is_file():
         return None
     run = load_document(run_path, "run record")
     measured = cells([load_bench(bench_path, allow_partial=allow_partial)])
-    paths = next((p for (_, device, batch, mode), p in measured.items()
-                  if device == "cpu:0" and batch == BOOK_BATCH_SIZE and mode == "book"), {})
-    medians = {path: bench["extra_info"].get("samples_per_s") for path, bench in paths.items()}
+    paths = next((p for key, p in measured.items()
+                  if key.device == "cpu:0" and key.batch_size == BOOK_BATCH_SIZE and key.mode == "book"), {})
     oracle_path = directory / "oracle.json"
     matches = load_document(oracle_path, "oracle result")["matches"] if oracle_path.is_file() else None
-    return {"run": run, "rates": medians, "predict_s": paths["predict"]["stats"]["median"] if "predict" in paths else None,
-            "oracle": matches}
+    return EnvResult(run, {path: m.info.samples_per_s for path, m in paths.items()},
+                     paths["predict"].median if "predict" in paths else None, matches)
 
 
 # Two separate runs of unchanged code on this machine reach this fit-time ratio (the gate's threshold for
@@ -64,8 +75,8 @@ def _ratio(value, newest) -> str:
     return fmt(value / newest, "x") if value and newest else ""
 
 
-def _framework(result: dict) -> dict:
-    return result["run"]["environment"].get("framework") or {}
+def _framework(result: EnvResult) -> dict:
+    return result.run["environment"].get("framework") or {}
 
 
 def nightly_date(version: str | None) -> str | None:
@@ -74,7 +85,7 @@ def nightly_date(version: str | None) -> str | None:
     return "-".join(match.groups()) if match else None
 
 
-def kind(result: dict) -> str:
+def kind(result: EnvResult) -> str:
     """release, pre-release (a nightly TensorFlow or Keras) or tf-keras (Keras 2 through the tf-keras package)."""
     fw = _framework(result)
     if nightly_date(fw.get("tensorflow")) or nightly_date(fw.get("keras")):
@@ -100,60 +111,60 @@ def _keras_cell(fw: dict) -> str:
     return version
 
 
-def row(env: str, result: dict | None, newest: dict | None, *, failure: str | None = None) -> list[str]:
+def row(env: str, result: EnvResult | None, newest: EnvResult | None, *, failure: str | None = None) -> list[str]:
     """One table row; an env without results says why instead of being dropped."""
     if result is None:
         why = failure or "no results (env not run, or it failed: see its tox log)"
         return [env, why] + [""] * (len(HEADERS) - 2)
-    run, rates = result["run"], result["rates"]
+    run, rates = result.run, result.rates
     fw = _framework(result)
-    newest_rates = newest["rates"] if newest else {}
+    newest_rates = newest.rates if newest else {}
     if newest is not None and _backend(result) != _backend(newest):
         newest_rates = {}  # another backend: its speed is not a version's change
     band = run.get("band") or {}
-    same = newest is not None and run["fingerprint"] == newest["run"]["fingerprint"]
+    same = newest is not None and run["fingerprint"] == newest.run["fingerprint"]
     label = {"release": env, "pre-release": f"{env} (pre-release)", "tf-keras": f"{env} (Keras 2 via tf-keras)"}[kind(result)]
     return [
         label, _tensorflow_cell(fw), _keras_cell(fw),
-        fmt(rates.get("fit"), "rate"), fmt(rates.get("evaluate"), "rate"), fmt(result["predict_s"], "ms"),
+        fmt(rates.get("fit"), "rate"), fmt(rates.get("evaluate"), "rate"), fmt(result.predict_s, "ms"),
         _ratio(rates.get("fit"), newest_rates.get("fit")),
         _ratio(rates.get("evaluate"), newest_rates.get("evaluate")),
         _ratio(rates.get("predict"), newest_rates.get("predict")),
         accuracy_cell(run["evaluate"]["accuracy"], diverged=bool(run.get("diverged"))),
         fmt(band.get("inside"), "verdict"),
         run["fingerprint"][:12], "yes" if same else "no",
-        "not checked" if result.get("oracle") is None else fmt(result["oracle"], "verdict"),
+        "not checked" if result.oracle is None else fmt(result.oracle, "verdict"),
     ]
 
 
-def _version_key(result: dict) -> tuple:
+def _version_key(result: EnvResult) -> tuple:
     version = _framework(result).get("tensorflow") or "0"
     return tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:3])
 
 
-def _minor(result: dict) -> tuple:
+def _minor(result: EnvResult) -> tuple:
     return _version_key(result)[:2]
 
 
-def _keras_major(result: dict) -> str:
+def _keras_major(result: EnvResult) -> str:
     return str(_framework(result).get("keras", "?")).split(".")[0]
 
 
-def _backend(result: dict) -> str:
+def _backend(result: EnvResult) -> str:
     return _framework(result).get("backend", "tensorflow")
 
 
-def _tensorflow_releases(present: list[dict]) -> list[dict]:
+def _tensorflow_releases(present: list[EnvResult]) -> list[EnvResult]:
     """The rows of released TensorFlow with its own Keras (no nightly, no tf-keras, no other backend)."""
     return [r for r in present if kind(r) == "release" and _backend(r) == "tensorflow"]
 
 
-def newest_release(present: list[dict]) -> dict | None:
+def newest_release(present: list[EnvResult]) -> EnvResult | None:
     """The reference row of the relative columns: the newest released TensorFlow with its own Keras."""
     return max(_tensorflow_releases(present) or present, key=_version_key) if present else None
 
 
-def keras_or_tensorflow(present: list[dict], *, noise: float) -> str:
+def keras_or_tensorflow(present: list[EnvResult], *, noise: float) -> str:
     """One sentence, from the data, on the 2.15 -> 2.16 step (Keras 2 -> 3 and a new TensorFlow at once): did
     TensorFlow or Keras move the weights and the speed? Keras 2 on a newer TensorFlow (tf-keras) separates
     them. noise: the time ratio two separate runs of unchanged code reach on this machine; smaller speed
@@ -167,7 +178,7 @@ def keras_or_tensorflow(present: list[dict], *, noise: float) -> str:
         return ("TensorFlow or Keras? Not answered yet: it needs the rows of TensorFlow 2.15 (Keras 2), 2.16 (Keras 3), "
                 "a tf-keras row (Keras 2 on a newer TensorFlow) and the Keras 3 row of that TensorFlow.")
     tf = _framework(keras2).get("tensorflow")
-    fingerprint = {name: r["run"]["fingerprint"] for name, r in (("before", before), ("after", after), ("k2", keras2), ("k3", keras3))}
+    fingerprint = {name: r.run["fingerprint"] for name, r in (("before", before), ("after", after), ("k2", keras2), ("k3", keras3))}
     if fingerprint["before"] == fingerprint["after"]:
         weights = "the weights did not change from 2.15 to 2.16"
     elif fingerprint["k2"] == fingerprint["before"] and fingerprint["k2"] != fingerprint["k3"]:
@@ -183,8 +194,8 @@ def keras_or_tensorflow(present: list[dict], *, noise: float) -> str:
     return f"TensorFlow or Keras? For the 2.15 -> 2.16 step, {weights}; {_speed_clause(before, after, keras2, keras3, tf=tf, noise=noise)}."
 
 
-def _speed_clause(before: dict, after: dict, keras2: dict, keras3: dict, *, tf: str, noise: float) -> str:
-    rate = {name: r["rates"].get("fit") for name, r in (("before", before), ("after", after), ("k2", keras2), ("k3", keras3))}
+def _speed_clause(before: EnvResult, after: EnvResult, keras2: EnvResult, keras3: EnvResult, *, tf: str, noise: float) -> str:
+    rate = {name: r.rates.get("fit") for name, r in (("before", before), ("after", after), ("k2", keras2), ("k3", keras3))}
     if not all(rate.values()):
         return "speed: not measured in every row"
     step, by_keras, by_tf = rate["after"] / rate["before"], rate["k3"] / rate["k2"], rate["k2"] / rate["before"]
@@ -209,17 +220,17 @@ def _tables(rows: list[list[str]]) -> list[str]:
     return out
 
 
-def headline(present: list[dict], newest: dict | None) -> str:
+def headline(present: list[EnvResult], newest: EnvResult | None) -> str:
     """Which releases reproduce the book here, and how the newest compares with the oldest."""
     if newest is None:
         return "No env left results."
     releases = sorted(_tensorflow_releases(present), key=_version_key)
-    inside = [r for r in releases if (r["run"].get("band") or {}).get("inside")]
+    inside = [r for r in releases if (r.run.get("band") or {}).get("inside")]
     oldest = releases[0] if releases else None
     newest_fw = _framework(newest)
     speed = ""
-    if oldest is not None and oldest is not newest and oldest["rates"].get("fit") and newest["rates"].get("fit"):
-        ratio = newest["rates"]["fit"] / oldest["rates"]["fit"]
+    if oldest is not None and oldest is not newest and oldest.rates.get("fit") and newest.rates.get("fit"):
+        ratio = newest.rates["fit"] / oldest.rates["fit"]
         speed = (f"; TensorFlow {newest_fw.get('tensorflow')} fits at {ratio:.2f}x the samples a second of "
                  f"{_framework(oldest).get('tensorflow')} (separate runs: within {SEPARATE_RUN_NOISE:.2f}x is this machine's noise)")
     return (f"**{len(inside)} of {len(releases)} released TensorFlow versions reproduce the book here** (test accuracy inside the "
@@ -237,8 +248,8 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -
     newest = newest_release(present)
     failures = tox_outcomes(results_dir)
     rows = [row(env, results[env], newest, failure=failures.get(env)) for env in envs]
-    newest_tf = newest["run"]["environment"]["framework"].get("tensorflow") if newest else "none"
-    machines = sorted({f"{env.cpu} ({env.usable_cores} cores)" for env in (Provenance.of(r["run"]["environment"]) for r in present)})
+    newest_tf = newest.run["environment"]["framework"].get("tensorflow") if newest else "none"
+    machines = sorted({f"{env.cpu} ({env.usable_cores} cores)" for env in (Provenance.of(r.run["environment"]) for r in present)})
     return "\n".join([
         "# The book's model across TensorFlow versions",
         "",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import stat
 from pathlib import Path
-from typing import NamedTuple
 
 from mnist_ref.plumbing.errors import ReportError
+from mnist_ref.store.measured import CaseKey, Measured, case_key
 from mnist_ref.store.provenance import Provenance
 from mnist_ref.store.schema import BENCH_SCHEMA, BENCH_SCHEMAS, PATHS, SWEEP_SCHEMA, validate  # noqa: F401 (PATHS re-exported for the renderers)
 
@@ -19,20 +20,6 @@ STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 CASE_FIELDS = ("backend", "device", "batch_size", "mode")
 
-
-
-class CaseKey(NamedTuple):
-    """One bench case: which backend on which device(s), at which batch size, in which mode."""
-
-    backend: str
-    device: str
-    batch_size: int
-    mode: str
-
-    @property
-    def label(self) -> str:
-        """How tables and messages name the case: 'tensorflow cpu:0 bs32 book'."""
-        return f"{self.backend} {self.device} bs{self.batch_size} {self.mode}"
 
 
 def case_label(key: CaseKey | str) -> str:
@@ -55,6 +42,11 @@ class BenchFile:
         """What its rounds hold: "time" (seconds; files without the field) or "instructions"."""
         measure = self.meta.get("measure")
         return measure.get("name", "time") if isinstance(measure, dict) else "time"
+
+    @functools.cached_property
+    def measured(self) -> list[Measured]:
+        """Its benchmarks, typed, in file order."""
+        return [Measured.of(bench) for bench in self.benchmarks]
 
     @property
     def provenance(self) -> Provenance:
@@ -245,20 +237,12 @@ def expand(arguments: list[Path]) -> list[Path]:
     return [p for p in paths if not (p.resolve() in seen or seen.add(p.resolve()))]
 
 
-def case_key(info: dict) -> CaseKey:
-    """(backend, device, batch_size, mode) of a benchmark's extra_info or a skipped entry; a data-parallel case's
-    device reads 'cpu:0 x2' (2 replicas from cpu:0 on), so that it is neither matched with nor shown as one device."""
-    replicas = int(info.get("replicas", 1))
-    device = info["device"] if replicas == 1 else f"{info['device']} x{replicas}"
-    return CaseKey(info["backend"], device, int(info["batch_size"]), info["mode"])
-
-
-def cells(files: list[BenchFile]) -> dict[CaseKey, dict[str, dict]]:
-    """Benchmarks grouped by case, then by hot path (later files win)."""
-    out: dict[CaseKey, dict[str, dict]] = {}
+def cells(files: list[BenchFile]) -> dict[CaseKey, dict[str, Measured]]:
+    """Measured paths grouped by case, then by hot path (later files win)."""
+    out: dict[CaseKey, dict[str, Measured]] = {}
     for bench_file in files:
-        for bench in bench_file.benchmarks:
-            out.setdefault(case_key(bench["extra_info"]), {})[bench["extra_info"]["path"]] = bench
+        for measured in bench_file.measured:
+            out.setdefault(measured.key, {})[measured.path] = measured
     return out
 
 
@@ -272,7 +256,3 @@ def case_order(key: CaseKey):
     backend, device, batch, mode = key
     return (backend, not device.startswith("cpu"), device, mode, batch)
 
-
-def round_times(bench: dict) -> list[float]:
-    """The seconds of each timed round of one benchmark (pytest-benchmark's stats.data)."""
-    return [float(t) for t in bench["stats"].get("data") or []]

@@ -80,6 +80,10 @@ _EXTRA_INFO = {
         "warmup_s": _NONNEGATIVE,
         "compile_s": {"type": ["number", "null"]},
         "speed_of_light_pct": _NONNEGATIVE,
+        "strategy": {"type": ["string", "null"]},  # the data-parallel strategy, or "single device"
+        "flops_per_round": {"type": "integer", "minimum": 0},
+        "matmul_flops_per_s": {"type": ["number", "null"]},  # this machine's measured matmul throughput (the speed of light)
+        "harness_overhead_pct": {"type": "number"},  # share of a round spent outside Keras' own call
         "round_spread": {"type": ["number", "null"], "minimum": 0},  # null: one round, no spread
         "measure": {"enum": list(MEASURES)},
         "instructions_per_step": _SECONDS,

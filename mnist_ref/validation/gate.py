@@ -90,10 +90,10 @@ def _pinned_rows(normal: list[BenchFile], pinned: list[BenchFile]) -> list[list[
     rows = []
     for i, (a, b) in enumerate(zip(normal, pinned, strict=False)):
         result = compare.compare([a], [b])
-        fa = next(x for x in a.benchmarks if x["extra_info"]["path"] == "fit")["extra_info"]
-        fb = next(x for x in b.benchmarks if x["extra_info"]["path"] == "fit")["extra_info"]
+        fa = next(m for m in a.measured if m.path == "fit").info
+        fb = next(m for m in b.measured if m.path == "fit").info
         raw = _fit_ratio(result)
-        calibration = fa["matmul_flops_per_s"] / fb["matmul_flops_per_s"]
+        calibration = fa.matmul_flops_per_s / fb.matmul_flops_per_s
         rows.append([str(i + 1), fmt(raw, "x"), fmt(calibration, "x"), fmt(raw / calibration, "x"),
                      result.comparison.label, _verdict(result), result.perf_policy])
     return rows

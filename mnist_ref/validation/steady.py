@@ -31,6 +31,7 @@ from mnist_ref.plumbing import atomic
 from mnist_ref.plumbing.checkout import CHECKOUT
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting.tables import table
+from mnist_ref.store import rounds
 from mnist_ref.store.files import BenchFile
 from mnist_ref.validation import study
 
@@ -100,7 +101,7 @@ def _judge(base: list[BenchFile], new: list[BenchFile]) -> compare.Result:
 
 
 def _fit(result: compare.Result) -> compare.PathVerdict:
-    return next(v for v in result.paths if v.path == "fit" and v.key[3] != "floor")
+    return next(v for v in result.paths if v.path == "fit" and not v.key.floor)
 
 
 def comparisons(all_runs: dict[str, list[BenchFile]], *, per_side: int) -> dict[str, list[compare.Result]]:
@@ -214,12 +215,11 @@ def render(folder: Path, *, command: str) -> str:
 
 
 def _steps(f: BenchFile) -> int:
-    return next(b["extra_info"]["steps_per_round"] for b in f.benchmarks if b["extra_info"]["path"] == "fit")
+    return next(m.info.steps_per_round for m in f.measured if m.path == "fit")
 
 
 def _median_fit(f: BenchFile) -> float:
-    return next(statistics.median(b["stats"]["data"]) for b in f.benchmarks
-                if b["extra_info"]["path"] == "fit" and b["extra_info"]["mode"] != "floor")
+    return next(rounds.median(m.rounds) for m in f.measured if m.path == "fit" and not m.key.floor)
 
 
 def main(argv: list[str] | None = None) -> int:
