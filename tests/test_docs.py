@@ -54,7 +54,7 @@ def parsers() -> dict[str, set[str]]:
 
 
 def bench_options() -> set[str]:
-    return set(re.findall(r'addoption\(\s*"(--bench-[\w-]+)"', (ROOT / "bench" / "conftest.py").read_text()))
+    return set(re.findall(r'addoption\(\s*"(--bench-[\w-]+)"', (ROOT / "bench" / "bench_options.py").read_text()))
 
 
 def named_commands() -> list[tuple[str, str, list[str]]]:

@@ -120,7 +120,7 @@ _BENCHMARK = {
             # data (every round's seconds) is what the gate tests; files written without it are read, and the
             # gate lists their paths as not compared.
             "required": ["median"],
-            "properties": {"median": _SECONDS, "q1": _SECONDS, "q3": _SECONDS, "min": _SECONDS, "max": _SECONDS,
+            "properties": {"median": _SECONDS, "q1": _SECONDS, "q3": _SECONDS, "min": _SECONDS, "max": _SECONDS, "rounds": _COUNT,
                            "data": {"type": "array", "minItems": 1, "items": _SECONDS}},
         },
         "extra_info": _EXTRA_INFO,
