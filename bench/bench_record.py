@@ -115,15 +115,26 @@ def publish(config) -> None:
             sys.stderr.write(f"mnist-ref bench: the session did not complete ({outcome['outcome']}) before anything was "
                              f"measured; {target} was left as it was\n")
         return
-    if not outcome["partial"]:
+    refused = None if outcome["partial"] else _refused(temporary)
+    if not outcome["partial"] and refused is None:
         atomic.publish(temporary, target)
         return
     destination = files.partial_path(target)
     atomic.publish(temporary, destination)
-    sys.stderr.write(
-        f"mnist-ref bench: the session did not complete ({outcome['outcome']}); {target} was left as it was, "
-        f"and what was measured went to {destination}\n"
-    )
+    why = f"its JSON breaks the bench schema ({refused})" if refused else f"the session did not complete ({outcome['outcome']})"
+    sys.stderr.write(f"mnist-ref bench: {why}; {target} was left as it was, and what was measured went to {destination}\n")
+
+
+def _refused(path: Path) -> str | None:
+    """Why the readers would refuse the JSON the session wrote (store.files.load_bench), or None: a complete
+    session's file replaces the target only when the gate and the reports can read it."""
+    from mnist_ref.plumbing.errors import ReportError
+
+    try:
+        files.load_bench(path)
+    except ReportError as exc:
+        return str(exc)
+    return None
 
 
 def mnist_ref_block(config, measure: dict) -> dict:

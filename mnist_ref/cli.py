@@ -298,9 +298,8 @@ def _print_walkthrough(result, band, path) -> None:
 
 def _cmd_train(args, outputs: Outputs) -> int:
     from mnist_ref.core import book, dataset, environment, framework, walkthrough
-    from mnist_ref.plumbing import atomic
     from mnist_ref.scale import data_parallel, launch
-    from mnist_ref.store import record
+    from mnist_ref.store import files, record
 
     if launch.starts_workers(args.workers, args.coordinator):
         print(launch.start_here(args.argv, backend=args.backend, replicas=args.replicas, workers=args.workers,
@@ -315,7 +314,7 @@ def _cmd_train(args, outputs: Outputs) -> int:
     if not layout.chief:
         return 0  # worker 0 writes the one run record
     document = record.build(result, raw=raw, environment=environment.capture())
-    path = atomic.write_json(args.out or record.default_path(result), document)
+    path = files.write_document(args.out or record.default_path(result), document, "run record")
     outputs.paths = [path]
     _print_walkthrough(result, book.band_for(cfg), path)
     return 0
@@ -534,10 +533,10 @@ def _cmd_baseline(args, outputs: Outputs) -> int:
 def _cmd_oracle(args, outputs: Outputs) -> int:
     from mnist_ref.core import dataset, environment
     from mnist_ref.core.config import DEFAULT_SEED, Config
-    from mnist_ref.plumbing import atomic
     from mnist_ref.reference import oracle
     from mnist_ref.reporting import oracle as oracle_report
     from mnist_ref.scale import data_parallel
+    from mnist_ref.store import files
 
     cfg = Config(seed=DEFAULT_SEED if args.seed is None else args.seed, device=args.device, replicas=args.replicas)
     data_parallel.select(args.backend, cfg)
@@ -545,7 +544,7 @@ def _cmd_oracle(args, outputs: Outputs) -> int:
     document = oracle.run(cfg, data.x_train, data.y_train, steps=max(args.steps, 0))
     print(oracle_report.render(document))
     if args.out:
-        outputs.paths = [atomic.write_json(args.out, {**document, "environment": environment.capture()})]
+        outputs.paths = [files.write_document(args.out, {**document, "environment": environment.capture()}, "oracle result")]
     return ExitCode.OK if document["matches"] else ExitCode.INCORRECT
 
 

@@ -24,7 +24,7 @@ from mnist_ref.core.walkthrough import run as run_walkthrough
 from mnist_ref.plumbing import atomic, interrupts
 from mnist_ref.plumbing.errors import ConfigError, MnistRefError
 from mnist_ref.scale import data_parallel
-from mnist_ref.store.files import SWEEP_SCHEMA, load_json, partial_path, seed_status
+from mnist_ref.store.files import SWEEP_SCHEMA, load_json, partial_path, seed_status, write_document
 from mnist_ref.store.record import finite
 
 DEFAULT_DIR = Path("results") / "seed-sweep"
@@ -157,7 +157,7 @@ def publish(outcomes: list[Outcome]) -> Iterator[tuple[Outcome, Path]]:
     for outcome in outcomes:
         if outcome.document is None:
             continue
-        path = atomic.write_json(outcome.cell.out, outcome.document)
+        path = write_document(outcome.cell.out, outcome.document, "sweep")
         checkpoint_path(outcome.cell.out).unlink(missing_ok=True)
         yield outcome, path
 

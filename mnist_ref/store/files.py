@@ -256,3 +256,16 @@ def case_order(key: CaseKey):
     backend, device, batch, mode = key
     return (backend, not device.startswith("cpu"), device, mode, batch)
 
+
+
+def write_document(path: Path, document: dict, kind: str) -> Path:
+    """Write a results document (a run record, a seed sweep, an oracle result) atomically, after checking it against
+    its kind's schema: the writer and the reader hold to one definition, and a document the readers would refuse is
+    never written. A violation is a bug in the writer (RuntimeError), not bad input."""
+    from mnist_ref.plumbing import atomic
+
+    try:
+        validate(Path(path), document, kind)
+    except ReportError as exc:
+        raise RuntimeError(f"mnist-ref wrote a {kind} its own schema refuses: {exc}") from None
+    return atomic.write_json(path, document)
