@@ -10,6 +10,7 @@ takes that much longer), and one pinned to a single core with taskset (another m
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import sys
 from pathlib import Path
@@ -86,16 +87,64 @@ def _per_path_row(label: str, results: list[compare.Result], *, expect: str) -> 
     return [label, *cells]
 
 
-def _pinned_rows(normal: list[BenchFile], pinned: list[BenchFile]) -> list[list[str]]:
-    rows = []
-    for i, (a, b) in enumerate(zip(normal, pinned, strict=False)):
-        result = compare.compare([a], [b])
+@dataclasses.dataclass(frozen=True)
+class Judged:
+    """One question of the study: its comparisons and the verdict each should give."""
+
+    label: str
+    results: list[compare.Result]
+    expect: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Pinned:
+    """A one-core process against a two-core one: the gate's result and how much the matmul calibration fell."""
+
+    result: compare.Result
+    calibration: float
+
+
+@dataclasses.dataclass(frozen=True)
+class GateStudy:
+    """What the collected runs say, before any of it is written: the environment, how long the collection took,
+    the separate-run pairs, the interleaved windows and the pinned comparisons."""
+
+    folder: Path
+    env: dict[str, str]
+    cycles: int
+    minutes: float
+    pairs: list[Judged]
+    windows: list[Judged]
+    pinned: list[Pinned]
+
+
+def analyse(folder: Path) -> GateStudy:
+    """Every comparison of a collected folder through `mnist-ref compare`'s own code."""
+    arm_runs = study.runs(folder)
+    same1, same2 = arm_runs["same1"], arm_runs["same2"]
+    judged = [Judged("A/A", judge_pairs(same1, same2, adjacent_too=True), "no change")]
+    judged += [Judged(name, judge_pairs(same1, arm_runs[name]) + judge_pairs(same2, arm_runs[name]), "slower") for name in SLOWDOWNS]
+    windows = []
+    for width in (1, 2, 3, 4):
+        windows.append(Judged(f"A/A, {width} process(es) a side", judge_windows(same1, same2, width=width), "no change"))
+        windows += [Judged(f"{name}, {width} process(es) a side", judge_windows(same1, arm_runs[name], width=width), "slower")
+                    for name in SLOWDOWNS]
+    pinned = []
+    for a, b in zip(same1, arm_runs[PINNED], strict=False):
         fa = next(m for m in a.measured if m.path == "fit").info
         fb = next(m for m in b.measured if m.path == "fit").info
-        raw = _fit_ratio(result)
-        calibration = fa.matmul_flops_per_s / fb.matmul_flops_per_s
-        rows.append([str(i + 1), fmt(raw, "x"), fmt(calibration, "x"), fmt(raw / calibration, "x"),
-                     result.comparison.label, _verdict(result), result.perf_policy])
+        pinned.append(Pinned(compare.compare([a], [b]), fa.matmul_flops_per_s / fb.matmul_flops_per_s))
+    stamps = sorted(f.datetime for files in arm_runs.values() for f in files)
+    minutes = (datetime.datetime.fromisoformat(stamps[-1]) - datetime.datetime.fromisoformat(stamps[0])).total_seconds() / 60
+    return GateStudy(folder, compare.environment_summary(same1[0]), len(same1), minutes, judged, windows, pinned)
+
+
+def _pinned_rows(pinned: list[Pinned]) -> list[list[str]]:
+    rows = []
+    for i, p in enumerate(pinned):
+        raw = _fit_ratio(p.result)
+        rows.append([str(i + 1), fmt(raw, "x"), fmt(p.calibration, "x"), fmt(raw / p.calibration, "x"),
+                     p.result.comparison.label, _verdict(p.result), p.result.perf_policy])
     return rows
 
 
@@ -104,22 +153,16 @@ def _describe(thresholds: dict[str, float]) -> str:
 
 
 def render(folder: Path, *, command: str) -> str:
-    """results/gate-validation.md from a collected folder."""
-    arm_runs = study.runs(folder)
-    same1, same2 = arm_runs["same1"], arm_runs["same2"]
-    env = compare.environment_summary(same1[0])
-    pair_results = {"A/A": (judge_pairs(same1, same2, adjacent_too=True), "no change")}
-    for name in SLOWDOWNS:
-        pair_results[name] = (judge_pairs(same1, arm_runs[name]) + judge_pairs(same2, arm_runs[name]), "slower")
-    rows = [_count_row(label, results, expect=expect) for label, (results, expect) in pair_results.items()]
-    path_rows = [_per_path_row(label, results, expect=expect) for label, (results, expect) in pair_results.items()]
-    window_rows = []
-    for width in (1, 2, 3, 4):
-        window_rows.append(_count_row(f"A/A, {width} process(es) a side", judge_windows(same1, same2, width=width), expect="no change"))
-        for name in SLOWDOWNS:
-            window_rows.append(_count_row(f"{name}, {width} process(es) a side", judge_windows(same1, arm_runs[name], width=width), expect="slower"))
-    stamps = sorted(f.datetime for files in arm_runs.values() for f in files)
-    minutes = (datetime.datetime.fromisoformat(stamps[-1]) - datetime.datetime.fromisoformat(stamps[0])).total_seconds() / 60
+    """results/gate-validation.md from a collected folder: analyse, then page."""
+    return page(analyse(folder), command=command)
+
+
+def page(result: GateStudy, *, command: str) -> str:
+    """The study's page: a headline, the separate-run pairs, the interleaved windows, the pinned comparisons."""
+    folder, env, minutes = result.folder, result.env, result.minutes
+    rows = [_count_row(j.label, j.results, expect=j.expect) for j in result.pairs]
+    path_rows = [_per_path_row(j.label, j.results, expect=j.expect) for j in result.pairs]
+    window_rows = [_count_row(j.label, j.results, expect=j.expect) for j in result.windows]
     four = [r for r in window_rows if "4 process(es)" in r[0]]
     return "\n".join([
         "# Does the regression gate tell \"worse\" from noise?",
@@ -128,13 +171,13 @@ def render(folder: Path, *, command: str) -> str:
         f"{study.verdict_summary(four, hits=2)}.**",
         "",
         f"Generated by `{command}` from the bench JSON under `{folder.name}/` (one folder per arm), collected with "
-        f"`python -m mnist_ref.validation.gate collect --cycles {len(arm_runs['same1'])} --out-dir results/{folder.name}` "
+        f"`python -m mnist_ref.validation.gate collect --cycles {result.cycles} --out-dir results/{folder.name}` "
         f"({minutes:.0f} minutes from the first session to the last, the arms in the same order every cycle). Machine: "
         f"{env['cpu']}, {env['usable cores']} usable cores; Python {env['python']}, Keras {env['keras']}, "
         f"{env['backend']} {env['backend version']}. Each process is the smoke bench in book mode on the CPU "
         "(batch 32: 4 timed fit epochs, 5 evaluate and 5 predict rounds over the test set, 30 one-image predicts).",
         "",
-        f"Arms, interleaved one process each per cycle ({len(same1)} cycles): `same1` and `same2` identical; "
+        f"Arms, interleaved one process each per cycle ({result.cycles} cycles): `same1` and `same2` identical; "
         + ", ".join(f"`{n}` every timed Keras call really slowed {f}x (it sleeps (factor - 1) times its own "
                     "duration inside the timed region)" for n, f in SLOWDOWNS.items())
         + f"; `{PINNED}` the same bench under `taskset -c 0` (one core of two).",
@@ -173,7 +216,7 @@ def render(folder: Path, *, command: str) -> str:
         f"Calibration: how much the {CALIBRATION_SIZE}x{CALIBRATION_SIZE} matmul throughput fell. Normalised: raw over calibration, the "
         "correction a matmul-based normalisation would apply (1.00x would mean it explains the slowdown).",
         "",
-        table(_pinned_rows(same1, arm_runs[PINNED]), ["cycle", "raw fit ratio", "matmul calibration ratio", "normalised",
+        table(_pinned_rows(result.pinned), ["cycle", "raw fit ratio", "matmul calibration ratio", "normalised",
                                                        "gate saw", "verdict", "policy"], label_columns=1),
         "",
     ])

@@ -20,6 +20,7 @@ gate/compare.py before the runs were collected.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import sys
@@ -33,6 +34,7 @@ from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting.tables import table
 from mnist_ref.store import rounds
 from mnist_ref.store.files import BenchFile
+from mnist_ref.store.provenance import Provenance
 from mnist_ref.validation import study
 
 PROG = "mnist_ref.validation.steady"
@@ -139,22 +141,57 @@ def _row(arm: str, results: list[compare.Result], truth: dict[str, str]) -> list
             f"{min(ratios):.4f}x - {max(ratios):.4f}x" if ratios else ""]
 
 
-def render(folder: Path, *, command: str) -> str:
+@dataclasses.dataclass(frozen=True)
+class SteadyStudy:
+    """What the collected runs say, before any of it is written: the environment, the time calibration (when made),
+    each arm's median count, each level's true size, the first unchanged processes, and every comparison with one
+    and with two processes a side."""
+
+    folder: Path
+    env: Provenance
+    calibration: dict | None
+    counts: dict[str, float]  # arm -> median over processes of each process' median round
+    book: float  # the unchanged processes' median
+    truth: dict[str, str]  # arm -> its true size, in words
+    first_same: list[float]  # the first unchanged processes' median rounds
+    comparisons: dict[int, dict[str, list[compare.Result]]]  # processes a side -> arm -> results
+
+
+def analyse(folder: Path) -> SteadyStudy:
+    """Every comparison of a collected folder through `mnist-ref compare`'s own code, and the sizes they are judged
+    against."""
     all_runs = study.runs(folder)
     if "same1" not in all_runs or "same2" not in all_runs:
         raise MnistRefError(f"{folder}: no same1/ and same2/ runs; collect them first")
     calibration_path = folder / "calibration.json"
+    calibration = json.loads(calibration_path.read_text()) if calibration_path.is_file() else None
     truth: dict[str, str] = {}
-    calibration_rows = []
-    if calibration_path.is_file():
-        calibration = json.loads(calibration_path.read_text())
-        for level in calibration["levels"]:
-            calibration_rows.append([f"{level['products']:g}", f"{level['median_s']:.3f}",
-                                     f"{min(level['seconds']):.3f} - {max(level['seconds']):.3f}", f"{level['time_ratio']:.3f}x"])
-    counts = {arm: statistics.median(_median_fit(f) for f in files) for arm, files in all_runs.items()}
-    book = statistics.median([_median_fit(f) for f in all_runs["same1"] + all_runs["same2"]])
-    env = all_runs["same1"][0].provenance
-    separate = [_row(arm, rs, {}) for arm, rs in comparisons(all_runs, per_side=1).items() if rs]
+    for level in (calibration or {}).get("levels", []):
+        truth[level_name(level["products"])] = f"{level['time_ratio']:.3f}x (time, calibrated)"
+    unchanged_steps = _steps(all_runs["same1"][0])
+    for arm, files in all_runs.items():
+        if arm.startswith("steps"):
+            truth[arm] = f"{_steps(files[0]) / unchanged_steps:.3f}x ({_steps(files[0])} counted steps for {unchanged_steps})"
+    return SteadyStudy(
+        folder, all_runs["same1"][0].provenance, calibration,
+        {arm: statistics.median(_median_fit(f) for f in files) for arm, files in all_runs.items()},
+        statistics.median([_median_fit(f) for f in all_runs["same1"] + all_runs["same2"]]), truth,
+        [_median_fit(f) for f in all_runs["same1"][:5]],
+        {per_side: comparisons(all_runs, per_side=per_side) for per_side in (1, 2)})
+
+
+def render(folder: Path, *, command: str) -> str:
+    """results/steady-validation.md from a collected folder: analyse, then page."""
+    return page(analyse(folder), command=command)
+
+
+def page(result: SteadyStudy, *, command: str) -> str:
+    """The study's page: a headline, what each level costs, then the verdicts with one and two processes a side."""
+    folder, env, calibration, counts, book, truth = result.folder, result.env, result.calibration, result.counts, result.book, result.truth
+    calibration_rows = [[f"{level['products']:g}", f"{level['median_s']:.3f}",
+                         f"{min(level['seconds']):.3f} - {max(level['seconds']):.3f}", f"{level['time_ratio']:.3f}x"]
+                        for level in (calibration or {}).get("levels", [])]
+    separate = [_row(arm, rs, {}) for arm, rs in result.comparisons[1].items() if rs]
     lines = [
         "# Does the steady measure catch small real slowdowns?",
         "",
@@ -181,22 +218,15 @@ def render(folder: Path, *, command: str) -> str:
         lines += ["True size in time, from `calibrate` (one process, every level's model trained an epoch in turn, "
                   f"{calibration['cycles']} cycles, all cores, as users run it):", "",
                   table(calibration_rows, ["extra products", "median epoch (s)", "range (s)", "time / book"], label_columns=1), ""]
-    count_rows = [[arm, f"{counts[arm] / 1e6:.2f}", f"{counts[arm] / book:.4f}x"] for arm in all_runs]
+    count_rows = [[arm, f"{counts[arm] / 1e6:.2f}", f"{counts[arm] / book:.4f}x"] for arm in counts]
     lines += ["Counted (median over processes of each process' median round):", "",
               table(count_rows, ["arm", "M instructions a round", "count / unchanged"], label_columns=1), ""]
-    if calibration_rows:
-        for level in calibration["levels"]:
-            truth[level_name(level["products"])] = f"{level['time_ratio']:.3f}x (time, calibrated)"
-    unchanged_steps = _steps(all_runs["same1"][0])
-    for arm, files in all_runs.items():
-        if arm.startswith("steps"):
-            truth[arm] = f"{_steps(files[0]) / unchanged_steps:.3f}x ({_steps(files[0])} counted steps for {unchanged_steps})"
-    same1 = [_median_fit(f) / 1e6 for f in all_runs["same1"][:5]]
+    same1 = [m / 1e6 for m in result.first_same]
     lines += [f"The first {len(same1)} unchanged processes (`same1`), median round: " + ", ".join(f"{m:.2f}" for m in same1)
               + f" M instructions; max / min {max(same1) / min(same1):.4f}x.", ""]
     for per_side, title in ((1, "Separate runs, one process a side (`mnist-ref compare A.json B.json`)"),
                             (2, "Two processes a side (what `mnist-ref ab` does by default)")):
-        results = comparisons(all_runs, per_side=per_side)
+        results = result.comparisons[per_side]
         rows = [_row(arm, rs, truth) for arm, rs in results.items() if rs]
         how = ("A/A: same1 against same2 of a cycle, same2 against the next cycle's same1, same1 against the next same1; a "
                "level: its process against same1 and same2 of its cycle and the next cycle's same1. "
