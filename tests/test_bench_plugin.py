@@ -101,6 +101,8 @@ def test_the_json_is_what_the_reader_accepts(keras_loaded, plugin, real_data_dir
     """The floor's real benchmark, written by the plugin's writers (timing.record, bench_record), is read back
     through the schema by store.files; a session that completes replaces the target and leaves no temporary."""
     monkeypatch.setenv("MNIST_REF_DATA", str(real_data_dir))
+    import bench_matrix
+
     plugin.makepyfile(test_reference_floor=(BENCH / "test_reference_floor.py").read_text())
     out = tmp_path / "bench.json"
     result = plugin.runpytest_inprocess("-p", "no:cacheprovider", "--benchmark-only", "--bench-batch-sizes", "2048",
@@ -109,8 +111,17 @@ def test_the_json_is_what_the_reader_accepts(keras_loaded, plugin, real_data_dir
     loaded = files.load_bench(out)
     assert not loaded.partial and loaded.meta["outcome"] == "complete"
     [fit] = loaded.measured
+    assert fit.key == bench_matrix.Case("numpy", "cpu:0", 2048, "floor").key  # one encoding of a case, written and read
     assert fit.key.label == "numpy cpu:0 bs2048 floor" and fit.path == "fit" and len(fit.rounds) == fit.round_count == 4
     assert fit.info.round_spread == pytest.approx(fit.spread)
     assert fit.info.in_band is True and fit.info.fingerprint
     assert json.loads(out.read_text())["mnist_ref"]["measure"] == {"name": "time", "unit": "s"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
+
+
+def test_a_data_parallel_case_is_keyed_as_the_reader_keys_it(preloaded):
+    import bench_matrix
+
+    case = bench_matrix.Case("jax", "cpu:0", 64, "book", replicas=2)
+    assert case.key == files.case_key({"backend": "jax", "device": "cpu:0", "batch_size": 64, "mode": "book", "replicas": 2})
+    assert case.key.device == "cpu:0 x2" and bench_matrix.Case("jax", "cpu:0", 64, "book").key.device == "cpu:0"
