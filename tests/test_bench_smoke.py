@@ -14,7 +14,10 @@ from helpers import ROOT
 
 from mnist_ref import cli
 
-pytestmark = pytest.mark.slow
+# The real bench in a fresh process (about a minute): the long tier. The default run checks the plugin in-process
+# (tests/test_bench_plugin.py: options, matrix, the floor's JSON read back), and .ci/run's gate stage runs the smoke
+# bench in both modes.
+pytestmark = pytest.mark.long
 
 
 

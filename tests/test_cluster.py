@@ -40,7 +40,7 @@ def per_seed(path: Path) -> dict[int, tuple]:
     return {r["seed"]: (r["status"], r["test_accuracy"], r["fingerprint"]) for r in runs}
 
 
-@pytest.mark.slow
+@pytest.mark.long  # a local Dask cluster, a worker killed mid-sweep (about a minute)
 def test_serial_local_cluster_and_lost_worker_give_the_same_seeds(real_data_dir, tmp_path):
     serial = tmp_path / "serial.json"
     finish(sweep_cli("--seeds", "3", *SMALL, "--out", str(serial)))

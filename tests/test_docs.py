@@ -197,5 +197,7 @@ def test_a_reader_sees_tables_images_and_every_page_in_chromium(site, served, br
     built = {p.parent.relative_to(site).as_posix() for p in site.rglob("index.html")} - {"."}
     reached = {re.sub(r"^https?://[^/]+/", "", href).split("#")[0].rstrip("/") for href in pages["home"]["nav"]}
     assert built <= reached | {"404"}, f"pages the navigation does not reach: {sorted(built - reached)}"
+    page = browser.new_page()
     for path in sorted(built & reached):
-        assert browser.new_page().goto(served + path + "/").status == 200, path
+        assert page.goto(served + path + "/", wait_until="domcontentloaded").status == 200, path
+    page.close()

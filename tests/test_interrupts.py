@@ -140,11 +140,13 @@ def wait_for_text(path: Path, text: str, *, timeout_s: float = 180) -> None:
     pytest.fail(f"{path} never said {text!r}")
 
 
-def test_interrupted_ab_run_stops_its_bench_process(real_data_dir, tmp_path):
+# Timed, one bench process runs at a time; counted, both sides run at once under Valgrind (a minute to reach fit).
+@pytest.mark.parametrize("measure", ["time", pytest.param("instructions", marks=pytest.mark.long)])
+def test_interrupted_ab_run_stops_its_bench_process(real_data_dir, tmp_path, measure):
     out_dir = tmp_path / "ab"
     bench_args = "--bench-smoke --bench-modes book --bench-devices cpu -k fit -s"
-    proc = start_held(mnist_ref("ab", "--b", sys.executable, "--repeats", "1", "--out-dir", str(out_dir), "--bench-args", bench_args),
-                 hold="fit-book")
+    proc = start_held(mnist_ref("ab", "--b", sys.executable, "--repeats", "1", "--measure", measure, "--out-dir", str(out_dir),
+                                "--bench-args", bench_args), hold="fit-book")
     wait_for_text(out_dir / "A" / "run-1.log", "holding at fit-book")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
