@@ -50,7 +50,8 @@ ABOUT = {
                 "mnist-ref compare /tmp/new.json   (against the committed baseline)"),
     "ab": ("Is environment B slower than A on this machine? Runs both sides' bench, counted at once or timed interleaved, "
            "into a new folder, then compares exactly those runs.", "0 no change; 1 slower (under --perf fail); 2 bad input "
-           "or not judged; 3 incorrect (as compare)", "mnist-ref ab --a .tox/tf220 --b .venv"),
+           "or not judged (counts of two different stacks: use --measure time); 3 incorrect (as compare)",
+           "mnist-ref ab --a .tox/tf220 --b .venv --measure time"),
     "baseline": ("Make a bench run the committed baseline: prints what changed, refuses a run that would hide regressions "
                  "(partial, injected, empty, counted, contended, incorrect, or narrower without --allow-narrower).",
                  "0 replaced; 2 refused (the current baseline untouched)", "mnist-ref baseline /tmp/b.json"),

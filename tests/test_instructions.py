@@ -173,3 +173,17 @@ def test_the_steady_validation_judges_each_arm_with_the_gate(tmp_path, real):
     separate = page.split("## Separate runs")[1].split("## Two processes")[0]
     assert "| A/A          | 1.00x" in separate and "7/7" in separate  # 3 same-cycle pairs and 4 across cycles
     assert "1.051x (41 counted steps for 39)" in separate and "8/8" in separate
+
+
+def test_counts_of_different_stacks_are_not_called_slower_or_faster(tmp_path, real, capsys):
+    """A count sees work, not waiting: between two stacks (here another Keras) it is shown, never judged, and under
+    --perf fail the gate cannot pass on it (exit 2, saying how to compare them timed)."""
+    other = counted(real, scale=1.5)
+    other["machine_info"]["mnist_ref"]["framework"]["keras"] = "2.21.0"
+    result = judge(tmp_path, counted(real), other)
+    assert result.comparison.counted and result.comparison.stacks_differ and result.comparison.thresholds is None
+    assert not result.paths and result.exit_code == compare.EXIT_USAGE
+    assert all("--measure time" in n.why for n in result.not_compared if n.path != "every path")
+    assert result.comparison.label.endswith("different stacks")
+    same_stack = judge(tmp_path, counted(real), counted(real, scale=1.5))
+    assert not same_stack.comparison.stacks_differ and same_stack.exit_code == compare.EXIT_PERFORMANCE
