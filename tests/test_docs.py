@@ -201,3 +201,21 @@ def test_a_reader_sees_tables_images_and_every_page_in_chromium(site, served, br
     for path in sorted(built & reached):
         assert page.goto(served + path + "/", wait_until="domcontentloaded").status == 200, path
     page.close()
+
+
+LIST_ITEM = re.compile(r"^([-*]|\d+\.) ")
+
+
+def test_every_list_starts_after_a_blank_line():
+    """Python-Markdown (the site) runs a list straight after a paragraph line into the paragraph, as text with dashes,
+    where GitHub shows a list: every list in the manual and the results pages starts after a blank line."""
+    glued = []
+    for page in sorted([*(ROOT / "docs").glob("*.md"), *(ROOT / "results").glob("*.md"), README]):
+        lines = page.read_text().splitlines()
+        fenced = False
+        for number, (before, line) in enumerate(zip(lines, lines[1:], strict=False), 2):
+            fenced ^= before.startswith("```")
+            if (not fenced and LIST_ITEM.match(line) and before.strip() and not LIST_ITEM.match(before.lstrip())
+                    and not before.startswith((" ", "|"))):
+                glued.append(f"{page.relative_to(ROOT)}:{number}")
+    assert glued == [], "put a blank line before these lists"
