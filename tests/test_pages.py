@@ -111,3 +111,16 @@ def test_the_gates_report_is_narrow_too():
     markdown = compare_report.render_markdown(compare.compare([sample], [sample], perf="warn"), command="mnist-ref compare", refresh="x")
     separators = [line for line in markdown.splitlines() if re.fullmatch(r"\|(:?-+:?\|)+", line.replace(" ", ""))]
     assert separators and max(line.count("|") - 1 for line in separators) <= MAX_COLUMNS
+
+
+def test_every_page_gives_its_answer_before_its_provenance():
+    """A reader wants the answer, then the tables, then where each number came from: every page that names the
+    command that made it does so in its closing section, after its last table."""
+    early = []
+    for page in sorted(RESULTS.glob("*.md")):
+        lines = page.read_text().splitlines()
+        generated = [i for i, line in enumerate(lines) if GENERATED_BY.search(line)]
+        tables = [i for i, line in enumerate(lines) if line.startswith("|")]
+        if generated and tables and (generated[0] < tables[-1] or "## Where these numbers come from" not in lines):
+            early.append(page.name)
+    assert early == [], "put the provenance after the tables (reporting.tables.provenance)"

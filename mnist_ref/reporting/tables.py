@@ -35,3 +35,15 @@ def table(rows: list[list], headers: list[str], *, label_columns: int, tablefmt:
 def accuracy_cell(accuracy: float | None, *, diverged: bool = False) -> str:
     """A test accuracy, or 'diverged' for a run whose loss became NaN or infinite (its accuracy is null)."""
     return "diverged" if diverged else fmt(accuracy, "acc")
+
+
+PROVENANCE_HEADING = "## Where these numbers come from"
+
+
+def provenance(*paragraphs: str) -> list[str]:
+    """A page's closing section, as lines: the command that made it and where its numbers were measured. Pages put it
+    after their tables: a reader wants the answer first. The page ends here, with its newline."""
+    lines = [PROVENANCE_HEADING, ""]
+    for paragraph in paragraphs:
+        lines += [paragraph, ""]
+    return lines
