@@ -20,9 +20,7 @@ from mnist_ref.measure import contention
 from mnist_ref.plumbing.errors import ExitCode, ReportError, most_severe
 from mnist_ref.store import rounds
 from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_label, case_order, cells
-from mnist_ref.store.measured import Info, Measured
-
-Runs = list[dict[str, Measured]]  # one case's paths, per bench file that measured it
+from mnist_ref.store.measured import Info, Measured, Runs
 
 # Exit codes of `mnist-ref compare` (errors.ExitCode; the most severe outcome wins, errors.most_severe).
 EXIT_OK, EXIT_PERFORMANCE, EXIT_USAGE, EXIT_CORRECTNESS = ExitCode.OK, ExitCode.SLOWER, ExitCode.BAD_INPUT, ExitCode.INCORRECT

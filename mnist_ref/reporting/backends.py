@@ -6,13 +6,10 @@ from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED
 from mnist_ref.reporting.bench import case_columns, cpu_gpu_section, measured_cases, not_measured_lines, provenance_lines
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import BenchFile, CaseKey
-from mnist_ref.store.measured import Measured
+from mnist_ref.store.measured import Measured, Runs
 
 SPEED_HEADERS = ["case", "mode", "batch", "fit samples/s", "evaluate samples/s", "predict 10k (ms)"]
 CORRECTNESS_HEADERS = ["case", "mode", "batch", "test accuracy", "band", "in band", "fingerprint", "same weights in every run"]
-
-
-Runs = list[dict[str, Measured]]  # one case's paths, per file that measured it
 
 
 def _rate(run: dict[str, Measured], path: str) -> str:

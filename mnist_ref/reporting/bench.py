@@ -13,7 +13,7 @@ from mnist_ref.plumbing.checkout import portable
 from mnist_ref.reporting.tables import accuracy_cell, fmt, provenance, table
 from mnist_ref.store import rounds
 from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
-from mnist_ref.store.measured import Info, Measured
+from mnist_ref.store.measured import Info, Measured, Runs
 from mnist_ref.store.schema import FLOOR_MODE
 
 
@@ -27,7 +27,7 @@ class Case:
     """One case over every process (file) that measured it: each path's benchmarks, one per process, in file order."""
 
     key: CaseKey
-    runs: list[dict[str, Measured]]
+    runs: Runs
 
     def benches(self, path: str) -> list[Measured]:
         return [r[path] for r in self.runs if path in r]

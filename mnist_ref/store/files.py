@@ -257,7 +257,6 @@ def case_order(key: CaseKey):
     return (backend, not device.startswith("cpu"), device, mode, batch)
 
 
-
 def write_document(path: Path, document: dict, kind: str) -> Path:
     """Write a results document (a run record, a seed sweep, an oracle result) atomically, after checking it against
     its kind's schema: the writer and the reader hold to one definition, and a document the readers would refuse is

@@ -4,6 +4,7 @@ the history and the validations use instead of the raw dict (stats, extra_info).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 from mnist_ref.store import rounds
@@ -121,7 +122,7 @@ class Measured:
         """What a round holds: "instructions" or "s"."""
         return "instructions" if self.info.counted else "s"
 
-    @property
+    @functools.cached_property
     def spread(self) -> float | None:
         """The rounds' spread (rounds.spread: IQR over median; None for fewer than two rounds)."""
         return rounds.spread(self.rounds)
@@ -130,3 +131,6 @@ class Measured:
     def iqr(self) -> float:
         """The rounds' interquartile range in their own unit (0 for fewer than two rounds)."""
         return (self.spread or 0.0) * (rounds.median(self.rounds) if self.rounds else self.median)
+
+
+Runs = list[dict[str, Measured]]  # one case's measured paths, per bench file that measured it (in file order)
