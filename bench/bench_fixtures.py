@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 from bench_matrix import Case
-from bench_options import counting
 from bench_record import bench_session
-from timing import COUNTING, Measure
+from timing import MEASURE_OF, Measure
 
 from mnist_ref.plumbing.errors import MnistRefError
 
@@ -26,14 +25,20 @@ def extra_work(request) -> int:
 
 @pytest.fixture(scope="session")
 def measure(request) -> Measure:
-    """What a round's number is: seconds of the full workload, or instructions over a bounded one."""
-    return COUNTING if counting(request.config) else Measure()
+    """What a round's number is: seconds of the full workload, or instructions or seconds over a bounded one."""
+    return MEASURE_OF[request.config.getoption("--bench-measure")]
 
 
 @pytest.fixture(scope="session")
 def extra_steps(request) -> float:
     """The fraction of extra batches in every fit round (0: the book's epoch)."""
     return request.config.getoption("--bench-inject-steps")
+
+
+@pytest.fixture(scope="session")
+def wait(request) -> float:
+    """The injected wait factor of every step (1: none)."""
+    return request.config.getoption("--bench-inject-wait")
 
 
 @pytest.fixture(scope="session")
@@ -57,11 +62,12 @@ def mnist():
 def oracle_verdict(request, mnist, measure):
     """One SGD step of the book's model against the NumPy reference (mnist-ref oracle), once per session;
     recorded in the JSON so that tables and the regression gate see whether this stack computes the book's math.
-    Not when counting instructions: that run judges no correctness (the time-measured bench does)."""
+    Not over a bounded workload (counting instructions, the steps measure): those runs judge no correctness (the
+    time-measured bench does)."""
     from mnist_ref.core.config import Config
     from mnist_ref.reference import oracle
 
-    if measure.counting:
+    if measure.bounded_work:
         return None
 
     checks = oracle.run_checks(oracle.fresh_model(Config()), mnist.x_train[:32], mnist.y_train[:32])
@@ -72,14 +78,14 @@ def oracle_verdict(request, mnist, measure):
 
 @pytest.fixture(scope="session")
 def matmul_flops(measure):
-    """This machine's measured matmul FLOP/s per device, calibrated once per device (None when counting
-    instructions: no speed of light in a count)."""
+    """This machine's measured matmul FLOP/s per device, calibrated once per device (None over a bounded workload:
+    no speed of light in a count, and the steps measure keeps its process short)."""
     from mnist_ref.measure.speed_of_light import matmul_throughput
 
     measured: dict[str, float] = {}
 
     def get(device: str) -> float | None:
-        if measure.counting:
+        if measure.bounded_work:
             return None
         if device not in measured:
             measured[device] = matmul_throughput(device)

@@ -4,7 +4,7 @@ traceback or a value recorded and not applied), and read back as this session's 
 from __future__ import annotations
 
 import pytest
-from timing import COUNTING, MEASURES
+from timing import COUNTING, MEASURES, STEPS
 
 from mnist_ref.core import framework
 from mnist_ref.core.config import MODES
@@ -29,8 +29,9 @@ def add_options(parser) -> None:
         "--bench-measure", choices=MEASURES, default="time",
         help="time: seconds of the full workload (what users get; moves with the machine's load). instructions: "
              "instructions counted by Valgrind's callgrind over a bounded number of steps a round, single-threaded "
-             "(repeatable to a fraction of a percent whatever the machine does; not time). The bench reruns "
-             "itself under valgrind (default: %(default)s)",
+             "(repeatable to a fraction of a percent whatever the machine does; not time; the bench reruns "
+             f"itself under valgrind). steps: seconds and CPU seconds of {STEPS.steps} steps a round, all cores (the "
+             "regression gate's timed guard: wall over CPU shows a step that waits) (default: %(default)s)",
     )
     group.addoption(
         "--bench-inject-work", type=float, default=0, metavar="N",
@@ -43,6 +44,12 @@ def add_options(parser) -> None:
         "--bench-inject-steps", type=float, default=0, metavar="FRACTION",
         help="train every fit round on that fraction more batches of the same data (0.05: 5%% more steps, rounded to whole "
              "batches): more of the step's own work, in its own mix, for calibrating a measure; recorded in the JSON (default: 0)",
+    )
+    group.addoption(
+        "--bench-inject-wait", type=float, default=1.0, metavar="FACTOR",
+        help="make every step of fit, evaluate and predict take FACTOR times as long while doing no more CPU work: a "
+             "callback sleeps FACTOR - 1 times the batch's own duration at its end (for validating that the regression "
+             "gate sees waiting; recorded in the JSON; default: 1)",
     )
     group.addoption(
         "--bench-inject-slowdown", type=float, default=1.0, metavar="FACTOR",
@@ -68,6 +75,8 @@ def check(config) -> None:
 
     if config.getoption("--bench-inject-slowdown") < 1:
         raise pytest.UsageError("--bench-inject-slowdown takes a factor of at least 1 (1 = no slowdown)")
+    if not 1 <= config.getoption("--bench-inject-wait") <= 10:
+        raise pytest.UsageError("--bench-inject-wait takes a factor between 1 and 10 (1 = no wait, 1.5 = every step half as long again)")
     try:
         check_extra_work(config.getoption("--bench-inject-work"))
     except MnistRefError as exc:
@@ -117,6 +126,8 @@ def device_names(config) -> list[str]:
 
 def measure_record(config) -> dict:
     """The measure and its settings, as the JSON records them."""
+    if config.getoption("--bench-measure") == "steps":
+        return {"name": "steps", "unit": "s", "steps_per_round": STEPS.steps}
     if not counting(config):
         return {"name": "time", "unit": "s"}
     from mnist_ref.measure import instructions

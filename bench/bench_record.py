@@ -150,6 +150,7 @@ def mnist_ref_block(config, measure: dict) -> dict:
         "skipped": list(bench.skipped.values()),
         "replicas": config.getoption("--bench-replicas"),
         "injected_slowdown": config.getoption("--bench-inject-slowdown"),
+        "injected_wait": config.getoption("--bench-inject-wait"),
         "injected_work": config.getoption("--bench-inject-work"),
         "injected_steps": config.getoption("--bench-inject-steps"),
         "measure": measure,

@@ -21,6 +21,7 @@ from bench_fixtures import (  # noqa: F401 (fixtures, found by pytest in this mo
     oracle_verdict,
     slowdown,
     trained,
+    wait,
 )
 
 from mnist_ref.core import framework

@@ -34,15 +34,15 @@ def test_floor_fit(benchmark, case, mnist, measure, matmul_flops, slowdown):
         benchmark.pedantic(lambda: losses.append(call()), rounds=measure.rounds_for("fit", cfg.epochs - 1), warmup_rounds=0,
                            iterations=1)
     loss, accuracy = numpy_model.evaluate(mnist.x_test, mnist.y_test, w)
-    band = None if measure.counting else book.band_for(cfg)
+    band = None if measure.bounded_work else book.band_for(cfg)
     record(
         benchmark, case, path="fit", call=call, samples=len(x), steps=-(-len(x) // cfg.batch_size), measure=measure,
-        flops=train_flops(len(x)), throughput=matmul_flops("cpu:0"), **({} if measure.counting else {"warmup_s": call.inside[0]}),
+        flops=train_flops(len(x)), throughput=matmul_flops("cpu:0"), **({} if measure.bounded_work else {"warmup_s": call.inside[0]}),
         test_accuracy=finite(accuracy), test_loss=finite(loss), diverged=diverged(losses, loss),
         band=None if band is None else [band.low, band.high],
         in_band=None if band is None else band.contains(accuracy),
         history=finite({"loss": losses}), fingerprint=arrays_fingerprint(w.as_list()),
     )
-    failure = None if measure.counting else book.gate_failure(cfg, accuracy)
+    failure = None if measure.bounded_work else book.gate_failure(cfg, accuracy)
     if failure:
         pytest.fail(f"{failure} ({case.id})")

@@ -5,6 +5,7 @@ throughput, speed of light, harness overhead)."""
 from __future__ import annotations
 
 import dataclasses
+import resource
 import time
 
 import numpy as np
@@ -12,30 +13,42 @@ import numpy as np
 from mnist_ref.measure.speed_of_light import speed_of_light_s
 from mnist_ref.scale.data_parallel import strategy_name
 from mnist_ref.store import rounds
-
-MEASURES = ("time", "instructions")
+from mnist_ref.store.schema import MEASURES  # noqa: F401  (the bench's --bench-measure choices)
 
 
 @dataclasses.dataclass(frozen=True)
 class Measure:
     """What a round's number is. time: seconds of the whole workload (an epoch of 60,000 images, the 10,000
     test images). instructions: instructions counted by callgrind (mnist_ref.measure.instructions) over a bounded
-    workload of `steps` batches a round, which an instrumented process gets through in seconds rather than hours."""
+    workload of `steps` batches a round, which an instrumented process gets through in seconds rather than hours.
+    steps: seconds of a bounded workload of `steps` batches a round, with each round's CPU seconds beside (the
+    regression gate's timed guard: a process takes seconds, and wall over CPU shows a step that waits)."""
 
     name: str = "time"
-    steps: int = 40  # batches a round when counting instructions
+    steps: int = 40  # batches a round when the workload is bounded (counting instructions, or the steps measure)
     rounds: dict = dataclasses.field(default_factory=dict)  # path -> timed rounds, where they differ from time's
 
     @property
     def counting(self) -> bool:
         return self.name == "instructions"
 
-    def bounded(self, data, batch_size: int):
-        """The dataset a round works on: all of it when timing; `steps` batches of training and of test
-        images when counting (validation likewise)."""
-        if not self.counting:
+    @property
+    def bounded_work(self) -> bool:
+        """Whether a round is a bounded number of steps (no accuracy to judge, no speed of light) rather than the book's
+        full workload."""
+        return self.name != "time"
+
+    def steps_for(self, steps_per_execution: int = 1) -> int:
+        """Batches a bounded round holds: `steps`, and at least two executions when counting (the count starts at the
+        second, see steps_counted)."""
+        return max(self.steps, 2 * steps_per_execution) if self.counting else self.steps
+
+    def bounded(self, data, batch_size: int, steps_per_execution: int = 1):
+        """The dataset a round works on: all of it when timing; steps_for(...) batches of training and of test
+        images when the work is bounded (validation likewise)."""
+        if not self.bounded_work:
             return data
-        n = self.steps * batch_size
+        n = self.steps_for(steps_per_execution) * batch_size
 
         def head(a):
             return None if a is None else a[:n]
@@ -45,19 +58,18 @@ class Measure:
                                    test_labels=head(data.test_labels))
 
     def rounds_for(self, path: str, default: int) -> int:
-        return self.rounds.get(path, default) if self.counting else default
+        return self.rounds.get(path, default) if self.bounded_work else default
 
-    def counted(self, kind: str, steps_per_execution: int, fn):
+    def counted(self, kind: str, steps_per_execution: int, fn, *, wait: float = 1.0):
         """A round's call: fn(callbacks) runs model.fit / evaluate / predict (kind: train, test, predict). When
-        counting, a model that runs one step an execution counts its steps from the second batch to the last
-        (steps_counted), leaving out the call's own set-up, which would otherwise dilute a change in the step;
-        one that runs many (the tuned mode: 100) counts the whole call."""
+        counting, the count runs from the first batch of the call's second execution to its last (steps_counted:
+        batch 1 on at one step an execution, batch 100 on in the tuned mode), leaving out the call's own set-up,
+        which would otherwise dilute a change in the step. wait > 1 adds injected_wait's callback."""
+        extra = [injected_wait(kind, wait)] if wait > 1 else []
         if not self.counting:
-            return lambda: fn(None)
-        if steps_per_execution == 1:
-            callbacks = [steps_counted(kind)]
-            return lambda: fn(callbacks)
-        return self.whole(lambda: fn(None))
+            return lambda: fn(extra or None)
+        callbacks = [steps_counted(kind, steps_per_execution), *extra]
+        return lambda: fn(callbacks)
 
     def whole(self, fn):
         """fn itself when timing; when counting, fn with every instruction of the call counted."""
@@ -75,16 +87,17 @@ class Measure:
         return counted
 
     def counted_steps(self, steps: int, path: str, steps_per_execution: int = 1) -> int:
-        """The steps a round's number covers (counted() leaves out the first batch of fit, evaluate and predict
-        at one step an execution)."""
-        if self.counting and path in ("fit", "evaluate", "predict") and steps_per_execution == 1 and steps > 1:
-            return steps - 1
+        """The steps a round's number covers (counted() leaves out the first execution of fit, evaluate and predict
+        when the call has at least two)."""
+        if self.counting and path in ("fit", "evaluate", "predict") and steps >= 2 * steps_per_execution:
+            return steps - steps_per_execution
         return steps
 
 
-def steps_counted(kind: str):
-    """A Keras callback that counts instructions from the start of a call's second batch to the end of its last
-    (one step an execution)."""
+def steps_counted(kind: str, steps_per_execution: int = 1):
+    """A Keras callback that counts instructions from the start of a call's second execution (batch
+    steps_per_execution: Keras calls the batch hooks once an execution, with its first and last batch) to the end of
+    its last batch; a call of fewer than two executions is counted whole, from its start."""
     from mnist_ref.core import framework
     from mnist_ref.measure.instructions import counter
 
@@ -95,23 +108,54 @@ def steps_counted(kind: str):
                 raise RuntimeError(f"counting the steps of a {kind} call needs at least 2 batches and Keras' step count, got {steps}")
             return steps
 
+        def _whole(self) -> bool:
+            return self._steps() < 2 * steps_per_execution
+
+        def call_begin(self, logs=None):
+            if self._whole():
+                counter.start()
+
         def begin(self, batch, logs=None):
-            if batch == 1:
+            if batch == steps_per_execution and not self._whole():
                 counter.start()
 
         def end(self, batch, logs=None):
             if batch == self._steps() - 1:
                 counter.stop()
 
+    setattr(StepsCounted, f"on_{kind}_begin", StepsCounted.call_begin)
     setattr(StepsCounted, f"on_{kind}_batch_begin", StepsCounted.begin)
     setattr(StepsCounted, f"on_{kind}_batch_end", StepsCounted.end)
     return StepsCounted()
+
+
+def injected_wait(kind: str, factor: float):
+    """A Keras callback that sleeps (factor - 1) times each batch's own duration at its end (--bench-inject-wait):
+    every step really takes factor times as long while doing no more CPU work."""
+    from mnist_ref.core import framework
+
+    class InjectedWait(framework.keras().callbacks.Callback):
+        started = 0.0
+
+        def begin(self, batch, logs=None):
+            self.started = time.perf_counter()
+
+        def end(self, batch, logs=None):
+            time.sleep((factor - 1) * (time.perf_counter() - self.started))
+
+    setattr(InjectedWait, f"on_{kind}_batch_begin", InjectedWait.begin)
+    setattr(InjectedWait, f"on_{kind}_batch_end", InjectedWait.end)
+    return InjectedWait()
 
 
 # Counts repeat to within a fraction of a percent from round to round, so fewer rounds suffice (an
 # instrumented fit round of 40 book steps takes about 8 s); 4 a side is the fewest with which the exact
 # one-sided Mann-Whitney test can reach p < 0.05.
 COUNTING = Measure("instructions", rounds={"fit": 4, "evaluate": 4, "predict": 4, "predict_one": 5})
+# The timed guard: 300 batches a round (about half a second of the book's step on 2 cores), the rounds as for time; a
+# process takes about 12 s, most of it importing the framework.
+STEPS = Measure("steps", steps=300)
+MEASURE_OF = {m.name: m for m in (Measure(), COUNTING, STEPS)}
 
 
 def with_extra_steps(data, batch_size: int, fraction: float):
@@ -137,15 +181,33 @@ class TimedCall:
         self.slowdown = slowdown
         self.inside: list[float] = []
         self.cpu: list[float] = []  # the process's CPU seconds (all threads) in each call: contention evidence
+        self.thread_cpu: list[float] = []  # the calling (main) thread's CPU seconds in each call
+        self.switches: list[tuple[int, int]] = []  # the process's voluntary and involuntary context switches in each call
 
     def __call__(self):
-        cpu, start = time.process_time(), time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        thread, cpu, start = time.thread_time(), time.process_time(), time.perf_counter()
         result = self.fn()
         if self.slowdown > 1:
             time.sleep((self.slowdown - 1) * (time.perf_counter() - start))
         self.inside.append(time.perf_counter() - start)
         self.cpu.append(time.process_time() - cpu)
+        self.thread_cpu.append(time.thread_time() - thread)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        self.switches.append((after.ru_nvcsw - before.ru_nvcsw, after.ru_nivcsw - before.ru_nivcsw))
         return result
+
+    def anatomy(self, rounds: int, steps: int) -> dict:
+        """Where the last `rounds` calls' wall time went, per step (medians over the calls): CPU summed over threads,
+        the main thread's CPU, the share of wall the main thread spent off the CPU, and context switches."""
+        inside, cpu, thread = (np.array(v[-rounds:]) for v in (self.inside, self.cpu, self.thread_cpu))
+        switches = np.array(self.switches[-rounds:], dtype=float)
+        return {"round_cpu_s": [float(c) for c in cpu],
+                "cpu_per_step_s": float(np.median(cpu)) / steps,
+                "main_thread_cpu_per_step_s": float(np.median(thread)) / steps,
+                "main_thread_off_cpu_share": float(np.median(1 - thread / inside)),
+                "voluntary_switches_per_step": float(np.median(switches[:, 0])) / steps,
+                "involuntary_switches_per_step": float(np.median(switches[:, 1])) / steps}
 
 
 def round_times(benchmark) -> list[float] | None:
@@ -171,10 +233,13 @@ def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: 
         benchmark.extra_info.update(info)
         return
     info.update(matmul_flops_per_s=throughput)
+    if measure.bounded_work:
+        info.update(measure=measure.name)
     if data:
         median = float(np.median(data))
         inside = call.inside[-len(data):]
         cpu = float(np.median(call.cpu[-len(data):]))
+        info.update(call.anatomy(len(data), steps))
         info.update(
             # IQR over median of the rounds, and wall over CPU time: a round that waited for the CPU (other
             # processes, steal) shows a high spread or a wall time well above its CPU time.
@@ -182,8 +247,8 @@ def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: 
             wall_over_cpu=median / cpu if cpu > 0 else None,
             samples_per_s=samples / median,
             steps_per_s=steps / median,
-            speed_of_light_s=speed_of_light_s(flops, throughput),
-            speed_of_light_pct=100 * speed_of_light_s(flops, throughput) / median,
+            speed_of_light_s=None if throughput is None else speed_of_light_s(flops, throughput),
+            speed_of_light_pct=None if throughput is None else 100 * speed_of_light_s(flops, throughput) / median,
             harness_overhead_pct=100 * (sum(data) - sum(inside)) / sum(data),
             p95_s=float(np.percentile(data, 95)),
         )

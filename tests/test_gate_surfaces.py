@@ -61,7 +61,7 @@ def error_line(capsys, prefix: str = "mnist-ref: error") -> str:
 def fake_ab(monkeypatch, *, stale: dict | None = None) -> dict:
     """`mnist-ref ab` without processes: each side's run is a copy of the real baseline; with stale, a 3x slower file
     also appears beside them (as an earlier session's would). What compare was given is recorded."""
-    seen: dict = {"compared": None, "ran": False}
+    seen: dict = {"compared": [], "ran": False}
 
     def run_interleaved(arms, *, repeats, out_dir, **_):
         seen["ran"] = True
@@ -74,7 +74,7 @@ def fake_ab(monkeypatch, *, stale: dict | None = None) -> dict:
     real_compare = compare.compare
 
     def spy(base, new, **options):
-        seen["compared"] = (len(base), len(new))
+        seen["compared"].append((len(base), len(new)))
         return real_compare(base, new, **options)
 
     monkeypatch.setattr(ab, "arm", lambda name, spec, *, bench_args: ab.Arm(name, sys.executable, ROOT, tuple(bench_args)))
@@ -102,7 +102,8 @@ def test_ab_refuses_a_folder_that_holds_anything_and_compares_only_its_own_runs(
         assert "bench runs per side" not in capsys.readouterr().out
     else:
         assert code == ExitCode.OK, capsys.readouterr()
-        assert seen["compared"] == (repeats, repeats), "the stale 3x slower run-9.json was not read"
+        # the counts, then the timed guard's runs (ab.GUARD_REPEATS a side)
+        assert seen["compared"] == [(repeats, repeats), (ab.GUARD_REPEATS, ab.GUARD_REPEATS)], "the stale 3x slower run-9.json was read"
 
 
 def test_ab_refuses_before_any_run_starts(tmp_path, monkeypatch, capsys):

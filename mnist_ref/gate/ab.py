@@ -1,10 +1,12 @@
 """Same-machine A/B runs: the bench suite of two environments, one process each, repeated.
 
 By default the bench counts instructions (--bench-measure instructions): a count does not move with the
-machine's load, so A and B of each repeat run at once, one on each core, and a few repeats suffice. With
---measure time the runs are interleaved A B A B ..., one at a time: drift on a shared machine (other
-tenants, thermal state, page cache) moves whole processes by up to 1.5x here, and interleaving makes it hit
-both sides alike.
+machine's load, so A and B of each repeat run at once, one on each core; one process a side suffices
+(results/steady-validation.md). A count sees work, not waiting, so a timed guard follows: short processes
+(--bench-measure steps) interleaved one at a time, whose wall over CPU seconds shows a step that waits, and whose
+clock judges two different stacks (results/waiting-validation.md). With --measure time the runs are the full
+workload, interleaved A B A B ..., one at a time: drift on a shared machine (other tenants, thermal state, page
+cache) moves whole processes by up to 1.5x here, and interleaving makes it hit both sides alike.
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ SESSION_ENV = "MNIST_REF_AB_SESSION"  # recorded by bench/conftest.py in the JSO
 # floor, which no Keras change should move (a control).
 DEFAULT_BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "fit")
 MEASURES = ("instructions", "time")
-# Processes per side by default, per measure. Counting: 2 (the count repeats to a fraction of a percent
-# between processes; two show that it did; about 2 minutes a process under callgrind, both sides at once).
-# Timing: the comparator tests per-process medians from 4 a side (about 40 s a process here, one at a time,
-# so 5-6 minutes on 2 cores). results/gate-validation.md measures both.
-DEFAULT_REPEATS = {"instructions": 2, "time": 4}
+# Processes per side by default, per measure. Counting: 1 (the count repeats to a fraction of a percent between
+# processes: one a side called every A/A and every level right in results/steady-validation.md; 2-4 minutes a process
+# under callgrind, both sides at once). Timing: the comparator tests per-process medians from 4 a side (about 40 s a
+# process here, one at a time, so 5-6 minutes on 2 cores). results/gate-validation.md measures both.
+DEFAULT_REPEATS = {"instructions": 1, "time": 4}
+# Timed-guard processes per side after the counts (--bench-measure steps, about 15 s each, one at a time): 4 a side is
+# the fewest with which the one-sided test on per-process medians can reach p < 0.05.
+GUARD_REPEATS = 4
+GUARD_FOLDER = "guard"
 # One bench process may not take longer than this; a hung one is stopped and the run fails.
 PROCESS_TIMEOUT_S = 900
 
@@ -79,10 +85,22 @@ def arm(name: str, spec: str, *, bench_args: tuple[str, ...] = DEFAULT_BENCH_ARG
     return Arm(name, python, project_root(python), tuple(bench_args))
 
 
-def check_repeats(repeats: int) -> None:
-    """ConfigError unless there is at least one process a side."""
+def check_repeats(repeats: int, *, guard: int = GUARD_REPEATS) -> None:
+    """ConfigError unless there is at least one process a side, and a guard of none or of at least 4 a side (fewer
+    could never call a step slower)."""
     if repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    if guard != 0 and guard < GUARD_REPEATS:
+        raise ConfigError(f"--guard-repeats takes 0 (no timed guard: waiting goes unseen) or at least {GUARD_REPEATS}, got {guard}")
+
+
+def guard_arm(a: Arm) -> Arm:
+    """The timed guard's arm for a counting one: the same selection and extras, measured in steps."""
+    args = list(a.bench_args)
+    if "--bench-measure" in args:
+        i = args.index("--bench-measure")
+        del args[i:i + 2]
+    return dataclasses.replace(a, bench_args=(*args, "--bench-measure", "steps"))
 
 
 def schedule(arms: list[Arm], repeats: int, *, alternate: bool = True) -> list[tuple[int, Arm]]:

@@ -43,6 +43,13 @@ CROSS_MACHINE_THRESHOLDS = {"fit": 2.0, "evaluate": 3.0, "predict": 3.0, "predic
 # 0.9%. The fit threshold keeps 6x that margin; the other paths (not piloted) 8x. Fixed before
 # results/steady-validation.md was collected.
 INSTRUCTION_THRESHOLDS = {"fit": 1.015, "evaluate": 1.02, "predict": 1.02, "predict_one": 1.02}
+# Wall over CPU seconds of a round (--bench-measure steps, the timed guard of `mnist-ref ab`): a step that waits (a
+# sleep, a lock, a hand-off between threads) adds wall and no CPU; more CPU work adds both and leaves the ratio. Pilot
+# on 2026-12-03 (2-core AMD EPYC VM, TF 2.21, book batch-32 fit, 1,500 steps a process, 10 processes interleaved):
+# four unchanged processes 0.817-0.841 (1.029x apart), steps sleeping 0.2x and 0.5x their duration 1.21x and 1.45x
+# the unchanged, 5% more work 1.00x. The fit threshold keeps over 3x the unchanged margin; the other paths (not
+# piloted) more. Fixed before results/waiting-validation.md was collected.
+WAITING_THRESHOLDS = {"fit": 1.10, "evaluate": 1.15, "predict": 1.15, "predict_one": 1.15}
 # One-sided significance level of the Mann-Whitney U test. With 4 values a side the exact test reaches it
 # only when at most one pair is out of order.
 ALPHA = 0.05
@@ -111,6 +118,17 @@ class Machines(enum.Enum):
     UNKNOWN = "unknown environment"  # a file without its environment block
 
 
+class Quantity(str, enum.Enum):
+    """What a verdict was judged on; the value is the word shown."""
+
+    SECONDS = "seconds"  # the clock: wall seconds of a round
+    INSTRUCTIONS = "instructions"  # work, counted by callgrind
+    WAITING = "wall/CPU"  # wall over CPU seconds of a round (the timed guard): waiting
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Verdict(str, enum.Enum):
     """One path's speed verdict; the value is the word shown."""
 
@@ -133,7 +151,8 @@ class Comparison:
     why: str
     counted: bool = False  # instruction counts rather than seconds
     contended: bool = False  # a side was measured on a busy machine
-    stacks_differ: bool = False  # counted on different stacks (Python, NumPy, Keras, backend or its version)
+    stacks_differ: bool = False  # measured on different stacks (Python, NumPy, Keras, backend or its version)
+    guard: bool = False  # the timed guard (--bench-measure steps): wall over CPU judged within a stack, the clock across
 
     @property
     def across_machines(self) -> bool:
@@ -143,8 +162,8 @@ class Comparison:
     @property
     def label(self) -> str:
         """The comparison in words, e.g. 'instruction counts, interleaved' or 'same machine, contended'."""
-        return ", ".join(["instruction counts"] * self.counted + [self.machines.value] + ["contended"] * self.contended
-                         + ["different stacks"] * self.stacks_differ)
+        return ", ".join(["instruction counts"] * self.counted + ["timed guard"] * self.guard + [self.machines.value]
+                         + ["contended"] * self.contended + ["different stacks"] * self.stacks_differ)
 
 
 def check_threshold(value: float) -> float:
@@ -162,6 +181,7 @@ def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | 
     """interleaved (one `mnist-ref ab` session), same machine kind, different machine, incomparable, or unknown
     environment (a file without its environment block); threshold, when given, replaces every path's threshold."""
     counted = all(f.measure == "instructions" for f in base + new)
+    guard = all(f.measure == "steps" for f in base + new)
     unknown = [f.path.name for f in base + new if not isinstance(f.machine.get("mnist_ref"), dict)]
     if unknown:
         return Comparison(Machines.UNKNOWN, None, f"no environment block (machine_info.mnist_ref) in {', '.join(unknown)}; "
@@ -182,11 +202,16 @@ def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | 
         # Counts do not move with the machine's load, so neither interleaving nor a quiet machine matters.
         return dataclasses.replace(comparison, thresholds=_thresholds(INSTRUCTION_THRESHOLDS, threshold), counted=True,
                                    why=f"instructions counted by callgrind ({comparison.why}); the machine's load does not move them")
+    comparison = dataclasses.replace(comparison, guard=guard, stacks_differ=bool(stacks))
     contended = [f"{f.path.name} ({contention.describe(f.meta['contention'])})" for f in base + new
                  if contention.is_contended(f.meta.get("contention"))]
     if contended:
         return dataclasses.replace(comparison, thresholds=None, contended=True, why="the machine was busy with other work while measuring "
                           + ", ".join(contended) + "; speed is not judged from a contended run: rerun the bench on a quiet machine")
+    if guard and stacks:
+        return dataclasses.replace(comparison, why=comparison.why + "; different stacks (" + ", ".join(f"{f} {b[f]} vs {n[f]}" for f in stacks)
+                                   + "): the clock decides, wall over CPU is shown (a stack that spreads its step over more threads "
+                                   "has a lower ratio without being faster)")
     return comparison
 
 
@@ -253,6 +278,8 @@ class PathVerdict:
     threshold: float | None
     verdict: Verdict
     unit: str = "rounds"  # what the test compared: rounds, or per-process medians ("runs")
+    quantity: Quantity = Quantity.SECONDS
+    decides: bool = True  # False: shown beside the verdicts that decide (the clock within one stack's timed guard)
 
     @property
     def ratio(self) -> float:
@@ -261,7 +288,7 @@ class PathVerdict:
 
 
 def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, threshold: float, alpha: float = ALPHA,
-               unit: str = "rounds") -> PathVerdict:
+               unit: str = "rounds", quantity: Quantity = Quantity.SECONDS, decides: bool = True) -> PathVerdict:
     """The performance verdict for one hot path: magnitude and consistency must agree. The times are positive
     and finite (the reader refuses anything else)."""
     ratio = statistics.median(new) / statistics.median(base)
@@ -273,11 +300,13 @@ def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, 
     else:
         verdict = Verdict.NO_CHANGE
     return PathVerdict(key, path, statistics.median(base), statistics.median(new), len(base), len(new),
-                       rounds.spread(base), rounds.spread(new), p_slower, p_faster, threshold, verdict, unit)
+                       rounds.spread(base), rounds.spread(new), p_slower, p_faster, threshold, verdict, unit, quantity, decides)
 
 
-def per_run_times(runs: Runs, path: str) -> list[list[float]]:
-    """The round times of one path, per run (bench file) that measured it."""
+def per_run_times(runs: Runs, path: str, quantity: Quantity = Quantity.SECONDS) -> list[list[float]]:
+    """The round values of one path, per run (bench file) that measured it: times or counts, or wall over CPU."""
+    if quantity is Quantity.WAITING:
+        return [list(run[path].waiting) for run in runs if path in run and run[path].waiting]
     return [list(run[path].rounds) for run in runs if path in run and run[path].rounds]
 
 
@@ -317,8 +346,8 @@ def own_findings(key: CaseKey, new: Runs) -> list[Finding]:
     if key.floor:
         return findings
     for info in _fit_info(new):
-        # A counted run trains a bounded number of steps: no accuracy to judge.
-        if info.diverged or (info.test_accuracy is None and not info.counted):
+        # A counted or timed-guard run trains a bounded number of steps: no accuracy to judge.
+        if info.diverged or (info.test_accuracy is None and not info.bounded):
             findings.append(Finding(key, "diverged: the loss became NaN or infinite", True))
         elif info.band and not (info.band[0] <= info.test_accuracy <= info.band[1]):
             findings.append(Finding(key, f"test accuracy {info.test_accuracy:.4f} outside the band [{info.band[0]:.3f}, {info.band[1]:.3f}]", True))
@@ -369,8 +398,8 @@ class Result:
 
     @property
     def slower(self) -> list[PathVerdict]:
-        """Paths judged consistently slower beyond the threshold."""
-        return [p for p in self.paths if p.verdict is Verdict.SLOWER]
+        """Paths judged consistently slower beyond the threshold, by a verdict that decides."""
+        return [p for p in self.paths if p.verdict is Verdict.SLOWER and p.decides]
 
     @property
     def unchecked(self) -> list[NotCompared]:
@@ -392,35 +421,62 @@ def _per_file_cells(files: list[BenchFile]) -> list[dict[CaseKey, dict[str, Meas
     return [cells([f]) for f in files]
 
 
-def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: str, why_not: str, alpha: float):
-    """The verdict on one path's speed, or why it was not compared (blocking when the policy would fail on it)."""
+def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: str, why_not: str, alpha: float,
+           quantity: Quantity = Quantity.SECONDS, decides: bool = True):
+    """The verdict on one path's speed in one quantity, or why it was not compared (blocking when the policy would
+    fail on it and the verdict would decide)."""
+    blocks = policy == "fail" and decides
     in_base, in_new = any(path in r for r in base_runs), any(path in r for r in new_runs)
+    label = "" if quantity in (Quantity.SECONDS, Quantity.INSTRUCTIONS) else f" ({quantity})"
     if not in_base:
-        return NotCompared(key, path, "not in the baseline", False)
+        return NotCompared(key, path + label, "not in the baseline", False)
     if not in_new:
-        return NotCompared(key, path, "measured in the baseline, missing from the new run", True)
-    b, n, unit = samples(per_run_times(base_runs, path), per_run_times(new_runs, path))
+        return NotCompared(key, path + label, "measured in the baseline, missing from the new run", decides)
+    b, n, unit = samples(per_run_times(base_runs, path, quantity), per_run_times(new_runs, path, quantity))
     if not b or not n:
-        return NotCompared(key, path, "no round times (stats.data) to test", policy == "fail")
+        what = "CPU seconds a round (round_cpu_s)" if quantity is Quantity.WAITING else "round times (stats.data)"
+        return NotCompared(key, path + label, f"no {what} to test", blocks)
     if policy == "off":
-        return NotCompared(key, path, "speed not compared (policy off)", False)
+        return NotCompared(key, path + label, "speed not compared (policy off)", False)
     if not thresholds:
-        return NotCompared(key, path, f"speed cannot be compared: {why_not}", policy == "fail")
+        return NotCompared(key, path + label, f"speed cannot be compared: {why_not}", blocks)
     if smallest_p(len(n), len(b)) >= alpha:
         # Any verdict would be a guess: "no change" or "noisy" could hide a slowdown of any size.
-        return NotCompared(key, path, f"cannot judge: {len(b)} baseline and {len(n)} new {unit}; the one-sided test cannot "
-                           f"reach p < {alpha:g} with fewer than {fewest_a_side(alpha)} a side", policy == "fail")
-    return judge_path(key, path, b, n, threshold=thresholds[path], alpha=alpha, unit=unit)
+        return NotCompared(key, path + label, f"cannot judge: {len(b)} baseline and {len(n)} new {unit}; the one-sided test "
+                           f"cannot reach p < {alpha:g} with fewer than {fewest_a_side(alpha)} a side", blocks)
+    return judge_path(key, path, b, n, threshold=thresholds[path], alpha=alpha, unit=unit, quantity=quantity, decides=decides)
+
+
+def _outcomes(key: CaseKey, path: str, base_runs, new_runs, comparison: Comparison, *, policy: str, alpha: float,
+              clock_elsewhere: bool) -> list:
+    """One path's verdicts (or why not): one in counts or seconds; two for the timed guard, waiting and the clock."""
+    common = {"policy": policy, "alpha": alpha}
+    if comparison.counted:
+        decides = not (clock_elsewhere and comparison.stacks_differ)
+        why = comparison.why if decides else "different stacks: their counts are shown, and the timed guard's clock decides"
+        return [_speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, why_not=why,
+                       quantity=Quantity.INSTRUCTIONS, decides=decides, **common)]
+    if not comparison.guard:
+        return [_speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, why_not=comparison.why, **common)]
+    within = not comparison.stacks_differ
+    waiting = WAITING_THRESHOLDS if comparison.thresholds is not None else None
+    return [_speed(key, path, base_runs, new_runs, thresholds=waiting, why_not=comparison.why, quantity=Quantity.WAITING,
+                   decides=within, **common),
+            _speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, why_not=comparison.why,
+                   quantity=Quantity.SECONDS, decides=not within, **common)]
 
 
 def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", perf_across_machines: str = "warn",
             threshold: float | None = None, thresholds: dict[str, float] | None = None, alpha: float = ALPHA,
-            only_common: bool = False) -> Result:
+            only_common: bool = False, clock_elsewhere: bool = False) -> Result:
     """Match cases of the two sides and judge each; nothing is dropped: what is not judged is listed as not
     compared, and blocks a pass where the gate was asked to check it (a baseline case missing from the new run,
     unless only_common; a path whose speed could not be tested under a failing policy). threshold replaces every
     path's threshold; thresholds replaces the table chosen by the kind of comparison (the gate's validation
-    judges one set of runs both ways)."""
+    judges one set of runs both ways). clock_elsewhere: counts of two stacks are shown and do not block a pass, because
+    the clock judges them in the timed guard beside (`mnist-ref ab`). Timed-guard files (--bench-measure steps) get two
+    verdicts a path: wall over CPU (waiting), which decides within one stack, and the clock, which decides across
+    stacks; the other is shown."""
     measures = {side: sorted({f.measure for f in files}) for side, files in (("baseline", base), ("new run", new))}
     if len(set(measures["baseline"] + measures["new run"])) > 1:
         raise ReportError("the two sides measured different things (baseline: " + ", ".join(measures["baseline"])
@@ -455,12 +511,29 @@ def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", 
         for path in PATHS:
             if not any(path in r for r in base_runs + new_runs):
                 continue
-            outcome = _speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, policy=policy,
-                             why_not=comparison.why, alpha=alpha)
-            (verdicts if isinstance(outcome, PathVerdict) else not_compared).append(outcome)
+            for outcome in _outcomes(key, path, base_runs, new_runs, comparison, policy=policy, alpha=alpha,
+                                     clock_elsewhere=clock_elsewhere):
+                (verdicts if isinstance(outcome, PathVerdict) else not_compared).append(outcome)
     return Result(comparison, base_env, new_env, verdicts, findings, not_compared, policy)
 
 
 def counted(result: Result) -> bool:
     """Whether the comparison is of instruction counts rather than seconds."""
     return result.comparison.counted
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    """What `mnist-ref ab` decided, from its parts: the instruction counts (work) and the timed guard (waiting within one
+    stack, the clock across stacks), each a Result; the most severe exit code wins."""
+
+    parts: tuple[tuple[str, Result], ...]  # (what the part measured, its result)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return most_severe(*(result.exit_code for _, result in self.parts))
+
+    @property
+    def deciding(self) -> list[PathVerdict]:
+        """The verdicts that decide, every part's."""
+        return [v for _, result in self.parts for v in result.paths if v.decides]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnist_ref.gate.compare import ALPHA, MIN_RUNS_FOR_RUN_LEVEL, PathVerdict, Result, Verdict, counted
+from mnist_ref.gate.compare import ALPHA, MIN_RUNS_FOR_RUN_LEVEL, Gate, PathVerdict, Quantity, Result, Verdict
 from mnist_ref.reporting.tables import fmt, table
 from mnist_ref.store.files import case_label
 
@@ -12,33 +12,43 @@ def _p(value: float | None) -> str:
 
 
 def _verdict_cell(v: PathVerdict, policy: str, *, markdown: bool) -> str:
+    if not v.decides:
+        return f"{v.verdict.value} (shown)"
     if v.verdict is Verdict.SLOWER:
         text = "SLOWER" if policy == "fail" else "slower (warning)"
         return f"**{text}**" if markdown else text
     return v.verdict.value
 
 
-def _median_cell(value: float, *, counts: bool) -> str:
-    return f"{value / 1e6:,.2f}" if counts else fmt(value, "ms")
+def _pct(share: float | None) -> str:
+    return fmt(None if share is None else share * 100, "pct")
+
+
+def _median_cell(value: float, quantity: Quantity) -> str:
+    if quantity is Quantity.INSTRUCTIONS:
+        return f"{value / 1e6:,.2f} M"
+    if quantity is Quantity.WAITING:
+        return f"{value:.3f}"
+    return f"{fmt(value, 'ms')} ms"
 
 
 def performance_rows(result: Result, *, markdown: bool) -> list[list[str]]:
-    """One row per case and path."""
-    counts = counted(result)
-    return [
-        [case_label(v.key), v.path, f"{_median_cell(v.base_median, counts=counts)} -> {_median_cell(v.new_median, counts=counts)}",
-         f"{v.ratio:.4f}x" if counts else fmt(v.ratio, "x"),
-         f"{fmt(v.base_spread * 100 if v.base_spread is not None else None, 'pct')} / {fmt(v.new_spread * 100 if v.new_spread is not None else None, 'pct')}",
-         f"{_p(v.p_slower if v.ratio >= 1 else v.p_faster)} ({v.base_rounds} / {v.new_rounds} {v.unit})",
-         (f"{v.threshold:g}x" if counts else fmt(v.threshold, "x")) or "none", _verdict_cell(v, result.perf_policy, markdown=markdown)]
-        for v in result.paths
-    ]
+    """One row per case, path and measure."""
+    rows = []
+    for v in result.paths:
+        counts = v.quantity is not Quantity.SECONDS
+        rows.append([
+            case_label(v.key), f"{v.path} ({v.quantity})", f"{_median_cell(v.base_median, v.quantity)} -> {_median_cell(v.new_median, v.quantity)}",
+            f"{v.ratio:.4f}x" if counts else fmt(v.ratio, "x"),
+            f"{_pct(v.base_spread)} / {_pct(v.new_spread)}",
+            f"{_p(v.p_slower if v.ratio >= 1 else v.p_faster)} ({v.base_rounds} / {v.new_rounds} {v.unit})",
+            (f"{v.threshold:g}x" if counts else fmt(v.threshold, "x")) or "none", _verdict_cell(v, result.perf_policy, markdown=markdown)])
+    return rows
 
 
 def performance_headers(result: Result) -> list[str]:
-    """The performance table's headers: medians in ms, or in millions of instructions for counts."""
-    unit = "M instructions" if counted(result) else "ms"
-    return ["case", "path", f"median base -> new ({unit})", "new/base", "IQR/median base / new",
+    """The performance table's headers: the measure of each row (seconds, instructions, or wall over CPU seconds)."""
+    return ["case", "path (measure)", "median base -> new", "new/base", "IQR/median base / new",
             "p, one-sided (compared)", "threshold", "verdict"]
 
 
@@ -55,8 +65,8 @@ def summary_line(result: Result) -> str:
         head = f"NOT CHECKED: {len(result.unchecked)} case(s) or path(s) could not be compared"
     else:
         head = "no regression"
-    noisy = sum(v.verdict is Verdict.NOISY for v in result.paths)
-    faster = sum(v.verdict is Verdict.FASTER for v in result.paths)
+    noisy = sum(v.verdict is Verdict.NOISY and v.decides for v in result.paths)
+    faster = sum(v.verdict is Verdict.FASTER and v.decides for v in result.paths)
     return (f"{head}; {len(result.paths)} path(s) compared ({result.comparison.label}), {faster} faster, "
             f"{noisy} noisy, {len(result.not_compared)} not compared; exit {int(result.exit_code)}")
 
@@ -134,4 +144,34 @@ def render_markdown(result: Result, *, command: str, refresh: str) -> str:
         f"```sh\n{refresh}\n```",
         "",
     ]
+    return "\n".join(lines)
+
+
+def gate_summary(gate: Gate) -> str:
+    """One line for an `ab` session: the verdict, and which measure decided it."""
+    slower = [v for v in gate.deciding if v.verdict is Verdict.SLOWER]
+    decided = ", ".join(f"{case_label(v.key)} {v.path} in {v.quantity} ({v.ratio:.3f}x)" for v in slower)
+    judged = sorted({str(v.quantity) for v in gate.deciding})
+    head = f"SLOWER: {decided}" if slower else "no path slower"
+    return f"{head}; judged on {', '.join(judged) or 'nothing'}; exit {int(gate.exit_code)}"
+
+
+def render_gate_terminal(gate: Gate) -> str:
+    """Every part's terminal report under its heading, the session's line first and last."""
+    parts = [gate_summary(gate), ""]
+    for what, result in gate.parts:
+        parts += [f"== {what}", render_terminal(result), ""]
+    return "\n".join([*parts, gate_summary(gate)])
+
+
+def render_gate_markdown(gate: Gate, *, command: str, refresh: str) -> str:
+    """Every part's markdown report, one level down, under the session's verdict."""
+    lines = ["# mnist-ref A/B check", "", f"**{gate_summary(gate)}**", "",
+             "Each verdict says its measure: instructions (work, counted under callgrind), wall/CPU (the timed guard: "
+             "a step that waits), seconds (the clock). Within one stack the counts and wall/CPU decide and the clock is "
+             "shown; across stacks the clock decides and the others are shown.", ""]
+    for what, result in gate.parts:
+        body = render_markdown(result, command=command, refresh=refresh).replace("\n# mnist-ref regression check\n", "\n")
+        body = body.removeprefix("# mnist-ref regression check\n").replace("\n## ", "\n### ")
+        lines += [f"## {what}", body]
     return "\n".join(lines)

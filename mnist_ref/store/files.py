@@ -144,7 +144,7 @@ def check_measure(bench_file: BenchFile) -> None:
         if measure == "instructions" and per_step is None:
             raise ReportError(f"{bench_file.path}: benchmark {bench['name']!r} counts instructions but records no "
                               "instructions_per_step; rerun the bench with --bench-measure instructions")
-        if measure == "time" and per_step is not None:
+        if measure != "instructions" and per_step is not None:
             raise ReportError(f"{bench_file.path}: benchmark {bench['name']!r} records instructions_per_step in a timed file; "
                               "the file is inconsistent: rewrite it by rerunning the bench")
 

@@ -49,7 +49,7 @@ class Info:
     mode: str
     replicas: int = 1
     strategy: str | None = None
-    measure: str | None = None  # "instructions" for counted rounds; absent for seconds
+    measure: str | None = None  # "instructions" for counted rounds, "steps" for the timed guard's; absent for seconds
     samples_per_round: int | None = None
     steps_per_round: int | None = None
     flops_per_round: int | None = None
@@ -60,6 +60,12 @@ class Info:
     compile_s: float | None = None
     round_spread: float | None = None
     wall_over_cpu: float | None = None
+    round_cpu_s: tuple[float, ...] | None = None  # CPU seconds of each round, all threads (timed rounds)
+    cpu_per_step_s: float | None = None
+    main_thread_cpu_per_step_s: float | None = None
+    main_thread_off_cpu_share: float | None = None
+    voluntary_switches_per_step: float | None = None
+    involuntary_switches_per_step: float | None = None
     matmul_flops_per_s: float | None = None
     speed_of_light_s: float | None = None
     speed_of_light_pct: float | None = None
@@ -80,8 +86,9 @@ class Info:
         """The typed view of an extra_info dict (fields it does not know are left out)."""
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in extra_info.items() if k in known}
-        if values.get("band") is not None:
-            values["band"] = tuple(values["band"])
+        for name in ("band", "round_cpu_s"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
         return cls(**values)
 
     def number(self, field: str) -> float | None:
@@ -93,6 +100,11 @@ class Info:
     def counted(self) -> bool:
         """Whether the rounds are instruction counts."""
         return self.measure == "instructions"
+
+    @property
+    def bounded(self) -> bool:
+        """Whether a round was a bounded number of steps (counted, or the timed guard's): no accuracy to judge."""
+        return self.measure is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +133,15 @@ class Measured:
     def unit(self) -> str:
         """What a round holds: "instructions" or "s"."""
         return "instructions" if self.info.counted else "s"
+
+    @functools.cached_property
+    def waiting(self) -> tuple[float, ...]:
+        """Wall over CPU seconds of each round (all threads): above 1, the process waited for part of the round; empty
+        where the file recorded no CPU seconds a round."""
+        cpu = self.info.round_cpu_s or ()
+        if len(cpu) != len(self.rounds) or not all(c > 0 for c in cpu):
+            return ()
+        return tuple(wall / c for wall, c in zip(self.rounds, cpu, strict=True))
 
     @functools.cached_property
     def spread(self) -> float | None:

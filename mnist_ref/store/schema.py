@@ -20,8 +20,9 @@ SWEEP_SCHEMA = "mnist-ref/seed-sweep/1"
 RUN_SCHEMA = "mnist-ref/run-record/1"
 ORACLE_SCHEMA = "mnist-ref/oracle/1"
 PATHS = ("fit", "evaluate", "predict", "predict_one")
-# What a round's number is: seconds, or instructions counted by callgrind (mnist_ref.measure.instructions).
-MEASURES = ("time", "instructions")
+# What a round's number is: seconds of the full workload, instructions counted by callgrind over a bounded one
+# (mnist_ref.measure.instructions), or seconds of a bounded one with each round's CPU seconds (the gate's timed guard).
+MEASURES = ("time", "instructions", "steps")
 # The reference floor's rows (bench/test_reference_floor.py): timed like the others, no Keras model to judge.
 FLOOR_MODE = "floor"
 
@@ -79,7 +80,7 @@ _EXTRA_INFO = {
         "p95_s": _SECONDS,
         "warmup_s": _NONNEGATIVE,
         "compile_s": {"type": ["number", "null"]},
-        "speed_of_light_pct": _NONNEGATIVE,
+        "speed_of_light_pct": {"type": ["number", "null"], "minimum": 0},
         "strategy": {"type": ["string", "null"]},  # the data-parallel strategy, or "single device"
         "flops_per_round": {"type": "integer", "minimum": 0},
         "matmul_flops_per_s": {"type": ["number", "null"]},  # this machine's measured matmul throughput (the speed of light)
@@ -89,7 +90,15 @@ _EXTRA_INFO = {
         "instructions_per_step": _SECONDS,
         "instructions_per_sample": _SECONDS,
         "wall_over_cpu": {"type": ["number", "null"], "exclusiveMinimum": 0},
-        "speed_of_light_s": _NONNEGATIVE,
+        "speed_of_light_s": {"type": ["number", "null"], "minimum": 0},
+        # Where a timed round's wall went (bench/timing.TimedCall.anatomy): CPU seconds of each round (all threads), and
+        # per step the CPU, the main thread's CPU, the share of wall the main thread spent off the CPU, context switches.
+        "round_cpu_s": {"type": "array", "items": _NONNEGATIVE},
+        "cpu_per_step_s": _NONNEGATIVE,
+        "main_thread_cpu_per_step_s": _NONNEGATIVE,
+        "main_thread_off_cpu_share": _NUMBER,
+        "voluntary_switches_per_step": _NONNEGATIVE,
+        "involuntary_switches_per_step": _NONNEGATIVE,
         "test_accuracy": _ACCURACY,
         "test_loss": {"type": ["number", "null"]},
         "diverged": {"type": "boolean"},
@@ -147,6 +156,7 @@ BENCH = {
                                                         "properties": {**_CASE, "reason": _STRING}}},
                 "replicas": _COUNT,
                 "injected_slowdown": {"type": "number", "minimum": 1},
+                "injected_wait": {"type": "number", "minimum": 1},
                 "injected_work": {"type": "number", "minimum": 0},
                 "injected_steps": {"type": "number", "minimum": 0},
                 "measure": {"type": "object", "required": ["name"], "properties": {"name": {"enum": list(MEASURES)}}},
