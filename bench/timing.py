@@ -210,6 +210,16 @@ class TimedCall:
                 "involuntary_switches_per_step": float(np.median(switches[:, 1])) / steps}
 
 
+def _parts_since_last() -> dict[str, float]:
+    """Shares of the instructions counted since the last call, by part (mnist_ref.measure.instructions.PARTS)."""
+    from mnist_ref.measure.instructions import counter
+
+    total = sum(counter.parts.values())
+    shares = {part: n / total for part, n in counter.parts.items()} if total else {}
+    counter.parts.clear()
+    return shares
+
+
 def round_times(benchmark) -> list[float] | None:
     """Per-round seconds pytest-benchmark measured, or None when benchmarks are disabled."""
     return None if benchmark.stats is None else list(benchmark.stats.stats.data)
@@ -229,7 +239,8 @@ def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: 
         if data:
             median = float(np.median(data))
             info.update(measure=measure.name, round_spread=rounds.spread(data),
-                        instructions_per_step=median / steps, instructions_per_sample=median / samples)
+                        instructions_per_step=median / steps, instructions_per_sample=median / samples,
+                        instructions_by_part=_parts_since_last())
         benchmark.extra_info.update(info)
         return
     info.update(matmul_flops_per_s=throughput)

@@ -48,10 +48,11 @@ ABOUT = {
                 "0 no regression; 1 slower (under --perf fail); 2 bad input, or something the gate should check and could "
                 "not (too few rounds, a missing path); 3 incorrect (band, divergence, prediction, weights, oracle)",
                 "mnist-ref compare /tmp/new.json   (against the committed baseline)"),
-    "ab": ("Is environment B slower than A on this machine? Runs both sides' bench, counted at once or timed interleaved, "
-           "into a new folder, then compares exactly those runs.", "0 no change; 1 slower (under --perf fail); 2 bad input "
-           "or not judged (counts of two different stacks: use --measure time); 3 incorrect (as compare)",
-           "mnist-ref ab --a .tox/tf220 --b .venv --measure time"),
+    "ab": ("Is environment B slower than A on this machine? Counts both sides' instructions (work), then runs a timed guard "
+           "(wall over CPU: waiting; the clock decides between two stacks), into a new folder, and compares exactly those "
+           "runs, each verdict naming its measure.", "0 no change; 1 slower (under --perf fail); 2 bad input or not judged "
+           "(a contended guard process, too few processes); 3 incorrect (as compare)",
+           "mnist-ref ab --a .tox/tf220 --b .venv"),
     "baseline": ("Make a bench run the committed baseline: prints what changed, refuses a run that would hide regressions "
                  "(partial, injected, empty, counted, contended, incorrect, or narrower without --allow-narrower).",
                  "0 replaced; 2 refused (the current baseline untouched)", "mnist-ref baseline /tmp/b.json"),
@@ -157,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--envs", nargs="+", required=True, help="tox env names, in table order")
     versions.add_argument("--out", type=Path, default=Path("results") / "tf-versions.md", help="markdown path (default: %(default)s)")
     versions.add_argument("--allow-partial", action="store_true", help="accept bench files of interrupted or failed sessions")
+    versions.add_argument("--study", type=Path, default=None,
+                          help="the folder of an interleaved stacks study (python -m mnist_ref.validation.stacks collect): the "
+                               "speed section and headline come from it, with 95%% intervals (default: none)")
 
     _add_compare_parsers(sub)
 
@@ -206,8 +210,9 @@ def _add_compare_parsers(sub) -> None:
     run_ab.add_argument("--a", default=None, help="baseline side: interpreter, virtualenv, tox env folder or checkout (default: this one)")
     run_ab.add_argument("--b", required=True, help="new side, the same kinds")
     run_ab.add_argument("--measure", choices=ab.MEASURES, default=ab.MEASURES[0],
-                        help="instructions: count them under callgrind, both sides at once (steady, not time); time: seconds "
-                             "of the full workload, interleaved one process at a time (default: %(default)s)")
+                        help="instructions: count them under callgrind, both sides at once (steady, not time), then the timed "
+                             "guard (--guard-repeats); time: seconds of the full workload, interleaved one process at a time "
+                             "(default: %(default)s)")
     run_ab.add_argument("--repeats", type=int, default=None,
                         help="bench processes per side (default: " + ", ".join(f"{k} {v}" for k, v in ab.DEFAULT_REPEATS.items()) + ")")
     run_ab.add_argument("--guard-repeats", type=int, default=ab.GUARD_REPEATS,
@@ -391,7 +396,8 @@ def _cmd_versions(args, outputs: Outputs) -> int:
     from mnist_ref.reporting import pages
 
     envs = [e for arg in args.envs for e in arg.replace(",", " ").split()]
-    outputs.paths = atomic.write_many(pages.versions_pages(args.results_dir, envs, args.out, allow_partial=args.allow_partial))
+    outputs.paths = atomic.write_many(pages.versions_pages(args.results_dir, envs, args.out, allow_partial=args.allow_partial,
+                                                           study=args.study))
     print(f"wrote {outputs.paths[0]}")
     return 0
 

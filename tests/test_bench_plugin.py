@@ -57,6 +57,7 @@ def plugin(preloaded, pytester, monkeypatch):
     (["--bench-inject-work", "0.005"], "steps of 1/64"),
     (["--bench-inject-steps", "-1"], "--bench-inject-steps takes a fraction"),
     (["--bench-replicas", "0"], "--bench-replicas takes a number of devices of at least 1"),
+    (["--bench-inject-wait", "0.5"], "--bench-inject-wait takes a factor between 1 and 10"),
     (["--bench-measure", "instructions", "--bench-devices", "gpu"], "which sees no GPU"),
     (["--bench-measure", "instructions", "--bench-devices", "cpu", "--bench-inject-slowdown", "2"],
      "a sleep executes no instructions"),

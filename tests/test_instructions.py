@@ -170,7 +170,7 @@ def test_the_steady_validation_judges_each_arm_with_the_gate(tmp_path, real):
                 bench["extra_info"]["steps_per_round"] = 41 if arm.startswith("steps") else 39
             (folder / f"run-{i}.json").write_text(json.dumps(doc))
     page = steady_validation.render(tmp_path, command="analyse")
-    separate = page.split("## Separate runs")[1].split("## Two processes")[0]
+    separate = page.split("## One process a side")[1].split("## Two processes")[0]
     assert "| A/A          | 1.00x" in separate and "7/7" in separate  # 3 same-cycle pairs and 4 across cycles
     assert "1.051x (41 counted steps for 39)" in separate and "8/8" in separate
 

@@ -37,7 +37,7 @@ def load_side(path: Path, *, allow_partial: bool = False) -> list[BenchFile]:
 
 
 # What a session injected to test the gate itself, and the value that means "nothing injected".
-INJECTIONS = {"injected_slowdown": 1.0, "injected_work": 0, "injected_steps": 0}
+INJECTIONS = {"injected_slowdown": 1.0, "injected_wait": 1.0, "injected_work": 0, "injected_steps": 0}
 
 
 def problems(new: BenchFile) -> list[str]:
@@ -55,8 +55,9 @@ def problems(new: BenchFile) -> list[str]:
     if not new.benchmarks:
         found.append("it holds no benchmarks")
     if new.measure != "time":
-        found.append(f"it counts {new.measure}; the committed baseline is the timed smoke bench, which also judges accuracy. "
-                     "Compare counted runs with `mnist-ref ab` or `mnist-ref compare A.json B.json`")
+        found.append(f"it measures {new.measure} over a bounded workload; the committed baseline is the timed smoke bench "
+                     "(--bench-measure time), which also judges accuracy. Compare such runs with `mnist-ref ab` or "
+                     "`mnist-ref compare A.json B.json`")
     record = meta.get("contention")
     if contention.is_contended(record):
         found.append(f"it was measured on a busy machine ({contention.describe(record)}); rerun the bench when the machine is quiet")

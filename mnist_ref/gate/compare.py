@@ -88,6 +88,7 @@ def environment_summary(bench_file: BenchFile) -> dict[str, str]:
         "cuda": env.accelerator.get("cuda", "none"),
         "git commit": env.git_commit,
         "injected slowdown": str(bench_file.meta.get("injected_slowdown", 1.0)),
+        "injected wait": str(bench_file.meta.get("injected_wait", 1.0)),
         "injected work": str(bench_file.meta.get("injected_work", 0)),
         "injected steps": str(bench_file.meta.get("injected_steps", 0)),
         "measure": bench_file.measure,

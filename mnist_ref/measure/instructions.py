@@ -17,10 +17,12 @@ ctypes: no compiler is needed, and natively the sequence does nothing (x86-64 Li
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import mmap
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -103,6 +105,74 @@ def dump_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix="mnist-ref-callgrind-"))
 
 
+# Where a step's instructions go, by the object and function callgrind attributes each to (self cost): the math
+# kernels (by function name, since TensorFlow links its kernels into the same library as its runtime), the Python
+# interpreter, the C and C++ runtime, code compiled at run time (XLA's, in no file: '???'), and the rest (the
+# framework's runtime, NumPy, Keras' and the harness' extensions).
+PARTS = ("math kernels", "Python interpreter", "framework runtime and other libraries", "C/C++ runtime", "compiled at run time")
+_KERNEL = re.compile(r"eigen|gemm|gemv|dnnl|mkldnn|mkl_|blas|xsmm|matmul|conv2d|convolution", re.I)
+_SYSTEM = re.compile(r"/(libc|libm|libstdc\+\+|libgcc_s|ld-linux[^/]*|libpthread|libgomp|libdl|librt)[.-][^/]*$")
+
+
+def part_of(obj: str, function: str) -> str:
+    """Which of PARTS a function of an object counts towards."""
+    name = obj.rsplit("/", 1)[-1]
+    if _SYSTEM.search(obj):
+        return PARTS[3]
+    if _KERNEL.search(function):
+        return PARTS[0]
+    if name.startswith(("libpython", "python")):
+        return PARTS[1]
+    if obj in ("???", "") or name.startswith(("perf-", "[")):
+        return PARTS[4]
+    return PARTS[2]
+
+
+def dump_parts(path: Path) -> dict[str, int]:
+    """A callgrind dump's instructions by PARTS (self cost of every function, never a call's inclusive cost); the
+    parts sum to the dump's total."""
+    parts = dict.fromkeys(PARTS, 0)
+    names: dict[str, str] = {}
+    obj = function = ""
+    skip_next = False
+    part = PARTS[2]
+
+    def name(value: str) -> str:
+        # "(id) name" defines an id, "(id)" uses it (string compression), a plain name is itself
+        value = value.strip()
+        if value.startswith("("):
+            ident, _, rest = value.partition(")")
+            if rest.strip():
+                names[ident] = rest.strip()
+            return names.get(ident, rest.strip())
+        return value
+
+    for line in path.read_text(errors="replace").splitlines():
+        if not line:
+            continue
+        head = line[0]
+        if head.isdigit() or head in "+-*":
+            if skip_next:
+                skip_next = False
+                continue
+            fields = line.split()
+            if len(fields) > 1:
+                parts[part] += int(fields[1])
+        elif line.startswith("ob="):
+            obj = name(line[3:])
+            part = part_of(obj, function)
+        elif line.startswith("fn="):
+            function = name(line[3:])
+            part = part_of(obj, function)
+        elif line.startswith("calls="):
+            skip_next = True
+        elif line.startswith(("cob=", "cfn=", "cfi=", "cfl=")):
+            name(line[4:])  # defines an id later lines may use
+        elif line.startswith(("fl=", "fi=", "fe=")):
+            name(line[3:])
+    return parts
+
+
 def dump_total(path: Path) -> int:
     """The instructions a callgrind dump counted (its `totals:` line); ConfigError when it has none."""
     for line in path.read_text(errors="replace").splitlines():
@@ -121,6 +191,7 @@ class Counter:
         self.total = 0
         self.dumps = 0
         self.open = False
+        self.parts: collections.Counter = collections.Counter()  # instructions by PARTS, over every region so far
 
     def _dump_path(self) -> Path:
         folder = os.environ.get(OUT_ENV)
@@ -145,6 +216,7 @@ class Counter:
         self.dumps += 1
         path = self._dump_path()
         self.total += dump_total(path)
+        self.parts.update(dump_parts(path))
         path.unlink()
 
     def __call__(self) -> int:

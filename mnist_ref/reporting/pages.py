@@ -45,9 +45,9 @@ def report_pages(loaded: list, out_dir: Path, *, name: str, kind: str, command: 
     return pages
 
 
-def versions_pages(results_dir: Path, envs: list[str], out: Path, *, allow_partial: bool) -> dict[Path, bytes]:
+def versions_pages(results_dir: Path, envs: list[str], out: Path, *, allow_partial: bool, study: Path | None = None) -> dict[Path, bytes]:
     """The cross-version table and the index beside it; ReportError when no env left results."""
     if not Path(results_dir).is_dir():
         raise ReportError(f"{results_dir}: no such folder; run `tox -p` first (it writes one folder per env there)")
-    text = versions.render(results_dir, envs, allow_partial=allow_partial)
+    text = versions.render(results_dir, envs, allow_partial=allow_partial, study=study)
     return {out: atomic.encode(text), out.parent / "README.md": atomic.encode(index.render_index(out.parent, also=[out.name]))}

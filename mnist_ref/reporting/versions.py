@@ -10,6 +10,7 @@ from pathlib import Path
 from mnist_ref.core.config import BOOK_BATCH_SIZE, DEFAULT_SEED
 from mnist_ref.gate.compare import SAME_MACHINE_THRESHOLDS
 from mnist_ref.plumbing.errors import ReportError
+from mnist_ref.reporting import stacks
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import cells, load_bench, load_document, load_json
 from mnist_ref.store.provenance import Provenance
@@ -206,6 +207,30 @@ def _speed_clause(before: EnvResult, after: EnvResult, keras2: EnvResult, keras3
             f"on TensorFlow {tf}, and Keras 2 at {by_tf:.2f}x on TensorFlow {tf} of its speed on 2.15, {verdict}")
 
 
+def _interleaved_section(result: stacks.StackStudy) -> list[str]:
+    """The speed of every env from the interleaved study: per path, the median time a step and the ratio to the newest
+    release with its 95% interval."""
+    env = next(iter(result.arms.values())).env
+    real, not_real = stacks.consecutive_changes(result)
+    return [
+        "## Speed, interleaved (95% intervals)", "",
+        f"`python -m mnist_ref.validation.stacks collect` ran {result.cycles} processes of every env, one at a time, the order "
+        f"rotated every cycle, on {env.machine}: `--bench-measure steps` (book mode, batch {BOOK_BATCH_SIZE}, CPU, all cores, "
+        "300 steps a round). Each cell: the median over processes of each process' median time a step, and its ratio to "
+        f"{stacks.NEWEST} with a 95% bootstrap interval over processes ('~': the interval spans 1, no change shown). The last "
+        "column: instructions a fit step, counted under callgrind, where [validity.md](validity.md) shows a count tracks "
+        "time across versions.", "",
+        table(stacks.versions_rows(result), stacks.VERSIONS_HEADERS, label_columns=3), "",
+        stacks.left_out_line(result), "",
+        "Between consecutive releases, real changes (interval excludes 1): " + ("; ".join(real) or "none") + ". Of "
+        f"{len(real) + len(not_real)} such comparisons, about {0.05 * (len(real) + len(not_real)):.0f} would exclude 1 by chance "
+        "alone at 95%; a bootstrap over a few processes gives intervals on the narrow side.", "",
+        "Within their interval of no change: " + ("; ".join(not_real) or "none") + ".", "",
+        "The tables below come from the separate tox runs (`tox -p`): throughput of the full workload, one run an env, "
+        "and correctness.", "",
+    ]
+
+
 # The full row of an env, cut into one table per question (each keeps the env column).
 SPEED, RELATIVE, CORRECTNESS = slice(1, 6), slice(6, 9), slice(9, 14)
 
@@ -220,8 +245,9 @@ def _tables(rows: list[list[str]]) -> list[str]:
     return out
 
 
-def headline(present: list[EnvResult], newest: EnvResult | None) -> str:
-    """Which releases reproduce the book here, and how the newest compares with the oldest."""
+def headline(present: list[EnvResult], newest: EnvResult | None, *, speed_study: str | None = None) -> str:
+    """Which releases reproduce the book here, and how the newest compares with the oldest (or, given, what the
+    interleaved speed study found)."""
     if newest is None:
         return "No env left results."
     releases = sorted(_tensorflow_releases(present), key=_version_key)
@@ -229,6 +255,9 @@ def headline(present: list[EnvResult], newest: EnvResult | None) -> str:
     oldest = releases[0] if releases else None
     newest_fw = _framework(newest)
     speed = ""
+    if speed_study:
+        return (f"**{len(inside)} of {len(releases)} released TensorFlow versions reproduce the book here** (test accuracy inside "
+                f"the book's band at batch {BOOK_BATCH_SIZE}). {speed_study}")
     if oldest is not None and oldest is not newest and oldest.rates.get("fit") and newest.rates.get("fit"):
         ratio = newest.rates["fit"] / oldest.rates["fit"]
         speed = (f"; TensorFlow {newest_fw.get('tensorflow')} fits at {ratio:.2f}x the samples a second of "
@@ -237,9 +266,10 @@ def headline(present: list[EnvResult], newest: EnvResult | None) -> str:
             f"book's band at batch {BOOK_BATCH_SIZE}){speed}.")
 
 
-def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -> str:
-    """results/tf-versions.md: every env, newest TensorFlow as the reference for relative columns; ReportError
-    when no env left results."""
+def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False, study: Path | None = None) -> str:
+    """results/tf-versions.md: every env, newest TensorFlow as the reference for relative columns; with study (a folder of
+    python -m mnist_ref.validation.stacks), the speed from its interleaved processes with 95% intervals, and its
+    headline. ReportError when no env left results."""
     results = {env: load_env(results_dir / env, allow_partial=allow_partial) for env in envs}
     present = [r for r in results.values() if r]
     if not present:
@@ -250,11 +280,13 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False) -
     rows = [row(env, results[env], newest, failure=failures.get(env)) for env in envs]
     newest_tf = newest.run["environment"]["framework"].get("tensorflow") if newest else "none"
     machines = sorted({f"{env.cpu} ({env.usable_cores} cores)" for env in (Provenance.of(r.run["environment"]) for r in present)})
+    interleaved = stacks.analyse(study) if study is not None else None
     return "\n".join([
         "# The book's model across TensorFlow versions",
         "",
-        headline(present, newest),
+        headline(present, newest, speed_study=stacks.speed_headline(interleaved) if interleaved else None),
         "",
+        *(_interleaved_section(interleaved) if interleaved else []),
         f"One tox environment per TensorFlow minor version (`tox -p`, then `tox -e report`), measured on "
         f"{', '.join(machines) or 'no machine'}. Throughput: the bench suite at the book's batch size ({BOOK_BATCH_SIZE}), "
         f"book mode, CPU, medians. Accuracy and fingerprint: `mnist-ref train --seed {DEFAULT_SEED}` in the same env. "

@@ -72,6 +72,7 @@ class Info:
     harness_overhead_pct: float | None = None
     instructions_per_step: float | None = None
     instructions_per_sample: float | None = None
+    instructions_by_part: dict[str, float] | None = None
     test_accuracy: float | None = None
     test_loss: float | None = None
     diverged: bool | None = None

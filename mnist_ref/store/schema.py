@@ -89,6 +89,8 @@ _EXTRA_INFO = {
         "measure": {"enum": list(MEASURES)},
         "instructions_per_step": _SECONDS,
         "instructions_per_sample": _SECONDS,
+        # shares of the counted instructions by where they ran (mnist_ref.measure.instructions.PARTS)
+        "instructions_by_part": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}},
         "wall_over_cpu": {"type": ["number", "null"], "exclusiveMinimum": 0},
         "speed_of_light_s": {"type": ["number", "null"], "minimum": 0},
         # Where a timed round's wall went (bench/timing.TimedCall.anatomy): CPU seconds of each round (all threads), and

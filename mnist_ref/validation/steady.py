@@ -221,8 +221,8 @@ def page(result: SteadyStudy, *, command: str) -> str:
     same1 = [m / 1e6 for m in result.first_same]
     lines += [f"The first {len(same1)} unchanged processes (`same1`), median round: " + ", ".join(f"{m:.2f}" for m in same1)
               + f" M instructions; max / min {max(same1) / min(same1):.4f}x.", ""]
-    for per_side, title in ((1, "Separate runs, one process a side (`mnist-ref compare A.json B.json`)"),
-                            (2, "Two processes a side (what `mnist-ref ab` does by default)")):
+    for per_side, title in ((1, "One process a side (`mnist-ref compare A.json B.json`, and what `mnist-ref ab` counts by default)"),
+                            (2, "Two processes a side (`mnist-ref ab --repeats 2`)")):
         results = result.comparisons[per_side]
         rows = [_row(arm, rs, truth) for arm, rs in results.items() if rs]
         how = ("A/A: same1 against same2 of a cycle, same2 against the next cycle's same1, same1 against the next same1; a "

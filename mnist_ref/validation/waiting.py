@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mnist_ref.gate import ab, compare
 from mnist_ref.gate.compare import Quantity, Verdict
+from mnist_ref.measure import contention
 from mnist_ref.plumbing.checkout import CHECKOUT
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting.tables import provenance, table
@@ -72,8 +73,8 @@ def comparisons(all_runs: dict[str, list[BenchFile]], *, per_side: int = PER_SID
 
 @dataclasses.dataclass(frozen=True)
 class WaitingStudy:
-    """What the collected runs say: each arm's medians (step seconds, CPU seconds a step, wall over CPU), and every
-    window's verdicts."""
+    """What the collected runs say: each arm's medians (step seconds, CPU seconds a step, wall over CPU), every window's
+    verdicts, the processes the contention check flagged, and the same windows judged as if none had been flagged."""
 
     folder: Path
     env: Provenance
@@ -82,10 +83,16 @@ class WaitingStudy:
     cpu_step_s: dict[str, float]  # arm -> median over processes of CPU seconds a step
     waiting: dict[str, float]  # arm -> median over processes of the median round's wall over CPU
     comparisons: dict[str, list[compare.Result]]
+    flagged: list[str]  # "arm run N: reasons" for every process the contention check flagged
+    unflagged: dict[str, list[compare.Result]]  # the same windows, every contention flag removed (information only)
 
 
 def _fit(f: BenchFile):
     return next(m for m in f.measured if m.path == "fit" and not m.key.floor)
+
+
+def _without_flag(f: BenchFile) -> BenchFile:
+    return dataclasses.replace(f, meta={**f.meta, "contention": None})
 
 
 def analyse(folder: Path) -> WaitingStudy:
@@ -98,8 +105,11 @@ def analyse(folder: Path) -> WaitingStudy:
         step[arm] = statistics.median(rounds.median(m.rounds) / m.info.steps_per_round for m in fits)
         cpu[arm] = statistics.median(m.info.cpu_per_step_s for m in fits)
         waiting[arm] = statistics.median(rounds.median(m.waiting) for m in fits)
+    flagged = [f"{arm} run {i}: {contention.describe(f.meta['contention'])}" for arm, files in all_runs.items()
+               for i, f in enumerate(files, start=1) if contention.is_contended(f.meta.get("contention"))]
+    unflagged = {arm: [_without_flag(f) for f in files] for arm, files in all_runs.items()}
     return WaitingStudy(folder, all_runs["same1"][0].provenance, {a: len(f) for a, f in all_runs.items()}, step, cpu, waiting,
-                        comparisons(all_runs))
+                        comparisons(all_runs), flagged, comparisons(unflagged))
 
 
 def _ratios(results: list[compare.Result], quantity: Quantity, *, floor: bool = False) -> tuple[list[Verdict], list[float]]:
@@ -116,27 +126,44 @@ def _range(ratios: list[float]) -> str:
 
 
 def rows(result: WaitingStudy) -> list[list[str]]:
-    """One row per comparison: true size, n, the expected verdict on wall over CPU, the verdicts and ratios, the clock's
-    verdicts and ratios, and the floor's wall-over-CPU verdicts (the control)."""
+    """One row per comparison: true size on the clock and in CPU, windows judged, the expected verdict on wall over CPU
+    among them, their ratios, and the floor's wall-over-CPU verdicts (the control)."""
     unchanged = statistics.median([result.step_s[a] for a in SAME])
+    unchanged_cpu = statistics.median([result.cpu_step_s[a] for a in SAME])
     out = []
     for arm, results in result.comparisons.items():
         if not results:
             continue
         size = 1.0 if arm == "A/A" else result.step_s[arm] / unchanged
-        cpu = 1.0 if arm == "A/A" else result.cpu_step_s[arm] / statistics.median([result.cpu_step_s[a] for a in SAME])
+        cpu = 1.0 if arm == "A/A" else result.cpu_step_s[arm] / unchanged_cpu
         waits, wait_ratios = _ratios(results, Quantity.WAITING)
-        clocks, clock_ratios = _ratios(results, Quantity.SECONDS)
         floors, _ = _ratios(results, Quantity.WAITING, floor=True)
         expected = EXPECTED[arm]
-        out.append([arm, f"{size:.3f}x", f"{cpu:.3f}x", str(len(results)), f"{waits.count(expected)}/{len(results)} {expected}",
-                    _counts(waits), _range(wait_ratios), _counts(clocks), _range(clock_ratios),
-                    f"{floors.count(Verdict.NO_CHANGE)}/{len(results)}"])
+        out.append([arm, f"{size:.3f}x", f"{cpu:.3f}x", f"{len(waits)}/{len(results)}", f"{waits.count(expected)}/{len(waits)} {expected}",
+                    _range(wait_ratios), f"{floors.count(Verdict.NO_CHANGE)}/{len(floors)}"])
     return out
 
 
-HEADERS = ["comparison", "step seconds / unchanged", "CPU a step / unchanged", "n", "expected (wall/CPU)",
-           "wall/CPU verdicts", "wall/CPU ratio", "clock verdicts (shown)", "clock ratio", "floor no change"]
+HEADERS = ["comparison", "step seconds / unchanged", "CPU a step / unchanged", "windows judged", "expected (wall/CPU)",
+           "wall/CPU ratio", "floor no change"]
+
+
+def clock_rows(comparisons: dict[str, list[compare.Result]]) -> list[list[str]]:
+    """The clock's verdicts on the same windows (shown within one stack, not deciding)."""
+    out = []
+    for arm, results in comparisons.items():
+        clocks, ratios = _ratios(results, Quantity.SECONDS)
+        out.append([arm, _counts(clocks), _range(ratios)])
+    return out
+
+
+def unflagged_rows(comparisons: dict[str, list[compare.Result]]) -> list[list[str]]:
+    """Every window judged as if no process had been flagged as contended (information, not the gate's rule)."""
+    out = []
+    for arm, results in comparisons.items():
+        waits, ratios = _ratios(results, Quantity.WAITING)
+        out.append([arm, str(len(results)), f"{waits.count(EXPECTED[arm])}/{len(waits)} {EXPECTED[arm]}", _counts(waits), _range(ratios)])
+    return out
 
 
 def render(folder: Path, *, command: str) -> str:
@@ -146,13 +173,17 @@ def render(folder: Path, *, command: str) -> str:
 def page(result: WaitingStudy, *, command: str) -> str:
     table_rows = rows(result)
     headline = ", ".join(f"{row[0]} {row[4]}" for row in table_rows)
+    windows = sum(int(row[3].split("/")[1]) for row in table_rows)
+    not_judged = windows - sum(int(row[3].split("/")[0]) for row in table_rows)
     arm_rows = [[arm, str(result.processes[arm]), f"{result.step_s[arm] * 1e3:.3f}", f"{result.cpu_step_s[arm] * 1e3:.3f}",
                  f"{result.waiting[arm]:.3f}"] for arm in result.step_s]
     env = result.env
     lines = [
         "# Does the timed guard see a step that waits?",
         "",
-        f"**Wall over CPU seconds, {PER_SIDE} interleaved processes a side, the book's fit: {headline}.**",
+        f"**Wall over CPU seconds, {PER_SIDE} interleaved processes a side, the book's fit, in the windows judged: {headline}"
+        + (f" ({not_judged} of {windows} windows not judged: a process in them was flagged as contended)" if not_judged else "")
+        + ".**",
         "",
         "An instruction count sees work, not waiting: a step that sleeps, takes a lock or waits for another thread executes "
         "about as many instructions and takes longer. `mnist-ref ab` therefore follows its counts with a timed guard: "
@@ -168,18 +199,31 @@ def page(result: WaitingStudy, *, command: str) -> str:
         "",
         "The rules were fixed in code (`WAITING_THRESHOLDS` in mnist_ref/gate/compare.py, "
         + ", ".join(f"{p} {t:g}x" for p, t in compare.WAITING_THRESHOLDS.items())
-        + ", with the one-sided Mann-Whitney test at alpha 0.05 on per-process medians) and committed before these runs "
-        "were collected.",
+        + ", with the one-sided Mann-Whitney test at alpha 0.05 on per-process medians, and the gate's contention rule: "
+        "a window holding a contended process is not judged) and committed before these runs were collected.",
         "",
         "## Verdicts",
         "",
         f"Sliding windows of {PER_SIDE} consecutive cycles, {PER_SIDE} processes a side (what `mnist-ref ab` runs): A/A "
         "same1 against same2, a level against same1. Windows overlap, so n counts comparisons, not independent samples. "
         "'step seconds / unchanged' is each arm's true size on the clock (median over its processes of the median round, "
-        "over the unchanged arms'); 'floor no change' counts the NumPy floor's wall-over-CPU verdicts that said no change "
-        "(no injection touches it).",
+        "over the unchanged arms'); 'windows judged': those without a process the contention check flagged (the gate "
+        "judges none of those: `mnist-ref ab` says \"cannot judge\", exit 2 under `--perf fail`); 'floor no change': the "
+        "NumPy floor's wall-over-CPU verdicts that said no change (no injection touches it).",
         "",
         table(table_rows, HEADERS, label_columns=1),
+        "",
+        "Processes the contention check flagged: " + ("; ".join(result.flagged) or "none") + ".",
+        "",
+        "The clock on the same windows (shown beside wall over CPU within one stack, not deciding):",
+        "",
+        table(clock_rows(result.comparisons), ["comparison", "clock verdicts", "clock ratio"], label_columns=1),
+        "",
+        "For information, not the gate's rule: every window judged as if no process had been flagged "
+        "(hypervisor steal moves wall and not CPU, so it moves wall over CPU by its share):",
+        "",
+        table(unflagged_rows(result.unflagged), ["comparison", "n", "expected (wall/CPU)", "wall/CPU verdicts", "wall/CPU ratio"],
+              label_columns=1),
         "",
         "## Each arm",
         "",

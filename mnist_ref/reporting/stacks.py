@@ -1,0 +1,379 @@
+"""Speed across stacks from an interleaved study (python -m mnist_ref.validation.stacks collects it): each arm's per-process
+medians, ratios between arms with 95% bootstrap intervals, and three pages: whether an instruction count agrees with
+the clock per question (validity.md), where a step's time and work go per stack (anatomy.md), and the TensorFlow
+versions' speed for tf-versions.md.
+
+A ratio between two arms is the ratio of their medians over processes (each process' median round over its steps),
+with a 95% bootstrap percentile interval: processes resampled within each arm, 10,000 times, fixed seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from mnist_ref.measure import contention
+from mnist_ref.plumbing import atomic
+from mnist_ref.plumbing.errors import MnistRefError
+from mnist_ref.reporting import index
+from mnist_ref.reporting.tables import provenance, table
+from mnist_ref.store import rounds
+from mnist_ref.store.files import BenchFile, load_bench
+from mnist_ref.store.provenance import Provenance
+
+PATHS = ("fit", "evaluate", "predict", "predict_one")
+RESAMPLES = 10_000
+# The tox envs, in table order (tox.ini), and the newest release every version is divided by.
+VERSION_ENVS = ("tf215", "tf216", "tf217", "tf218", "tf219", "tf220", "tf221", "tfkeras221", "tfnightly")
+NEWEST = "tf221"
+# The questions users ask, each a pair of arms (A, B) and whether it is judged per step or per sample (batch sizes).
+QUESTIONS = (
+    ("more CPU work in the step (same stack)", "book", "work0.125", "step"),
+    ("tuned mode against the book's", "book", "tuned", "step"),
+    ("JAX against TensorFlow", "book", "jax", "step"),
+    ("torch against TensorFlow", "book", "torch", "step"),
+    ("TensorFlow 2.20 -> 2.21", "tf220", "book", "step"),
+    ("Keras 2 (tf-keras) -> Keras 3 on TF 2.21", "tfkeras221", "book", "step"),
+    ("batch 128 against 32", "book", "bs128", "sample"),
+)
+
+
+def runs(folder: Path) -> dict[str, list[BenchFile]]:
+    """arm name -> its bench files (ARM/run-N.json) in cycle order."""
+    out = {}
+    for arm_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        found = sorted(arm_dir.glob("run-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+        if found:
+            out[arm_dir.name] = [load_bench(p) for p in found]
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """What one arm's processes measured: per path, each process' median seconds a step (and a sample); the fit's
+    anatomy medians; the counted fit's instructions a step and a sample, and where they ran."""
+
+    name: str
+    env: Provenance
+    per_step: dict[str, list[float]]  # path -> per-process median seconds a step
+    per_sample: dict[str, list[float]]
+    anatomy: dict[str, float]  # fit: cpu_per_step_s, main_thread_off_cpu_share, switches, wall_over_cpu
+    instructions_per_step: float | None
+    instructions_per_sample: float | None
+    parts: dict[str, float] | None
+
+
+def _keras_fit(f: BenchFile):
+    return [m for m in f.measured if not m.key.floor]
+
+
+def load_arm(name: str, timed: list[BenchFile], counted: list[BenchFile]) -> Arm:
+    per_step: dict[str, list[float]] = {}
+    per_sample: dict[str, list[float]] = {}
+    anatomy: dict[str, list[float]] = {}
+    for f in timed:
+        for m in _keras_fit(f):
+            median = rounds.median(m.rounds)
+            per_step.setdefault(m.path, []).append(median / m.info.steps_per_round)
+            per_sample.setdefault(m.path, []).append(median / m.info.samples_per_round)
+            if m.path == "fit":
+                for field in ("cpu_per_step_s", "main_thread_cpu_per_step_s", "main_thread_off_cpu_share",
+                              "voluntary_switches_per_step", "involuntary_switches_per_step"):
+                    if getattr(m.info, field) is not None:
+                        anatomy.setdefault(field, []).append(getattr(m.info, field))
+                if m.waiting:
+                    anatomy.setdefault("wall_over_cpu", []).append(rounds.median(m.waiting))
+    fits = [m for f in counted for m in _keras_fit(f) if m.path == "fit"]
+    env = (timed or counted)[0].provenance
+    return Arm(name, env, per_step, per_sample, {k: statistics.median(v) for k, v in anatomy.items()},
+               statistics.median(m.info.instructions_per_step for m in fits) if fits else None,
+               statistics.median(m.info.instructions_per_sample for m in fits) if fits else None,
+               fits[0].info.instructions_by_part if fits else None)
+
+
+def ratio_interval(a: list[float], b: list[float], *, seed: int = 0) -> tuple[float, float, float]:
+    """median(b) / median(a) and its 95% bootstrap percentile interval (each side's processes resampled)."""
+    rng = np.random.default_rng(seed)
+    xa, xb = np.asarray(a), np.asarray(b)
+    ra = np.median(rng.choice(xa, size=(RESAMPLES, len(xa))), axis=1)
+    rb = np.median(rng.choice(xb, size=(RESAMPLES, len(xb))), axis=1)
+    low, high = np.percentile(rb / ra, [2.5, 97.5])
+    return float(np.median(xb) / np.median(xa)), float(low), float(high)
+
+
+def interval_cell(ratio: float, low: float, high: float) -> str:
+    """'1.31x [1.22, 1.40]', with '~' in front where the interval spans 1."""
+    return f"{'~' if low <= 1 <= high else ''}{ratio:.2f}x [{low:.2f}, {high:.2f}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class StackStudy:
+    folder: Path
+    arms: dict[str, Arm]
+    cycles: int
+    left_out: tuple[str, ...] = ()  # "arm run N (why)": timed processes the contention check flagged
+
+
+def analyse(folder: Path) -> StackStudy:
+    """Every arm's timed and counted processes; a timed process the contention check flagged is left out (as the gate
+    judges none), and named."""
+    timed = runs(folder / "timed") if (folder / "timed").is_dir() else {}
+    counted = runs(folder / "counted") if (folder / "counted").is_dir() else {}
+    if not timed:
+        raise MnistRefError(f"{folder}: no timed runs (timed/ARM/run-N.json); collect them first")
+    left_out = tuple(f"{name} {f.path.stem.replace('-', ' ')} ({contention.describe(f.meta['contention'])})"
+                     for name, files in timed.items() for f in files if contention.is_contended(f.meta.get("contention")))
+    quiet = {name: [f for f in files if not contention.is_contended(f.meta.get("contention"))] for name, files in timed.items()}
+    arms = {name: load_arm(name, files, counted.get(name, [])) for name, files in quiet.items() if files}
+    return StackStudy(folder, arms, max(len(f) for f in timed.values()), left_out)
+
+
+def left_out_line(result: StackStudy) -> str:
+    """The sentence naming the processes left out, or that none was."""
+    return ("Left out, flagged as contended: " + "; ".join(result.left_out) + "." if result.left_out
+            else "No process was flagged as contended.")
+
+
+def validity_rows(result: StackStudy) -> list[list[str]]:
+    """Per question: the counted ratio, the timed ratio with its interval, and whether the count falls inside it."""
+    rows = []
+    for question, a_name, b_name, unit in QUESTIONS:
+        a, b = result.arms.get(a_name), result.arms.get(b_name)
+        if a is None or b is None or "fit" not in a.per_step or "fit" not in b.per_step:
+            continue
+        per = "per_step" if unit == "step" else "per_sample"
+        ratio, low, high = ratio_interval(getattr(a, per)["fit"], getattr(b, per)["fit"])
+        count_a = a.instructions_per_step if unit == "step" else a.instructions_per_sample
+        count_b = b.instructions_per_step if unit == "step" else b.instructions_per_sample
+        counted = count_b / count_a if count_a and count_b else None
+        agrees = "" if counted is None else agreement(counted, low, high)
+        waits = (b.anatomy.get("wall_over_cpu", 0) / a.anatomy["wall_over_cpu"]) if a.anatomy.get("wall_over_cpu") else None
+        rows.append([question, f"{b_name} / {a_name}", f"{unit}", "" if counted is None else f"{counted:.2f}x",
+                     interval_cell(ratio, low, high), agrees, "" if waits is None else f"{waits:.2f}x",
+                     f"{len(getattr(a, per)['fit'])} / {len(getattr(b, per)['fit'])}"])
+    return rows
+
+
+AGREES, SAME_DIRECTION, CLOCK_STILL, OPPOSITE = ("agrees", "same direction, other size", "count moves, clock does not",
+                                                 "opposite directions")
+
+
+def agreement(counted: float, low: float, high: float) -> str:
+    """How a counted ratio stands to the timed interval: inside it; outside but on the same side of 1; the interval
+    spans 1 and the count does not sit in it; or on the other side of 1."""
+    if low <= counted <= high:
+        return AGREES
+    if low <= 1 <= high:
+        return CLOCK_STILL
+    return SAME_DIRECTION if (counted > 1) == (low > 1) else OPPOSITE
+
+
+VALIDITY_HEADERS = ["question", "B / A", "per", "instructions B/A", "seconds B/A [95%]", "count vs clock",
+                    "wall/CPU B/A", "processes A / B"]
+
+
+def anatomy_rows(result: StackStudy) -> tuple[list[list[str]], list[list[str]]]:
+    """Per arm, two tables: the fit step's time (wall, CPU over all threads, wall over CPU, the main thread's off-CPU
+    share, context switches) and its work (instructions a step, and where they ran)."""
+    time_rows, work_rows = [], []
+    for name, arm in result.arms.items():
+        step = statistics.median(arm.per_step["fit"]) if arm.per_step.get("fit") else None
+        an = arm.anatomy
+        time_rows.append([
+            name, "" if step is None else f"{step * 1e3:.3f}", _num(an.get("cpu_per_step_s"), 1e3, 3),
+            _num(an.get("wall_over_cpu"), 1, 2), _num(an.get("main_thread_off_cpu_share"), 100, 0, "%"),
+            _num(an.get("voluntary_switches_per_step"), 1, 1), _num(an.get("involuntary_switches_per_step"), 1, 2)])
+        if arm.instructions_per_step:
+            parts = arm.parts or {}
+            work_rows.append([name, f"{arm.env.backend} {arm.env.backend_version}, Keras {arm.env.keras}",
+                              _num(arm.instructions_per_step, 1e-6, 2), *(f"{100 * parts.get(p, 0):.0f}%" for p in PART_ORDER)])
+    return time_rows, work_rows
+
+
+def _num(value: float | None, scale: float, digits: int, suffix: str = "") -> str:
+    return "" if value is None else f"{value * scale:.{digits}f}{suffix}"
+
+
+PART_ORDER = ("Python interpreter", "framework runtime and other libraries", "math kernels", "C/C++ runtime", "compiled at run time")
+TIME_HEADERS = ["arm", "ms a step", "CPU ms a step (all threads)", "wall/CPU", "main thread off CPU",
+                "voluntary switches a step", "involuntary switches a step"]
+WORK_HEADERS = ["arm", "stack", "M instructions a step", "Python", "framework and libraries", "math kernels", "C/C++ runtime",
+                "compiled at run time"]
+
+
+def versions_rows(result: StackStudy) -> list[list[str]]:
+    """Per tox env: each path's median ms a step and its ratio to the newest release, with the interval."""
+    newest = result.arms.get(NEWEST)
+    rows = []
+    for env in VERSION_ENVS:
+        arm = result.arms.get(env)
+        if arm is None:
+            continue
+        cells = [env, arm.env.backend_version, arm.env.keras]
+        for path in PATHS:
+            values = arm.per_step.get(path)
+            if not values:
+                cells.append("")
+                continue
+            ms = f"{statistics.median(values) * 1e3:.3f} ms"
+            if newest is None or env == NEWEST or not newest.per_step.get(path):
+                cells.append(ms)
+            else:
+                cells.append(f"{ms}, {interval_cell(*ratio_interval(newest.per_step[path], values))}")
+        counted = f"{arm.instructions_per_step / 1e6:.2f}" if arm.instructions_per_step else ""
+        rows.append([*cells, counted])
+    return rows
+
+
+VERSIONS_HEADERS = ["env", "TensorFlow", "Keras", *(f"{p} (a step; vs {NEWEST} [95%])" for p in PATHS), "M instructions a fit step"]
+
+
+def consecutive_changes(result: StackStudy) -> tuple[list[str], list[str]]:
+    """The step from each released version to the next, per path: the changes whose interval excludes 1 (real), and
+    those within it."""
+    releases = [e for e in VERSION_ENVS if e.startswith("tf2") and e in result.arms]
+    real, not_real = [], []
+    for before, after in zip(releases, releases[1:], strict=False):
+        for path in PATHS:
+            a, b = result.arms[before].per_step.get(path), result.arms[after].per_step.get(path)
+            if not a or not b:
+                continue
+            ratio, low, high = ratio_interval(a, b)
+            v_before, v_after = result.arms[before].env.backend_version, result.arms[after].env.backend_version
+            words = "slower" if ratio > 1 else "faster"
+            size = ratio if ratio > 1 else 1 / ratio
+            bounds = (low, high) if ratio > 1 else (1 / high, 1 / low)
+            text = f"{path} got {size:.2f}x {words} from {v_before} to {v_after} [{bounds[0]:.2f}, {bounds[1]:.2f}]"
+            (not_real if low <= 1 <= high else real).append(text)
+    return real, not_real
+
+
+def against_newest(result: StackStudy) -> list[tuple[str, str, float, float, float]]:
+    """(env, path, ratio, low, high) of every env and path against the newest release."""
+    newest = result.arms.get(NEWEST)
+    out = []
+    for env in VERSION_ENVS:
+        arm = result.arms.get(env)
+        if arm is None or newest is None or env == NEWEST:
+            continue
+        for path in PATHS:
+            if arm.per_step.get(path) and newest.per_step.get(path):
+                out.append((env, path, *ratio_interval(newest.per_step[path], arm.per_step[path])))
+    return out
+
+
+def speed_headline(result: StackStudy) -> str:
+    """What the interleaved study says about versions: the changes between consecutive releases whose interval excludes
+    1, how many do not, the envs and paths that differ from the newest release, and how wide an interval is."""
+    real, not_real = consecutive_changes(result)
+    if not real and not not_real:
+        return "No two consecutive TensorFlow releases were measured in the interleaved study."
+    cells = against_newest(result)
+    width = statistics.median((high / low) ** 0.5 for *_, low, high in cells) if cells else 1.0
+    differ = [f"{env} {path} {ratio:.2f}x [{low:.2f}, {high:.2f}]" for env, path, ratio, low, high in cells if not low <= 1 <= high]
+    between = f"real changes: {'; '.join(real)}" if real else "none is outside its interval"
+    return (f"Interleaved, {result.cycles} processes a version, 95% intervals (each about {width:.2f}x either way here, so "
+            f"smaller changes cannot be seen): between consecutive releases, {between} ({len(not_real)} of "
+            f"{len(real) + len(not_real)} steps within their interval); against {NEWEST}, outside the interval: "
+            f"{'; '.join(differ) or 'none'}.")
+
+
+def render_validity(result: StackStudy, *, command: str) -> str:
+    rows = validity_rows(result)
+    said = {kind: [r[0] for r in rows if r[5] == kind] for kind in (AGREES, SAME_DIRECTION, CLOCK_STILL, OPPOSITE)}
+    env = next(iter(result.arms.values())).env
+    lines = [
+        "# Is an instruction count a proxy for time? Question by question",
+        "",
+        f"**The counted ratio lies inside the clock's 95% interval for: {', '.join(said[AGREES]) or 'none'}; on the same side "
+        f"of 1 but another size for: {', '.join(said[SAME_DIRECTION]) or 'none'}; the count moves and the clock does not for: "
+        f"{', '.join(said[CLOCK_STILL]) or 'none'}; they point opposite ways for: {', '.join(said[OPPOSITE]) or 'none'}.** "
+        "Only inside the interval is a count a proxy for time; elsewhere compare timed (`mnist-ref ab` does: across stacks "
+        "its timed guard's clock decides).",
+        "",
+        f"Timed: {result.cycles} interleaved processes an arm (`--bench-measure steps`: 300 steps a round, all cores, one "
+        "process at a time, the order rotated every cycle), the ratio of the arms' medians over processes with a 95% "
+        "bootstrap percentile interval ('~' where it spans 1). Counted: one process an arm under callgrind, single-threaded, "
+        "the fit from its second execution to its last (the tuned mode, 100 steps an execution, from batch 100 of 200). "
+        "'count vs clock' says whether the counted ratio falls inside the timed interval. 'wall/CPU' compares how much of "
+        "the wall each stack waits (all threads' CPU seconds over wall).",
+        "",
+        table(rows, VALIDITY_HEADERS, label_columns=3),
+        "",
+        left_out_line(result),
+        "",
+        "Why they disagree, from [anatomy.md](anatomy.md): a count sums every thread's instructions and sees neither "
+        "waiting nor how many cores share the work; it weighs an interpreted instruction like a vector one. Where a stack "
+        "spreads its step over more threads (the tuned mode's XLA code), waits differently (wall/CPU), or runs its math in "
+        "other kernels, the clock and the count part ways.",
+        "",
+    ]
+    lines += provenance(f"Generated by `{command}` from the bench JSON under `{result.folder.name}/timed/` and "
+                        f"`{result.folder.name}/counted/`. Machine: {env.machine}; Python {env.python}.")
+    return "\n".join(lines)
+
+
+def render_anatomy(result: StackStudy, *, command: str) -> str:
+    env = next(iter(result.arms.values())).env
+    time_rows, work_rows = anatomy_rows(result)
+    lines = [
+        "# The step's anatomy: where a batch-32 step's time and work go, per stack",
+        "",
+        "**" + _anatomy_headline(result) + "**",
+        "",
+        f"Timed columns: medians over {result.cycles} interleaved processes an arm of the fit (`--bench-measure steps`, 300 "
+        "steps a round, all cores): wall per step; CPU per step summed over threads; wall over CPU (above 1: the process "
+        "waited for part of the step; below 1: more than one core busy); the share of the wall the main thread spent off "
+        "the CPU (waiting for other threads, or sleeping); context switches per step (voluntary: the process blocked; "
+        "involuntary: it was preempted). Counted columns: one process under callgrind, single-threaded: instructions per "
+        "step, and the share each part ran (self cost of every function: the Python interpreter, the framework's runtime "
+        "and other libraries, the math kernels by function name, the C/C++ runtime, and code compiled at run time, which "
+        "has no file).",
+        "",
+        "## Time", "",
+        table(time_rows, TIME_HEADERS, label_columns=1),
+        "",
+        left_out_line(result),
+        "",
+        "## Work", "",
+        table(work_rows, WORK_HEADERS, label_columns=2) if work_rows else "No arm was counted.",
+        "",
+    ]
+    lines += provenance(f"Generated by `{command}` from the bench JSON under `{result.folder.name}/`. Machine: {env.machine}; "
+                        f"Python {env.python}.")
+    return "\n".join(lines)
+
+
+def _anatomy_headline(result: StackStudy) -> str:
+    book, jax = result.arms.get("book"), result.arms.get("jax")
+    if not book or not jax or not book.per_step.get("fit") or not jax.per_step.get("fit"):
+        return "Per stack, where a step's wall, CPU and instructions go."
+    ratio = statistics.median(book.per_step["fit"]) / statistics.median(jax.per_step["fit"])
+    parts = []
+    if book.anatomy.get("wall_over_cpu") and jax.anatomy.get("wall_over_cpu"):
+        parts.append(f"wall over CPU {book.anatomy['wall_over_cpu']:.2f} against {jax.anatomy['wall_over_cpu']:.2f}")
+    if book.anatomy.get("cpu_per_step_s") and jax.anatomy.get("cpu_per_step_s"):
+        parts.append(f"CPU a step {book.anatomy['cpu_per_step_s'] * 1e3:.2f} against {jax.anatomy['cpu_per_step_s'] * 1e3:.2f} ms")
+    if book.instructions_per_step and jax.instructions_per_step:
+        parts.append(f"{book.instructions_per_step / 1e6:.2f} against {jax.instructions_per_step / 1e6:.2f} M instructions")
+    return f"TensorFlow's book step takes {ratio:.1f}x JAX's here: " + ", ".join(parts) + "."
+
+
+def pages(folder: Path, out: Path, *, command: str) -> dict[Path, bytes]:
+    """validity.md at out, anatomy.md beside it (both naming the one command that makes them), and the index."""
+    result = analyse(folder)
+    anatomy_out = out.parent / "anatomy.md"
+    written = {out: atomic.encode(render_validity(result, command=command)),
+               anatomy_out: atomic.encode(render_anatomy(result, command=command))}
+    written[out.parent / "README.md"] = atomic.encode(index.render_index(out.parent, also=[out.name, anatomy_out.name]))
+    return written
+
+
+def write_pages(folder: Path, out: Path, *, command: str) -> list[Path]:
+    """pages(...), all written or none."""
+    written = pages(folder, out, command=command)
+    atomic.write_many(written)
+    return list(written)

@@ -1,0 +1,115 @@
+"""Speed across stacks (TensorFlow versions, Keras 2 and 3, backends, modes, batch sizes), interleaved, with intervals;
+whether an instruction count agrees with the clock on each question; and where a step's time and work go.
+
+    python -m mnist_ref.validation.stacks collect --cycles 5 --out-dir results/stacks          # timed, then counted
+    python -m mnist_ref.validation.stacks analyse results/stacks --out results/validity.md     # + results/anatomy.md
+    mnist-ref versions results/tox --envs ... --study results/stacks                            # tf-versions.md's speed
+
+collect: every arm's timed-guard bench process (`--bench-measure steps`: book mode unless the arm says otherwise, batch
+32, CPU, all cores, 300 steps a round of fit, evaluate and predict, 30 one-image predicts, the NumPy floor), one at a
+time, cycle after cycle, the order rotated every cycle so that drift on the machine hits every arm alike; then one
+counted process per counted arm (`--bench-measure instructions`, the fit), two at a time. An arm is a tox env's
+interpreter (.tox/ENV, made by `tox -e ENV --notest`) or this interpreter with other bench options.
+analyse: per arm and path, each process' median round over its steps; a ratio between two arms is the ratio of their
+medians over processes, with a 95% bootstrap percentile interval (processes resampled within each arm, 10,000 times,
+fixed seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from mnist_ref.gate import ab
+from mnist_ref.plumbing.checkout import CHECKOUT, portable
+from mnist_ref.plumbing.errors import ConfigError
+from mnist_ref.reporting import stacks
+from mnist_ref.reporting.stacks import VERSION_ENVS
+from mnist_ref.validation import study
+
+PROG = "mnist_ref.validation.stacks"
+TIMED_ARGS = ("--bench-smoke", "--bench-devices", "cpu", "--bench-measure", "steps")
+COUNTED_ARGS = ("--bench-smoke", "--bench-devices", "cpu", "-k", "fit", "--bench-measure", "instructions")
+LEGACY = ("env", "TF_USE_LEGACY_KERAS=1")  # what tox.ini's tfkeras221 sets
+
+
+@dataclasses.dataclass(frozen=True)
+class StackArm:
+    """One stack: a tox env's interpreter (env) or this one, with bench options; counted or not."""
+
+    name: str
+    env: str | None = None
+    options: tuple[str, ...] = ("--bench-modes", "book")
+    counted: bool = False
+    label: str = ""
+
+
+ARMS = (
+    StackArm("book", options=("--bench-modes", "book"), counted=True, label="TF 2.21, Keras 3, book, batch 32"),
+    StackArm("tuned", options=("--bench-modes", "tuned"), counted=True, label="TF 2.21, Keras 3, tuned, batch 32"),
+    StackArm("jax", options=("--bench-modes", "book", "--bench-backend", "jax"), counted=True, label="JAX, Keras 3, book, batch 32"),
+    StackArm("torch", options=("--bench-modes", "book", "--bench-backend", "torch"), counted=True, label="torch, Keras 3, book, batch 32"),
+    StackArm("bs128", options=("--bench-modes", "book", "--bench-batch-sizes", "128"), counted=True, label="TF 2.21, Keras 3, book, batch 128"),
+    StackArm("work0.125", options=("--bench-modes", "book", "--bench-inject-work", "0.125"), counted=True,
+             label="TF 2.21, Keras 3, book, batch 32, 0.125 extra products a step"),
+    *(StackArm(env, env=env, counted=env in ("tf220", "tfkeras221"), label=env) for env in VERSION_ENVS),
+)
+
+
+def arms_for(names: list[str] | None) -> list[StackArm]:
+    """The named arms (all by default); ConfigError naming an unknown one."""
+    known = {a.name: a for a in ARMS}
+    unknown = [n for n in names or [] if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown arm {', '.join(unknown)}; the arms are {', '.join(known)}")
+    return [known[n] for n in names] if names else list(ARMS)
+
+
+def python_of(arm: StackArm, toxworkdir: Path) -> str:
+    """The arm's interpreter: its tox env's, or this one; ConfigError naming the tox command that makes a missing env."""
+    if arm.env is None:
+        return sys.executable
+    python = toxworkdir / arm.env / "bin" / "python"
+    if not python.is_file():
+        raise ConfigError(f"{python}: no such interpreter; make the env first with `tox -e {arm.env} --notest`")
+    return str(python)
+
+
+def bench_arms(arms: list[StackArm], *, counted: bool, toxworkdir: Path) -> list[ab.Arm]:
+    base = COUNTED_ARGS if counted else TIMED_ARGS
+    return [ab.Arm(a.name, python_of(a, toxworkdir), CHECKOUT, (*base, *a.options), prefix=LEGACY if a.env == "tfkeras221" else ())
+            for a in arms]
+
+
+def collect(out_dir: Path, *, cycles: int, names: list[str] | None, phases: list[str], toxworkdir: Path) -> None:
+    arms = arms_for(names)
+    if "timed" in phases:
+        ab.run_interleaved(bench_arms(arms, counted=False, toxworkdir=toxworkdir), repeats=cycles, out_dir=out_dir / "timed",
+                           session="stacks", rotate=True, together=1)
+    counted = [a for a in arms if a.counted]
+    if "counted" in phases and counted:
+        ab.run_interleaved(bench_arms(counted, counted=True, toxworkdir=toxworkdir), repeats=1, out_dir=out_dir / "counted",
+                           session="stacks", alternate=False, together=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, sub = study.parser(PROG, cycles=5)
+    sub.choices["collect"].add_argument("--arms", nargs="+", default=None, help="the arms to run (default: all)")
+    sub.choices["collect"].add_argument("--phases", nargs="+", choices=("timed", "counted"), default=["timed", "counted"])
+    sub.choices["collect"].add_argument("--toxworkdir", type=Path, default=CHECKOUT / ".tox")
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        if args.command == "collect":
+            collect(args.out_dir, cycles=args.cycles, names=args.arms, phases=args.phases, toxworkdir=args.toxworkdir)
+        else:
+            command = portable(" ".join([f"python -m {PROG}", *(sys.argv[1:] if argv is None else argv)]))
+            for path in stacks.write_pages(args.folder, args.out, command=command):
+                print(f"wrote {path}")
+
+    return study.main("stacks study", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
