@@ -180,14 +180,6 @@ def test_a_dumps_instructions_by_part_sum_to_its_total(tmp_path):
     assert parts["C/C++ runtime"] == 100 and parts["compiled at run time"] == 7
 
 
-def test_a_real_dump_parts_sum_to_its_total():
-    dumps = sorted(Path(__file__).parent.glob("data/callgrind.*"))
-    if not dumps:
-        pytest.skip("no real callgrind dump in tests/data")
-    parts = instructions.dump_parts(dumps[0])
-    assert sum(parts.values()) == instructions.dump_total(dumps[0])
-
-
 def test_guard_files_hold_one_measure(tmp_path):
     doc = json.loads(json.dumps(REAL))
     doc["mnist_ref"]["measure"] = {"name": "steps", "unit": "s"}

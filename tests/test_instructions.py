@@ -71,6 +71,7 @@ for n in map(int, sys.argv[1:]):
         a @ a
     counter.stop()
     print(counter.total)
+print(sum(counter.parts.values()), counter.parts["math kernels"])
 """
 
 
@@ -84,7 +85,10 @@ def test_counts_repeat_and_grow_with_the_work(tmp_path):
     env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", instructions.OUT_ENV: str(folder), "PATH": "/usr/bin:/bin"}
     out = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
-    totals = [int(line) for line in out.stdout.split()]
+    *totals, (parts, kernels) = [list(map(int, line.split())) for line in out.stdout.splitlines()]
+    totals = [t for (t,) in totals]
+    assert parts == totals[-1], "the dumps' instructions by part sum to their totals"
+    assert kernels > parts / 2, "matrix products run mostly in the BLAS kernels"
     first, second, double = totals[0], totals[1] - totals[0], totals[2] - totals[1]
     assert first > 1_000_000
     assert abs(second / first - 1) < 0.005

@@ -268,3 +268,13 @@ def write_document(path: Path, document: dict, kind: str) -> Path:
     except ReportError as exc:
         raise RuntimeError(f"mnist-ref wrote a {kind} its own schema refuses: {exc}") from None
     return atomic.write_json(path, document)
+
+
+def runs_by_arm(folder: Path) -> dict[str, list[BenchFile]]:
+    """A study's folder read back: arm name -> its bench files (ARM/run-N.json, as gate.ab writes them) in run order."""
+    out = {}
+    for arm_dir in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
+        found = sorted(arm_dir.glob("run-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+        if found:
+            out[arm_dir.name] = [load_bench(p) for p in found]
+    return out

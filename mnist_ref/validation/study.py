@@ -12,7 +12,7 @@ from mnist_ref.plumbing import atomic, interrupts
 from mnist_ref.plumbing.checkout import portable
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting import index
-from mnist_ref.store.files import BenchFile, load_bench
+from mnist_ref.store.files import BenchFile, runs_by_arm
 
 
 def parser(prog: str, *, cycles: int) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
@@ -32,12 +32,7 @@ def runs(folder: Path) -> dict[str, list[BenchFile]]:
     """arm name -> its bench files in cycle order."""
     if not folder.is_dir():
         raise MnistRefError(f"{folder}: no such folder; collect the runs first (the collect command)")
-    out = {}
-    for arm_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        files = sorted(arm_dir.glob("run-*.json"), key=lambda p: int(p.stem.split("-")[1]))
-        if files:
-            out[arm_dir.name] = [load_bench(p) for p in files]
-    return out
+    return runs_by_arm(folder)
 
 
 def verdict_summary(rows: list[list[str]], *, label: int = 0, hits: int) -> str:
