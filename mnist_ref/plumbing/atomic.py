@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import tempfile
 from pathlib import Path
@@ -68,28 +69,74 @@ def _signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _backup(path: Path) -> Path | None:
+    """A hidden copy of the file at path beside it (a hard link where the file system allows, else a copy), for a
+    group's rollback; None where nothing is there to keep."""
+    if not path.exists():
+        return None
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent)
+    os.close(fd)
+    backup = Path(name)
+    try:
+        backup.unlink()
+        os.link(path, backup)
+    except OSError:
+        shutil.copy2(path, backup)
+    return backup
+
+
+def _roll_back(replaced: list[tuple[Path, Path | None]]) -> None:
+    """Put back what the group's renames replaced, newest first: the kept copy where there was a file, nothing
+    where there was none."""
+    for path, backup in reversed(replaced):
+        with contextlib.suppress(OSError):
+            if backup is None:
+                path.unlink()
+            else:
+                os.replace(backup, path)
+
+
 def write_many(files: dict[Path, bytes]) -> list[Path]:
-    """Write every file or none: all are staged as temporaries first; only when every one is staged are they
-    renamed into place, with interrupts held for the renames. An error or interrupt before that leaves every
-    target as it was."""
+    """Write every file or none: all are staged as temporaries and every existing target kept as a hidden copy first;
+    only then are they renamed into place, with interrupts held for the renames. An error or interrupt while
+    staging leaves every target as it was; a rename that fails puts back the targets renamed before it."""
     staged: list[tuple[Path, Path]] = []
+    backups: dict[Path, Path | None] = {}
     try:
         for path, data in files.items():
             staged.append((_stage(path, data), Path(path)))
+        for _, path in staged:
+            try:
+                backups[path] = _backup(path)
+            except OSError as exc:
+                raise _cannot_write(path, exc) from None
         interrupts.stage("write")
     except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+        _discard([tmp for tmp, _ in staged] + [b for b in backups.values() if b is not None])
         raise
+    replaced: list[tuple[Path, Path | None]] = []
     with _signals_held():
         for done, (tmp, path) in enumerate(staged):
             try:
-                os.replace(tmp, path)
+                _rename(tmp, path)
             except OSError as exc:
-                for left, _ in staged[done:]:
-                    left.unlink(missing_ok=True)
+                _roll_back(replaced)
+                _discard([left for left, _ in staged[done:]] + [b for b in backups.values() if b is not None])
                 raise _cannot_write(path, exc) from None
+            replaced.append((path, backups[path]))
+    _discard([b for b in backups.values() if b is not None])
     return [path for _, path in staged]
+
+
+def _rename(tmp: Path, path: Path) -> None:
+    """One rename of a group (its own function, so that tests can make one fail)."""
+    os.replace(tmp, path)
+
+
+def _discard(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def temporary_for(path: Path) -> Path:

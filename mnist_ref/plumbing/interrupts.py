@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
+import functools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 # Shell convention: 128 + the signal's number.
@@ -21,6 +24,8 @@ HOLD_MAX_S = 120.0
 # With this set to a file path, only the first process to reach the stage holds there, and writes its pid into
 # that file (a test kills that process, and the rescheduled work must then pass the stage).
 HOLD_ONCE_ENV = "MNIST_REF_HOLD_ONCE"
+# How soon an interrupt that Python dropped is delivered again (long enough for the callback that dropped it to end).
+REDELIVER_AFTER_S = 0.005
 
 
 class Interrupted(KeyboardInterrupt):
@@ -35,9 +40,25 @@ def _raise(signum, frame):
     raise Interrupted(signum)
 
 
+def _redeliver(unraisable, *, previous) -> None:
+    """sys.unraisablehook: an interrupt that Python dropped (it was raised inside a gc callback, a __del__ or a weakref
+    callback, where Python prints and forgets exceptions; JAX registers such a gc callback) is delivered again to the
+    main thread, whose handler raises it at the next point where it can propagate. Anything else goes to previous."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        # From another thread, a moment later: delivered now, it would be raised inside this hook and dropped again.
+        signum = getattr(unraisable.exc_value, "signum", signal.SIGINT)
+        threading.Timer(REDELIVER_AFTER_S, _thread.interrupt_main, args=(signum,)).start()
+        return
+    previous(unraisable)
+
+
 def raise_on_sigterm() -> None:
-    """From now on SIGTERM raises Interrupted in the main thread, as Ctrl-C raises KeyboardInterrupt."""
+    """From now on SIGTERM raises Interrupted in the main thread, as Ctrl-C raises KeyboardInterrupt, and neither can
+    be swallowed: one raised where Python ignores exceptions is delivered again (_redeliver)."""
     signal.signal(signal.SIGTERM, _raise)
+    hook = sys.unraisablehook
+    if getattr(hook, "func", None) is not _redeliver:
+        sys.unraisablehook = functools.partial(_redeliver, previous=hook)
 
 
 def stage(name: str) -> None:
