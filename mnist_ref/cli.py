@@ -45,13 +45,14 @@ ABOUT = {
     "versions": ("What changed between TensorFlow versions? Merges the tox envs' results into results/tf-versions.md.",
                  "0 written; 2 bad input", "mnist-ref versions results/tox --envs tf215 tf221"),
     "compare": ("Did a new run get slower, less accurate or stop reproducing? Judges it against a baseline, case by case.",
-                "0 no regression; 1 slower (under --perf fail); 2 bad input, or something the gate should check and could "
-                "not (too few rounds, a missing path); 3 incorrect (band, divergence, prediction, weights, oracle)",
+                "0 no regression; 1 slower (under --perf fail); 2 bad input, or a case or path missing from a side; "
+                "3 incorrect (band, divergence, prediction, weights, oracle); 5 not judged here and now (a contended "
+                "machine, too few rounds): rerun",
                 "mnist-ref compare /tmp/new.json   (against the committed baseline)"),
     "ab": ("Is environment B slower than A on this machine? Counts both sides' instructions (work), then runs a timed guard "
            "(wall over CPU: waiting; the clock decides between two stacks), into a new folder, and compares exactly those "
-           "runs, each verdict naming its measure.", "0 no change; 1 slower (under --perf fail); 2 bad input or not judged "
-           "(a contended guard process, too few processes); 3 incorrect (as compare)",
+           "runs, each verdict naming its measure.", "0 no change; 1 slower (under --perf fail); 2 bad input; 3 incorrect (as "
+           "compare); 5 not judged (a contended guard process, too few processes): rerun",
            "mnist-ref ab --a .tox/tf220 --b .venv"),
     "baseline": ("Make a bench run the committed baseline: prints what changed, refuses a run that would hide regressions "
                  "(partial, injected, empty, counted, contended, incorrect, or narrower without --allow-narrower).",
@@ -109,9 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog=PROG, description="The classic Keras MNIST model as a reproducible, measurable reference: does my stack "
                      "reproduce the book, how fast is it here, what changed between versions, CPU or GPU at which batch size.",
-                     epilog="exit codes: 0 ok; 1 slower (compare, ab); 2 bad input or something not checked; 3 incorrect "
+                     epilog="exit codes: 0 ok; 1 slower (compare, ab); 2 bad input or something missing; 3 incorrect "
                             "(compare, ab, oracle); 4 incomplete: a worker failed (train), too few seeds (sweep); "
-                            "130/143 interrupted\nexample: mnist-ref train --seed 42",
+                            "5 not judged, rerun (compare, ab); 130/143 interrupted\nexample: mnist-ref train --seed 42",
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -143,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("files", nargs="+", type=Path, help="pytest-benchmark JSON from bench/, mnist-ref sweep JSON, or folders of them")
     report.add_argument("--allow-partial", action="store_true", help="accept bench files of interrupted or failed sessions")
     report.add_argument("--out-dir", type=Path, default=Path("results"), help="where the markdown and PNG files go (default: %(default)s)")
-    report.add_argument("--name", default="bench", help="base name of the bench table and plots (default: %(default)s)")
+    report.add_argument("--name", type=_page_name, default="bench",
+                        help="base name of the bench table and plots, a plain file name (default: %(default)s)")
     page = report.add_mutually_exclusive_group()
     page.add_argument("--backends", dest="kind", action="store_const", const="backends", default="bench",
                       help="write results/backends.md instead: backends side by side, runs of a case compared")
@@ -176,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _page_name(text: str) -> str:
+    """argparse type of report --name: a plain file name that is not the index's."""
+    from mnist_ref.reporting import index
+
+    try:
+        return index.check_page_name(text)
+    except MnistRefError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--name {text!r}: ")) from None
+
+
 def _threshold(text: str) -> float:
     """argparse type of --threshold: a finite ratio above 1."""
     from mnist_ref.gate import compare
@@ -200,7 +212,8 @@ def _add_compare_parsers(sub) -> None:
                             help="judge only the cases both sides measured; the baseline's others are listed instead of blocking a pass")
         parser.add_argument("--out", type=Path, default=None, help="also write the markdown report here (not one of the inputs)")
 
-    cmp = _command_parser(sub, "compare", help="regression verdict: a new bench run against a baseline (exit 0 ok, 1 slower, 2 bad input, 3 incorrect)")
+    cmp = _command_parser(sub, "compare", help="regression verdict: a new bench run against a baseline (exit 0 ok, 1 slower, 2 bad input, 3 incorrect, "
+                             "5 not judged)")
     cmp.add_argument("files", nargs="+", type=Path, metavar="[BASELINE] NEW",
                      help="bench JSON files or folders; with one argument the committed baseline (results/baseline) is BASELINE")
     cmp.add_argument("--allow-partial", action="store_true", help="accept bench files of interrupted or failed sessions")
@@ -387,8 +400,18 @@ def _cmd_report(args, outputs: Outputs) -> int:
     loaded = pages.load_inputs(args.files, allow_partial=args.allow_partial)
     rendered = pages.report_pages(loaded, args.out_dir, name=args.name, kind=args.kind, command=_command(args))
     outputs.paths = atomic.write_many(rendered)
-    print("wrote " + ", ".join(map(str, outputs.paths)))
+    _print_written(outputs.paths)
     return 0
+
+
+def _print_written(paths: list[Path]) -> None:
+    """What a page command wrote, and the index it left alone where a README.md there is not one of ours."""
+    from mnist_ref.reporting import index
+
+    print("wrote " + ", ".join(map(str, paths)))
+    for folder in dict.fromkeys(Path(p).parent for p in paths):
+        if folder / index.INDEX_NAME not in paths:
+            print(f"left {folder / index.INDEX_NAME} as it is: it is not a results index")
 
 
 def _cmd_versions(args, outputs: Outputs) -> int:
@@ -398,7 +421,7 @@ def _cmd_versions(args, outputs: Outputs) -> int:
     envs = [e for arg in args.envs for e in arg.replace(",", " ").split()]
     outputs.paths = atomic.write_many(pages.versions_pages(args.results_dir, envs, args.out, allow_partial=args.allow_partial,
                                                            study=args.study))
-    print(f"wrote {outputs.paths[0]}")
+    _print_written(outputs.paths)
     return 0
 
 

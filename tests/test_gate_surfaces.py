@@ -194,7 +194,7 @@ def test_the_smallest_p_decides_how_many_rounds_can_judge():
 def test_too_few_rounds_is_cannot_judge_not_a_pass(tmp_path, capsys, rounds, factor):
     base = write(tmp_path, "base.json", scaled(REAL, 1.0, rounds=rounds))
     new = write(tmp_path, "new.json", scaled(REAL, factor, rounds=rounds))
-    assert cli.main(["compare", str(base), str(new), "--perf", "fail"]) == ExitCode.BAD_INPUT
+    assert cli.main(["compare", str(base), str(new), "--perf", "fail"]) == ExitCode.NOT_JUDGED
     assert "cannot judge" in capsys.readouterr().out
     assert cli.main(["compare", str(base), str(new), "--perf", "warn"]) == ExitCode.OK
 

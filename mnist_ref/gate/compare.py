@@ -24,6 +24,7 @@ from mnist_ref.store.measured import Info, Measured, Runs
 
 # Exit codes of `mnist-ref compare` (errors.ExitCode; the most severe outcome wins, errors.most_severe).
 EXIT_OK, EXIT_PERFORMANCE, EXIT_USAGE, EXIT_CORRECTNESS = ExitCode.OK, ExitCode.SLOWER, ExitCode.BAD_INPUT, ExitCode.INCORRECT
+EXIT_NOT_JUDGED = ExitCode.NOT_JUDGED
 
 # Thresholds on the time ratio new/base, per kind of comparison and hot path. They come from the A/A runs
 # in results/gate-validation.md (2-core VM, TF 2.21, book mode, batch 32), with a margin over the largest
@@ -335,6 +336,7 @@ class NotCompared:
     path: str  # a hot path, or "every path"
     why: str
     blocking: bool
+    rerun: bool = False  # a rerun could judge it: a contended machine, too few processes (exit 5 rather than 2)
 
 
 def _fit_info(runs: Runs) -> list[Info]:
@@ -414,7 +416,8 @@ class Result:
         return most_severe(
             EXIT_CORRECTNESS if self.correctness_failed else EXIT_OK,
             EXIT_PERFORMANCE if self.slower and self.perf_policy == "fail" else EXIT_OK,
-            EXIT_USAGE if self.unchecked else EXIT_OK,
+            EXIT_USAGE if any(not n.rerun for n in self.unchecked) else EXIT_OK,
+            EXIT_NOT_JUDGED if self.unchecked else EXIT_OK,
         )
 
 
@@ -423,7 +426,7 @@ def _per_file_cells(files: list[BenchFile]) -> list[dict[CaseKey, dict[str, Meas
 
 
 def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: str, why_not: str, alpha: float,
-           quantity: Quantity = Quantity.SECONDS, decides: bool = True):
+           quantity: Quantity = Quantity.SECONDS, decides: bool = True, contended: bool = False):
     """The verdict on one path's speed in one quantity, or why it was not compared (blocking when the policy would
     fail on it and the verdict would decide)."""
     blocks = policy == "fail" and decides
@@ -440,18 +443,18 @@ def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: 
     if policy == "off":
         return NotCompared(key, path + label, "speed not compared (policy off)", False)
     if not thresholds:
-        return NotCompared(key, path + label, f"speed cannot be compared: {why_not}", blocks)
+        return NotCompared(key, path + label, f"speed cannot be compared: {why_not}", blocks, rerun=contended)
     if smallest_p(len(n), len(b)) >= alpha:
         # Any verdict would be a guess: "no change" or "noisy" could hide a slowdown of any size.
         return NotCompared(key, path + label, f"cannot judge: {len(b)} baseline and {len(n)} new {unit}; the one-sided test "
-                           f"cannot reach p < {alpha:g} with fewer than {fewest_a_side(alpha)} a side", blocks)
+                           f"cannot reach p < {alpha:g} with fewer than {fewest_a_side(alpha)} a side", blocks, rerun=True)
     return judge_path(key, path, b, n, threshold=thresholds[path], alpha=alpha, unit=unit, quantity=quantity, decides=decides)
 
 
 def _outcomes(key: CaseKey, path: str, base_runs, new_runs, comparison: Comparison, *, policy: str, alpha: float,
               clock_elsewhere: bool) -> list:
     """One path's verdicts (or why not): one in counts or seconds; two for the timed guard, waiting and the clock."""
-    common = {"policy": policy, "alpha": alpha}
+    common = {"policy": policy, "alpha": alpha, "contended": comparison.contended}
     if comparison.counted:
         decides = not (clock_elsewhere and comparison.stacks_differ)
         why = comparison.why if decides else "different stacks: their counts are shown, and the timed guard's clock decides"
@@ -491,7 +494,10 @@ def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", 
     base_cells, new_cells = _per_file_cells(base), _per_file_cells(new)
     base_keys = {k for c in base_cells for k in c}
     new_keys = {k for c in new_cells for k in c}
-    if not base_keys & new_keys:
+    own = [f for key in new_keys for f in own_findings(key, [c[key] for c in new_cells if key in c])]
+    if not base_keys & new_keys and not any(f.failed for f in own):
+        # Nothing to compare, and nothing wrong with the new run on its own: a selection mistake (exit 2). A new run that
+        # is wrong on its own (a band missed, a divergence) goes on to its verdict: correctness before usage.
         raise ReportError(f"no case in common between the baseline ({', '.join(f.path.name for f in base)}: "
                           f"{'; '.join(map(case_label, sorted(base_keys, key=case_order))) or 'none'}) and the new run "
                           f"({', '.join(f.path.name for f in new)}: {'; '.join(map(case_label, sorted(new_keys, key=case_order))) or 'none'}); "

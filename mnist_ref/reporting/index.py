@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mnist_ref.plumbing import atomic
+from mnist_ref.plumbing.errors import ConfigError
 from mnist_ref.reporting.tables import table
+
+# The index of a results folder, and the line it opens with (how a README.md this project wrote is told from another).
+INDEX_NAME = "README.md"
+INDEX_TITLE = "# Results"
 
 INDEX_ENTRIES = {
     "bench.md": "fit / evaluate / predict throughput and latency, accuracy and band, speed of light, CPU vs GPU",
@@ -32,10 +38,50 @@ def render_index(out_dir: Path, *, also: list[str] = ()) -> str:
     """results/README.md: what each generated file holds, for the files present and those (also) about to be written."""
     rows = [[f"[{name}]({name})", text] for name, text in INDEX_ENTRIES.items() if name in also or (out_dir / name).exists()]
     return "\n".join([
-        "# Results",
+        INDEX_TITLE,
         "",
         "Generated files; regenerate them with the commands in the manual's page on the results (`docs/results.md`).",
         "",
         table(rows, ["file", "what it shows"], label_columns=2),
         "",
     ])
+
+
+def foreign(path: Path) -> bool:
+    """Whether path holds a file that is not a results index (a project's README, a user's notes): never replaced."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.readline().rstrip("\n") != INDEX_TITLE
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+
+
+def check_page_name(name: str) -> str:
+    """A page's base name (report --name): a plain file name, not empty, not hidden, not the index's; ConfigError."""
+    if not name or "/" in name or "\\" in name or "\0" in name or name in (".", "..") or name.startswith("."):
+        raise ConfigError(f"--name {name!r}: a page name is a plain file name (no folder, not empty, not hidden), "
+                          "e.g. --name bench-intel; choose the folder with --out-dir")
+    if f"{name}.md".lower() == INDEX_NAME.lower():
+        raise ConfigError(f"--name {name!r}: {INDEX_NAME} is the index of the results folder; choose another name")
+    return name
+
+
+def with_index(pages: list[tuple[Path, bytes]]) -> dict[Path, bytes]:
+    """The pages of one folder, each written once, with the folder's index beside them, unless a README.md already
+    there is not an index (then it is left as it is). ConfigError for two pages on one path or a page named as the
+    index: a writer writes only what it was asked for."""
+    out: dict[Path, bytes] = {}
+    for path, data in pages:
+        if path.name.lower() == INDEX_NAME.lower():
+            raise ConfigError(f"{path}: {INDEX_NAME} is the index of its folder; give the page another name")
+        if path in out:
+            raise ConfigError(f"{path}: two pages of this command would be written there; give the page another name")
+        out[path] = data
+    folders = {path.parent for path in out}
+    for folder in folders:
+        if not foreign(folder / INDEX_NAME):
+            names = [path.name for path in out if path.parent == folder]
+            out[folder / INDEX_NAME] = atomic.encode(render_index(folder, also=names))
+    return out

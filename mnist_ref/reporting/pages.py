@@ -25,29 +25,30 @@ def report_pages(loaded: list, out_dir: Path, *, name: str, kind: str, command: 
     """Every page of `mnist-ref report`: kind is bench, backends, distributed or history; the index last, listing them."""
     benches = [f for f in loaded if isinstance(f, files.BenchFile)]
     sweep_docs = [f for f in loaded if not isinstance(f, files.BenchFile)]
-    pages: dict[Path, bytes] = {}
+    index.check_page_name(name)
+    pages: list[tuple[Path, bytes]] = []
     if benches and kind == "history":
-        pages[out_dir / "history.md"] = atomic.encode(history.render(benches, command=command))
-        pages[out_dir / "history.png"] = history.plot(benches)
+        pages.append((out_dir / "history.md", atomic.encode(history.render(benches, command=command))))
+        pages.append((out_dir / "history.png", history.plot(benches)))
     elif benches and kind == "backends":
-        pages[out_dir / "backends.md"] = atomic.encode(backends.render(benches, command=command))
+        pages.append((out_dir / "backends.md", atomic.encode(backends.render(benches, command=command))))
     elif benches and kind == "distributed":
-        pages[out_dir / "distributed.md"] = atomic.encode(distributed.render(benches, command=command))
+        pages.append((out_dir / "distributed.md", atomic.encode(distributed.render(benches, command=command))))
     elif benches:
-        pages[out_dir / f"{name}.md"] = atomic.encode(bench.render_bench(benches, command=command))
+        pages.append((out_dir / f"{name}.md", atomic.encode(bench.render_bench(benches, command=command))))
         timed = [f for f in benches if f.measure == "time"]  # the plots show seconds and full trainings
         if timed:
-            pages[out_dir / f"{name}-throughput.png"] = plots.throughput(timed)
-            pages[out_dir / f"{name}-training.png"] = plots.training_curves(timed)
+            pages.append((out_dir / f"{name}-throughput.png", plots.throughput(timed)))
+            pages.append((out_dir / f"{name}-training.png", plots.training_curves(timed)))
     if sweep_docs:
-        pages[out_dir / "seed-sweep.md"] = atomic.encode(sweeps.render_sweeps(sweep_docs, command=command))
-    pages[out_dir / "README.md"] = atomic.encode(index.render_index(out_dir, also=[p.name for p in pages]))
-    return pages
+        pages.append((out_dir / "seed-sweep.md", atomic.encode(sweeps.render_sweeps(sweep_docs, command=command))))
+    return index.with_index(pages)
 
 
 def versions_pages(results_dir: Path, envs: list[str], out: Path, *, allow_partial: bool, study: Path | None = None) -> dict[Path, bytes]:
     """The cross-version table and the index beside it; ReportError when no env left results."""
     if not Path(results_dir).is_dir():
         raise ReportError(f"{results_dir}: no such folder; run `tox -p` first (it writes one folder per env there)")
+    index.with_index([(out, b"")])  # a name it may not have is refused before anything is read
     text = versions.render(results_dir, envs, allow_partial=allow_partial, study=study)
-    return {out: atomic.encode(text), out.parent / "README.md": atomic.encode(index.render_index(out.parent, also=[out.name]))}
+    return index.with_index([(out, atomic.encode(text))])

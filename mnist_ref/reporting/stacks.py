@@ -388,12 +388,11 @@ def _anatomy_headline(result: StackStudy) -> str:
 
 def pages(folder: Path, out: Path, *, command: str) -> dict[Path, bytes]:
     """validity.md at out, anatomy.md beside it (both naming the one command that makes them), and the index."""
-    result = analyse(folder)
     anatomy_out = out.parent / "anatomy.md"
-    written = {out: atomic.encode(render_validity(result, command=command)),
-               anatomy_out: atomic.encode(render_anatomy(result, command=command))}
-    written[out.parent / "README.md"] = atomic.encode(index.render_index(out.parent, also=[out.name, anatomy_out.name]))
-    return written
+    index.with_index([(out, b""), (anatomy_out, b"")])  # refused before the study is read: a name it may not have
+    result = analyse(folder)
+    return index.with_index([(out, atomic.encode(render_validity(result, command=command))),
+                             (anatomy_out, atomic.encode(render_anatomy(result, command=command)))])
 
 
 def write_pages(folder: Path, out: Path, *, command: str) -> list[Path]:

@@ -43,8 +43,8 @@ def verdict_summary(rows: list[list[str]], *, label: int = 0, hits: int) -> str:
 def write_page(prog: str, argv: list[str] | None, args, render: Callable[..., str]) -> None:
     """analyse: the page rendered from args.folder, written with the index of its folder, all or none."""
     command = portable(" ".join([f"python -m {prog}", *(sys.argv[1:] if argv is None else argv)]))
-    atomic.write_many({args.out: atomic.encode(render(args.folder, command=command)),
-                       args.out.parent / "README.md": atomic.encode(index.render_index(args.out.parent, also=[args.out.name]))})
+    index.with_index([(args.out, b"")])  # a name it may not have is refused before the study is read
+    atomic.write_many(index.with_index([(args.out, atomic.encode(render(args.folder, command=command)))]))
     print(f"wrote {args.out}")
 
 

@@ -1,0 +1,62 @@
+"""One meaning per exit code, correctness before usage: a run that is wrong on its own is 3 even when nothing can be
+compared; a typo is 2; a comparison that could not be judged on this machine (contended, too few processes) is 5."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from helpers import ROOT
+
+from mnist_ref import cli
+from mnist_ref.plumbing.errors import ExitCode
+
+BASELINE = ROOT / "results" / "baseline" / "cpu-tensorflow-smoke.json"
+
+
+def on_gpu(document: dict, *, accuracy: float | None = None) -> dict:
+    """The same run as if measured on gpu:0 (no case in common with the CPU baseline), its accuracy set."""
+    doc = copy.deepcopy(document)
+    for bench in doc["benchmarks"]:
+        bench["params"]["device"] = bench["extra_info"]["device"] = "gpu:0"
+        bench["name"] = bench["name"].replace("cpu0", "gpu0")
+        if accuracy is not None and bench["extra_info"]["path"] == "fit":
+            bench["extra_info"]["test_accuracy"] = accuracy
+    return doc
+
+
+def compare_exit(capsys, tmp_path, document: dict) -> tuple[int, str]:
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(document))
+    code = cli.main(["compare", str(BASELINE), str(new)])
+    return code, capsys.readouterr().err
+
+
+def test_a_run_outside_its_band_with_no_case_in_common_is_incorrect(capsys, tmp_path):
+    code, _ = compare_exit(capsys, tmp_path, on_gpu(json.loads(BASELINE.read_text()), accuracy=0.5))
+    assert code == ExitCode.INCORRECT
+
+
+def test_no_case_in_common_and_nothing_wrong_is_bad_input(capsys, tmp_path):
+    code, err = compare_exit(capsys, tmp_path, on_gpu(json.loads(BASELINE.read_text())))
+    assert code == ExitCode.BAD_INPUT and "no case in common" in err
+
+
+def test_the_codes_are_distinct():
+    assert len({int(c) for c in ExitCode}) == len(ExitCode)
+    assert ExitCode.NOT_JUDGED not in (ExitCode.BAD_INPUT, ExitCode.SLOWER, ExitCode.INCORRECT)
+
+
+@pytest.mark.parametrize("args", [["compare", "--prf", "fail", "x.json"], ["ab", "--bb", "x"], ["report"]])
+def test_a_typo_is_bad_input(capsys, args):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(args)
+    assert exc.value.code == ExitCode.BAD_INPUT
+
+
+def test_a_contended_run_is_not_judged_not_bad_input(capsys, tmp_path):
+    document = json.loads(BASELINE.read_text())
+    document["mnist_ref"]["contention"] = {"verdict": "contended", "reasons": [], "steal_share": 0.05, "wall_s": 30.0}
+    code, _ = compare_exit(capsys, tmp_path, document)
+    assert code == ExitCode.NOT_JUDGED
