@@ -73,8 +73,8 @@ def check(config) -> None:
     from collection, not a value recorded and never applied)."""
     from mnist_ref.core.model import check_extra_work
 
-    if config.getoption("--bench-inject-slowdown") < 1:
-        raise pytest.UsageError("--bench-inject-slowdown takes a factor of at least 1 (1 = no slowdown)")
+    if not 1 <= config.getoption("--bench-inject-slowdown") <= 10:  # NaN and infinity fail this too
+        raise pytest.UsageError("--bench-inject-slowdown takes a factor between 1 and 10 (1 = no slowdown)")
     if not 1 <= config.getoption("--bench-inject-wait") <= 10:
         raise pytest.UsageError("--bench-inject-wait takes a factor between 1 and 10 (1 = no wait, 1.5 = every step half as long again)")
     try:

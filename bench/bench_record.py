@@ -30,6 +30,7 @@ class BenchSession:
     backend_missing: tuple[str, str] | None = None
     skipped: dict[str, dict] = dataclasses.field(default_factory=dict)  # case id -> the case and why it was skipped
     outcomes: dict[str, str] = dataclasses.field(default_factory=dict)  # nodeid -> passed / skipped / failed
+    skip_reasons: dict[str, str] = dataclasses.field(default_factory=dict)  # nodeid -> why pytest skipped it
     outcome: dict = dataclasses.field(default_factory=lambda: dict(UNFINISHED))
     machine_start: dict | None = None
     contention: dict | None = None
@@ -77,6 +78,8 @@ def note_report(config, report) -> None:
         outcomes = bench_session(config).outcomes
         if outcomes.get(report.nodeid) != "failed":
             outcomes[report.nodeid] = report.outcome
+        if report.skipped and isinstance(report.longrepr, tuple):
+            bench_session(config).skip_reasons[report.nodeid] = str(report.longrepr[2]).removeprefix("Skipped: ")
 
 
 def finish(session, exitstatus) -> None:
@@ -93,6 +96,13 @@ def finish(session, exitstatus) -> None:
     else:
         outcome = f"pytest exit {int(exitstatus)}"
     bench.outcome = {"partial": outcome != "complete", "outcome": outcome, "not_completed": not_completed}
+    measured = any(o == "passed" for o in bench.outcomes.values())
+    if outcome == "complete" and bench.json is not None and not measured:
+        # Every selected case was skipped: no file would be written, and exit 0 would say all is well.
+        why = "; ".join(sorted(set(bench.skip_reasons.values()))) or "no case was selected"
+        sys.stderr.write(f"mnist-ref bench: nothing was measured ({why}); {bench.json[1]} was left as it was: "
+                         "choose cases that run here (-k, --bench-devices, --bench-measure)\n")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
     if bench.machine_start is not None:
         from mnist_ref.measure import contention
 

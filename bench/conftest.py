@@ -29,6 +29,7 @@ from mnist_ref.core.config import Config
 from mnist_ref.plumbing import interrupts
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.scale import data_parallel
+from mnist_ref.store import files
 
 
 def pytest_addoption(parser):
@@ -98,3 +99,4 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     output_json["mnist_ref"] = bench_record.mnist_ref_block(config, bench_options.measure_record(config))
+    output_json.update(files.recorded_only(output_json))  # an interrupted case's rounds, never recorded, go

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -228,10 +229,10 @@ def _add_compare_parsers(sub) -> None:
                              "(default: %(default)s)")
     run_ab.add_argument("--repeats", type=int, default=None,
                         help="bench processes per side (default: " + ", ".join(f"{k} {v}" for k, v in ab.DEFAULT_REPEATS.items()) + ")")
-    run_ab.add_argument("--guard-repeats", type=int, default=ab.GUARD_REPEATS,
+    run_ab.add_argument("--guard-repeats", type=int, default=None,
                         help="with --measure instructions, timed-guard processes per side after the counts (--bench-measure "
                              "steps: wall over CPU sees a step that waits; the clock judges two stacks); 0 leaves waiting "
-                             "unseen (default: %(default)s)")
+                             f"unseen (default: {ab.GUARD_REPEATS})")
     run_ab.add_argument("--out-dir", type=Path, default=None, help="where the runs go (default: results/ab/<time>/)")
     run_ab.add_argument("--bench-args", default=" ".join(ab.DEFAULT_BENCH_ARGS), help="pytest arguments of every run (default: %(default)r)")
     run_ab.add_argument("--b-extra", default="", metavar="ARGS",
@@ -269,7 +270,7 @@ def _command(args) -> str:
     """The command line as typed, for the pages that record how they were made."""
     from mnist_ref.plumbing.checkout import portable
 
-    return portable(" ".join([PROG, *args.argv]))
+    return portable(shlex.join([PROG, *args.argv]))
 
 
 def _cmd_env(args, outputs: Outputs) -> int:
@@ -497,65 +498,22 @@ def _cmd_compare(args, outputs: Outputs) -> int:
 
 
 def _cmd_ab(args, outputs: Outputs) -> int:
-    import shlex
-
     from mnist_ref.gate import ab, baseline, compare
-    from mnist_ref.store import files
 
-    bench_args = (*shlex.split(args.bench_args), "--bench-measure", args.measure)
-    repeats = ab.DEFAULT_REPEATS[args.measure] if args.repeats is None else args.repeats
-    counting = args.measure == "instructions"
-    guard = args.guard_repeats if counting else 0
-    out_dir = args.out_dir or ab.default_out_dir()
-    out = args.out or out_dir / "compare.md"
-    # Everything that can be refused is refused before the first process starts.
-    ab.check_repeats(repeats, guard=guard)
-    ab.check_measure(args.measure)
-    ab.check_out_dir(out_dir)
-    _check_writable(out, inside=out_dir)
-    arms = [ab.arm("A", args.a or ab.this_python(), bench_args=bench_args),
-            ab.arm("B", args.b, bench_args=(*bench_args, *shlex.split(args.b_extra)))]
-    how = "counting instructions, A and B at once" if counting else "timing, interleaved"
-    then = f", then {guard} timed-guard runs per side (interleaved)" if guard else ""
-    print(f"{repeats} bench runs per side ({how}){then} into {out_dir}: A = {arms[0].python}, B = {arms[1].python}")
-    session = files.stamp()
-    phases = [(out_dir, arms, repeats, 2 if counting else 1)] + \
-        [(out_dir / ab.GUARD_FOLDER, [ab.guard_arm(a) for a in arms], guard, 1)] * bool(guard)
-    written = []
+    request = ab.Request(b=args.b, a=args.a, measure=args.measure, repeats=args.repeats, guard_repeats=args.guard_repeats,
+                         out_dir=args.out_dir, out=args.out, bench_args=args.bench_args, b_extra=args.b_extra)
+    plan = ab.plan(request)
+    print(plan.describe())
     try:
-        for folder, phase_arms, phase_repeats, together in phases:
-            written.append(ab.run_interleaved(phase_arms, repeats=phase_repeats, out_dir=folder, together=together, session=session))
+        written = ab.collect(plan)
     except KeyboardInterrupt:
-        outputs.paths = [f"{out_dir} (the runs that completed, and a log per run; no comparison)"]
+        outputs.paths = [f"{plan.out_dir} (the runs that completed, and a log per run; no comparison)"]
         raise
-    # Exactly the runs this session wrote, never whatever else the folder holds.
-    sides = [[[files.load_bench(p) for p in phase[name]] for name in ("A", "B")] for phase in written]
-    common = {"perf": args.perf, "perf_across_machines": args.perf_across_machines, "threshold": args.threshold,
-              "only_common": args.only_common}
-    result = compare.compare(*sides[0], clock_elsewhere=bool(guard), **common)
-    if guard:
-        what = "instruction counts (work)" if counting else "seconds"
-        result = compare.Gate(((what, result), ("timed guard (waiting; the clock across stacks)", compare.compare(*sides[1], **common))))
     outputs.paths = [p for phase in written for paths in phase.values() for p in paths]
-    return _publish_comparison(result, outputs, command=_command(args), out=out, refresh=baseline.refresh_command(None),
-                               inputs=[out_dir / "A", out_dir / "B", *([out_dir / ab.GUARD_FOLDER] * bool(guard))])
-
-
-def _check_writable(out: Path, *, inside: Path) -> None:
-    """ConfigError when a report path cannot be written: a folder, under one of the run folders, or below a folder
-    that is not writable (told before minutes of runs, not after)."""
-    import os
-
-    from mnist_ref.plumbing.errors import ConfigError
-
-    out = Path(out)
-    if out.is_dir():
-        raise ConfigError(f"--out {out} is a folder; name a markdown file")
-    if any(part in out.resolve().parents for part in (Path(inside).resolve() / name for name in ("A", "B", "guard"))):
-        raise ConfigError(f"--out {out} is inside a run folder of --out-dir; name a file beside them")
-    existing = next(p for p in [out.parent, *out.parent.parents] if p.exists() or p == Path(p.anchor))
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out {out}: cannot write below {existing}; choose another path for the markdown report")
+    result = compare.judge_ab(written, guard=bool(plan.guard), counting=plan.counting, perf=args.perf,
+                              perf_across_machines=args.perf_across_machines, threshold=args.threshold, only_common=args.only_common)
+    return _publish_comparison(result, outputs, command=_command(args), out=plan.out, refresh=baseline.refresh_command(None),
+                               inputs=plan.inputs)
 
 
 def _cmd_baseline(args, outputs: Outputs) -> int:

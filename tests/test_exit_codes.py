@@ -60,3 +60,24 @@ def test_a_contended_run_is_not_judged_not_bad_input(capsys, tmp_path):
     document["mnist_ref"]["contention"] = {"verdict": "contended", "reasons": [], "steal_share": 0.05, "wall_s": 30.0}
     code, _ = compare_exit(capsys, tmp_path, document)
     assert code == ExitCode.NOT_JUDGED
+
+
+def interrupted_mid_case(document: dict) -> dict:
+    """A partial session's JSON as an interrupt between a case's rounds leaves it: that case's rounds, no extra_info."""
+    doc = copy.deepcopy(document)
+    unfinished = copy.deepcopy(doc["benchmarks"][0])
+    unfinished["name"] = "test_fit[tensorflow-cpu0-bs32-unfinished]"
+    unfinished["extra_info"] = {}
+    doc["benchmarks"].append(unfinished)
+    doc["mnist_ref"].update(partial=True, outcome="interrupted", not_completed=["test_evaluate[tensorflow-cpu0-bs32-tuned]"])
+    return doc
+
+
+def test_a_partial_file_is_readable_and_marked_partial(capsys, tmp_path):
+    partial = tmp_path / "bench.partial.json"
+    partial.write_text(json.dumps(interrupted_mid_case(json.loads(BASELINE.read_text()))))
+    assert cli.main(["report", str(partial), "--allow-partial", "--out-dir", str(tmp_path / "pages")]) == 0
+    page = (tmp_path / "pages" / "bench.md").read_text()
+    assert "**partial**" in page and "test_fit[tensorflow-cpu0-bs32-unfinished]" in page
+    assert cli.main(["compare", str(BASELINE), str(partial), "--allow-partial", "--perf", "warn"]) == 0
+    assert "required property" not in capsys.readouterr().err

@@ -80,6 +80,7 @@ def fake_ab(monkeypatch, *, stale: dict | None = None) -> dict:
     monkeypatch.setattr(ab, "arm", lambda name, spec, *, bench_args: ab.Arm(name, sys.executable, ROOT, tuple(bench_args)))
     monkeypatch.setattr(ab, "run_interleaved", run_interleaved)
     monkeypatch.setattr(ab, "check_measure", lambda measure: None)
+    monkeypatch.setattr(ab, "check_bench_args", lambda arms: None)
     monkeypatch.setattr(compare, "compare", spy)
     return seen
 
@@ -108,9 +109,9 @@ def test_ab_refuses_a_folder_that_holds_anything_and_compares_only_its_own_runs(
 
 def test_ab_refuses_before_any_run_starts(tmp_path, monkeypatch, capsys):
     seen = fake_ab(monkeypatch)
-    for argv, needle in ((["--repeats", "0"], "--repeats must be at least 1"),
+    for argv, needle in ((["--repeats", "0"], "--repeats takes 1 to"),
                          (["--out", str(tmp_path)], "is a folder"),
-                         (["--out", str(tmp_path / "new" / "A" / "report.md"), "--out-dir", str(tmp_path / "new")], "inside a run folder")):
+                         (["--out", str(tmp_path / "new" / "A" / "report.md"), "--out-dir", str(tmp_path / "new")], "or inside one")):
         assert cli.main(["ab", "--b", sys.executable, *argv]) == ExitCode.BAD_INPUT
         captured = capsys.readouterr()
         assert needle in captured.err and "bench runs per side" not in captured.out and "Traceback" not in captured.err
@@ -237,12 +238,15 @@ ABSOLUTE = st.lists(SEGMENT, min_size=1, max_size=4).map(lambda parts: "/" + "/"
 
 
 @PROPERTY
-@given(paths=st.lists(ABSOLUTE, min_size=2, max_size=5, unique=True))
-def test_portable_paths_are_relative_and_never_merge(paths):
-    rewritten = [portable_path(p) for p in paths]
-    assert len(set(rewritten)) == len(paths)
-    assert not any(r.startswith("/") for r in rewritten)
-    assert all(os.path.normpath(os.path.join(CHECKOUT, r)) == p for p, r in zip(paths, rewritten, strict=True))
+@given(inside=st.lists(ABSOLUTE, min_size=1, max_size=5, unique=True), outside=st.lists(ABSOLUTE, max_size=3, unique=True))
+def test_portable_paths_are_relative_and_never_merge(inside, outside):
+    """Paths of the checkout's folder become relative to the checkout; system paths stay as they are; none merge."""
+    here = [f"{CHECKOUT.parent}{p}" for p in inside]
+    system = [f"/proc{p}" for p in outside]
+    rewritten = [portable_path(p) for p in here + system]
+    assert len(set(rewritten)) == len(here + system)
+    assert all(os.path.normpath(os.path.join(CHECKOUT, r)) == p for p, r in zip(here, rewritten[:len(here)], strict=True))
+    assert rewritten[len(here):] == system
 
 
 @PROPERTY
@@ -268,7 +272,7 @@ def test_a_rewrite_that_would_merge_entries_is_refused_and_writes_nothing(tmp_pa
 
 
 def test_a_file_that_cannot_be_read_or_renamed_leaves_every_file_as_it_was(tmp_path, monkeypatch, capsys):
-    good = [write(tmp_path, f"{i}.json", {"command": f"pytest --benchmark-json=/tmp/{i}.json"}) for i in range(3)]
+    good = [write(tmp_path, f"{i}.json", {"command": f"pytest --benchmark-json={CHECKOUT}/out/{i}.json"}) for i in range(3)]
     before = {p: p.read_bytes() for p in good}
     (tmp_path / "3.json").write_bytes(b'{"x": "\xff/tmp/a/b"}')
     assert portable_files.main([str(tmp_path)]) == ExitCode.BAD_INPUT
@@ -285,7 +289,7 @@ def test_a_file_that_cannot_be_read_or_renamed_leaves_every_file_as_it_was(tmp_p
     monkeypatch.setattr(os, "replace", failing_replace)
     assert portable_files.main([str(tmp_path)]) == ExitCode.BAD_INPUT
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")], "no temporaries left"
-    assert good[2].read_bytes() == before[good[2]]
+    assert {p: p.read_bytes() for p in good} == before, "a failed rename puts back the files renamed before it"
 
 
 # --- 6. the counted table's cells sit under their headers -----------------------------------------------------------

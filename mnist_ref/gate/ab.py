@@ -39,6 +39,9 @@ DEFAULT_REPEATS = {"instructions": 1, "time": 4}
 # the fewest with which the one-sided test on per-process medians can reach p < 0.05.
 GUARD_REPEATS = 4
 GUARD_FOLDER = "guard"
+# The most processes a side (or cycles of a study) one command plans: 200 timed processes of about 15 s are most of a
+# day of this machine; more is a typo, refused before the plan is built.
+MAX_REPEATS = 200
 # One bench process may not take longer than this; a hung one is stopped and the run fails.
 PROCESS_TIMEOUT_S = 900
 
@@ -66,14 +69,22 @@ def resolve_python(spec: str) -> str:
                       "pass e.g. .tox/tf220 or ../other-checkout")
 
 
+PROBE_MARK = "mnist-ref-root:"
+
+
 def project_root(python: str) -> Path:
     """The checkout an interpreter's mnist_ref is installed from (editable install), whose bench/ it runs."""
-    probe = "import mnist_ref, pathlib; print(pathlib.Path(mnist_ref.__file__).resolve().parent.parent)"
+    probe = f"import mnist_ref, pathlib; print({PROBE_MARK!r}, pathlib.Path(mnist_ref.__file__).resolve().parent.parent)"
     try:
         out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     except (OSError, subprocess.SubprocessError):
         raise ConfigError(f"{python}: cannot import mnist_ref; install the project there with `pip install -e .`") from None
-    root = Path(out.stdout.strip())
+    said = out.stdout.strip()
+    if not said.startswith(PROBE_MARK + " "):
+        # Anything that exits 0 without running the probe (/bin/true, a shell script) is not an interpreter.
+        raise ConfigError(f"{python}: not a Python interpreter (it did not run `python -c`); pass a virtualenv, a tox env "
+                          "folder or its bin/python")
+    root = Path(said.removeprefix(PROBE_MARK + " "))
     if not (root / "bench" / "conftest.py").is_file():
         raise ConfigError(f"{python}: mnist_ref comes from {root}, which has no bench/; use an editable install (`pip install -e .`)")
     return root
@@ -85,13 +96,14 @@ def arm(name: str, spec: str, *, bench_args: tuple[str, ...] = DEFAULT_BENCH_ARG
     return Arm(name, python, project_root(python), tuple(bench_args))
 
 
-def check_repeats(repeats: int, *, guard: int = GUARD_REPEATS) -> None:
-    """ConfigError unless there is at least one process a side, and a guard of none or of at least 4 a side (fewer
-    could never call a step slower)."""
-    if repeats < 1:
-        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
-    if guard != 0 and guard < GUARD_REPEATS:
-        raise ConfigError(f"--guard-repeats takes 0 (no timed guard: waiting goes unseen) or at least {GUARD_REPEATS}, got {guard}")
+def check_repeats(repeats: int, *, guard: int = GUARD_REPEATS, option: str = "--repeats") -> None:
+    """ConfigError unless there is at least one process a side and at most MAX_REPEATS (option names the flag the user
+    typed), and a guard of none or of 4 to MAX_REPEATS a side (fewer could never call a step slower)."""
+    if not 1 <= repeats <= MAX_REPEATS:
+        raise ConfigError(f"{option} takes 1 to {MAX_REPEATS} processes a side, got {repeats}")
+    if guard != 0 and not GUARD_REPEATS <= guard <= MAX_REPEATS:
+        raise ConfigError(f"--guard-repeats takes 0 (no timed guard: waiting goes unseen) or {GUARD_REPEATS} to {MAX_REPEATS}, "
+                          f"got {guard}")
 
 
 def guard_arm(a: Arm) -> Arm:
@@ -108,7 +120,7 @@ def schedule(arms: list[Arm], repeats: int, *, alternate: bool = True, rotate: b
     (A B B A A B ...): the second process of a pair ran slower than the first on average here, so each side
     takes each place equally often. With rotate, repeat i starts at arm i (A B C, B C A, C A B, ...): with many
     arms, each takes each place."""
-    check_repeats(repeats)
+    check_repeats(repeats, guard=0)
     if rotate:
         return [(i, a) for i in range(1, repeats + 1) for a in arms[(i - 1) % len(arms):] + arms[:(i - 1) % len(arms)]]
     return [(i, a) for i in range(1, repeats + 1) for a in (arms[::-1] if alternate and i % 2 == 0 else arms)]
@@ -162,15 +174,22 @@ def cause(log_path: Path) -> str:
     """The line of a failed bench process's output that says why: pytest's ERROR line, the last exception, or the last
     line it printed."""
     try:
-        lines = [line.strip() for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        return cause_of(log_path.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return "no output"
-    said = [line for line in lines if line.startswith(("ERROR:", "E ")) or "Error:" in line or "Exit:" in line]
+
+
+def cause_of(output: str) -> str:
+    """cause() of a process's output as text: argparse's "error:" line first (an unknown option), not pytest's usage."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    usage = [line for line in lines if ": error: " in line]
+    said = usage or [line for line in lines if (line.startswith(("ERROR:", "E ")) and not line.startswith("ERROR: usage:"))
+                     or "Error:" in line or "Exit:" in line]
     line = re.sub(r"^!?\s*_pytest\.outcomes\.Exit:\s*", "", (said or lines or ["no output"])[-1]).rstrip(" !")
     return line if len(line) <= 240 else line[:237] + "..."
 
 
-def check_out_dir(out_dir: Path) -> None:
+def check_out_dir(out_dir: Path, *, default: str = "results/ab/<time>/") -> None:
     """ConfigError unless out_dir is new or an empty folder: runs already there would be taken for this session's."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -179,7 +198,30 @@ def check_out_dir(out_dir: Path) -> None:
         held = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file())
         listed = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
         raise ConfigError(f"--out-dir {out_dir} already holds {listed or 'folders'} from an earlier session; "
-                          "name a new or empty folder (the default is results/ab/<time>/)")
+                          f"name a new or empty folder (the default is {default})")
+
+
+def check_no_measure(option: str, args: list[str]) -> None:
+    """ConfigError when pytest arguments given to ab choose the measure themselves: ab's --measure does, for both sides."""
+    if any(arg == "--bench-measure" or arg.startswith("--bench-measure=") for arg in args):
+        raise ConfigError(f"{option} sets --bench-measure; ab chooses the measure of both sides: pass --measure instead")
+
+
+def check_bench_args(arms: list[Arm]) -> None:
+    """ConfigError, before any run, when an arm's pytest arguments cannot run: a pytest option is unknown or a value is
+    refused, or they select no case. Each arm's bench is configured and collected once, timed (the last
+    --bench-measure wins, so counting does not start Valgrind), without measuring: a few seconds of imports."""
+    for a in arms:
+        command = [*a.prefix, a.python, "-m", "pytest", "bench", "--collect-only", "-q", "-p", "no:cacheprovider",
+                   *a.bench_args, "--bench-measure", "time"]
+        try:
+            proc = subprocess.run(command, cwd=a.root, capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ConfigError(f"{a.name}: its bench could not start ({exc})") from None
+        if proc.returncode == 5:
+            raise ConfigError(f"{a.name}: its bench arguments select no case ({' '.join(a.bench_args)}); check -k and --bench-*")
+        if proc.returncode != 0:
+            raise ConfigError(f"{a.name}: its bench arguments are refused: {cause_of(proc.stdout + proc.stderr)}")
 
 
 def check_measure(measure: str) -> None:
@@ -197,3 +239,94 @@ def default_out_dir() -> Path:
 def this_python() -> str:
     """The interpreter running mnist-ref now: the default A side."""
     return sys.executable
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What `mnist-ref ab` was asked: the two sides, the measure and its processes, where the runs and the report go,
+    and the pytest arguments of both sides (and of B alone)."""
+
+    b: str
+    a: str | None = None
+    measure: str = MEASURES[0]
+    repeats: int | None = None
+    guard_repeats: int | None = None
+    out_dir: Path | None = None
+    out: Path | None = None
+    bench_args: str = " ".join(DEFAULT_BENCH_ARGS)
+    b_extra: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A Request checked and resolved: the arms, processes a side, the timed guard's, and the paths."""
+
+    arms: tuple[Arm, Arm]
+    repeats: int
+    guard: int
+    out_dir: Path
+    out: Path
+
+    @property
+    def counting(self) -> bool:
+        return "instructions" in self.arms[0].bench_args
+
+    @property
+    def inputs(self) -> list[Path]:
+        """The run folders, which the report may not overwrite."""
+        return [self.out_dir / "A", self.out_dir / "B", *([self.out_dir / GUARD_FOLDER] * bool(self.guard))]
+
+    def describe(self) -> str:
+        how = "counting instructions, A and B at once" if self.counting else "timing, interleaved"
+        then = f", then {self.guard} timed-guard runs per side (interleaved)" if self.guard else ""
+        return (f"{self.repeats} bench runs per side ({how}){then} into {self.out_dir}: A = {self.arms[0].python}, "
+                f"B = {self.arms[1].python}")
+
+
+def plan(request: Request) -> Plan:
+    """Everything that can be refused, refused before the first process starts: counts, the measure, the folder, the
+    report's path, both interpreters and both sides' bench arguments."""
+    import shlex
+
+    counting = request.measure == "instructions"
+    if request.guard_repeats is not None and not counting:
+        raise ConfigError(f"--guard-repeats {request.guard_repeats}: the timed guard follows instruction counts only; "
+                          "with --measure time every process is timed already (use --repeats)")
+    repeats = DEFAULT_REPEATS[request.measure] if request.repeats is None else request.repeats
+    guard = (GUARD_REPEATS if request.guard_repeats is None else request.guard_repeats) if counting else 0
+    check_repeats(repeats, guard=guard)
+    check_measure(request.measure)
+    out_dir = Path(request.out_dir or default_out_dir())
+    check_out_dir(out_dir)
+    out = Path(request.out or out_dir / "compare.md")
+    check_report_path(out, out_dir=out_dir)
+    shared, extra = shlex.split(request.bench_args), shlex.split(request.b_extra)
+    check_no_measure("--bench-args", shared)
+    check_no_measure("--b-extra", extra)
+    measured = (*shared, "--bench-measure", request.measure)
+    arms = (arm("A", request.a or this_python(), bench_args=measured), arm("B", request.b, bench_args=(*measured, *extra)))
+    check_bench_args(list(arms))
+    return Plan(arms, repeats, guard, out_dir, out)
+
+
+def check_report_path(out: Path, *, out_dir: Path) -> None:
+    """ConfigError when the report path cannot be written: a folder, a run folder of out_dir or below one, or below a
+    folder that is not writable (told before minutes of runs, not after)."""
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; name a markdown file")
+    runs = [Path(out_dir).resolve() / name for name in ("A", "B", GUARD_FOLDER)]
+    if any(run == out.resolve() or run in out.resolve().parents for run in runs):
+        raise ConfigError(f"--out {out} is a run folder of --out-dir or inside one; name a file beside them")
+    existing = next(p for p in [out.parent, *out.parent.parents] if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: cannot write below {existing}; choose another path for the markdown report")
+
+
+def collect(p: Plan, *, progress: Callable[[str], None] = print) -> list[dict[str, list[Path]]]:
+    """The runs of a plan, phase by phase (the counts or seconds, then the timed guard), under one session name."""
+    session = files.stamp()
+    phases = [(p.out_dir, list(p.arms), p.repeats, 2 if p.counting else 1)]
+    if p.guard:
+        phases.append((p.out_dir / GUARD_FOLDER, [guard_arm(a) for a in p.arms], p.guard, 1))
+    return [run_interleaved(arms, repeats=repeats, out_dir=folder, together=together, session=session, progress=progress)
+            for folder, arms, repeats, together in phases]

@@ -105,11 +105,24 @@ def check_narrower(old: list[BenchFile] | None, new: BenchFile, *, allow: bool =
     return gone
 
 
+def check_others(folder: Path, target: Path) -> None:
+    """ReportError when the folder holds another bench file that is not timed: every later `compare` against the folder
+    would mix measures and refuse (exit 2), so the baseline is not replaced."""
+    for path in expand([folder]) if Path(folder).is_dir() else []:
+        if path.resolve() == Path(target).resolve():
+            continue
+        other = load_bench(path, allow_partial=True)
+        if other.measure != "time":
+            raise ReportError(f"{folder} also holds {path.name}, which measures {other.measure}: a baseline folder holds timed "
+                              "runs only (compare would refuse the mix); move that file, or name another folder with --dir")
+
+
 def replace(folder: Path, new: Path, *, allow_narrower: bool = False) -> Path:
     """Make a new run the baseline (atomically); ReportError when it is no baseline (problems) or, unless allow_narrower,
     measures less than the current one (check_narrower)."""
     candidate = load_new(new)
-    check_narrower(load_side(folder) if present(folder) else None, candidate, allow=allow_narrower)
     target = folder / BASELINE_NAME
+    check_others(folder, target)
+    check_narrower(load_side(folder) if present(folder) else None, candidate, allow=allow_narrower)
     atomic.write_bytes(target, Path(new).read_bytes())
     return target

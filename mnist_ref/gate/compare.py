@@ -15,11 +15,12 @@ import dataclasses
 import enum
 import math
 import statistics
+from pathlib import Path
 
 from mnist_ref.measure import contention
 from mnist_ref.plumbing.errors import ExitCode, ReportError, most_severe
 from mnist_ref.store import rounds
-from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_label, case_order, cells
+from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_label, case_order, cells, load_bench
 from mnist_ref.store.measured import Info, Measured, Runs
 
 # Exit codes of `mnist-ref compare` (errors.ExitCode; the most severe outcome wins, errors.most_severe).
@@ -544,3 +545,14 @@ class Gate:
     def deciding(self) -> list[PathVerdict]:
         """The verdicts that decide, every part's."""
         return [v for _, result in self.parts for v in result.paths if v.decides]
+
+
+def judge_ab(written: list[dict[str, list[Path]]], *, guard: bool, counting: bool, **policy) -> Result | Gate:
+    """`mnist-ref ab`'s verdict on exactly the runs its session wrote (phase by phase, A and B): the counts or seconds,
+    and with a timed guard a Gate of both parts. policy: compare()'s perf, perf_across_machines, threshold, only_common."""
+    sides = [[[load_bench(p) for p in phase[name]] for name in ("A", "B")] for phase in written]
+    result = compare(*sides[0], clock_elsewhere=guard, **policy)
+    if not guard:
+        return result
+    what = "instruction counts (work)" if counting else "seconds"
+    return Gate(((what, result), ("timed guard (waiting; the clock across stacks)", compare(*sides[1], **policy))))

@@ -272,6 +272,8 @@ def environment_lines(bench_file: BenchFile) -> list[str]:
           if "contention" in bench_file.meta and bench_file.measure == "time" else []),
         "  - measure: " + ("instructions counted by callgrind (the machine's load does not move a count, so it was not assessed)"
                            if bench_file.measure == "instructions" else "seconds, all cores (`--bench-measure time`)"),
+        *([f"  - **partial**: its session did not complete ({bench_file.meta.get('outcome', 'interrupted')}); not completed: "
+           + (", ".join(bench_file.meta.get("not_completed") or []) or "not recorded")] if bench_file.partial else []),
     ]
 
 

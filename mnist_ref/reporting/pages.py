@@ -26,6 +26,7 @@ def report_pages(loaded: list, out_dir: Path, *, name: str, kind: str, command: 
     benches = [f for f in loaded if isinstance(f, files.BenchFile)]
     sweep_docs = [f for f in loaded if not isinstance(f, files.BenchFile)]
     index.check_page_name(name)
+    check_one_timed_measure(benches)
     pages: list[tuple[Path, bytes]] = []
     if benches and kind == "history":
         pages.append((out_dir / "history.md", atomic.encode(history.render(benches, command=command))))
@@ -43,6 +44,17 @@ def report_pages(loaded: list, out_dir: Path, *, name: str, kind: str, command: 
     if sweep_docs:
         pages.append((out_dir / "seed-sweep.md", atomic.encode(sweeps.render_sweeps(sweep_docs, command=command))))
     return index.with_index(pages)
+
+
+def check_one_timed_measure(benches: list) -> None:
+    """ReportError when the files time different things: full trainings (time) and bounded rounds of 300 steps (steps)
+    would be gathered as processes of one case and their medians set side by side. Counted files have tables of
+    their own and go with either."""
+    timed = sorted({f.measure for f in benches} - {"instructions"})
+    if len(timed) > 1:
+        by = {m: [f.path.name for f in benches if f.measure == m][:3] for m in timed}
+        raise ReportError("these files time different things (" + "; ".join(f"{m}: {', '.join(n)}" for m, n in by.items())
+                          + "): a full epoch and a bounded round are not one case's processes; report each measure on its own")
 
 
 def versions_pages(results_dir: Path, envs: list[str], out: Path, *, allow_partial: bool, study: Path | None = None) -> dict[Path, bytes]:

@@ -114,6 +114,12 @@ def analyse(folder: Path) -> StackStudy:
     counted = runs_by_arm(folder / "counted") if (folder / "counted").is_dir() else {}
     if not timed:
         raise MnistRefError(f"{folder}: no timed runs (timed/ARM/run-N.json); collect them first")
+    if len(timed) < 2:
+        raise MnistRefError(f"{folder}: one arm ({', '.join(timed)}); a study compares arms: collect at least two")
+    sessions = sorted({str(f.meta.get("ab_session")) for files in timed.values() for f in files})
+    if len(sessions) > 1:
+        raise MnistRefError(f"{folder}: its timed runs come from {len(sessions)} collections ({', '.join(sessions[:3])}); "
+                            "processes of different sessions are not interleaved: collect each study into a folder of its own")
     left_out = tuple(f"{name} {f.path.stem.replace('-', ' ')} ({contention.describe(f.meta['contention'])})"
                      for name, files in timed.items() for f in files if contention.is_contended(f.meta.get("contention")))
     quiet = {name: [f for f in files if not contention.is_contended(f.meta.get("contention"))] for name, files in timed.items()}

@@ -119,9 +119,26 @@ def upgrade_v1(document: dict) -> dict:
     return {**document, "benchmarks": benchmarks, "mnist_ref": {**session, **meta, "schema": BENCH_SCHEMA}}
 
 
+def recorded_only(document: dict) -> dict:
+    """A partial session's document without the benchmarks it never finished recording (a case interrupted between
+    its rounds: pytest-benchmark keeps its rounds, but the bench never wrote what they measured), those named under
+    not_completed; any other document as it is."""
+    meta, benchmarks = document.get("mnist_ref"), document.get("benchmarks")
+    if not isinstance(meta, dict) or not meta.get("partial") or not isinstance(benchmarks, list):
+        return document
+    kept = [b for b in benchmarks if isinstance(b, dict) and isinstance(b.get("extra_info"), dict) and "path" in b["extra_info"]]
+    if len(kept) == len(benchmarks):
+        return document
+    cut = [str(b.get("name", "?")) for b in benchmarks if b not in kept and isinstance(b, dict)]
+    not_completed = list(meta.get("not_completed") or [])
+    not_completed += [n for n in cut if n not in not_completed]
+    return {**document, "benchmarks": kept, "mnist_ref": {**meta, "not_completed": not_completed}}
+
+
 def parse_bench(path: Path, document: dict) -> BenchFile:
-    """Validate a bench document (schema 1 read as schema 2) and wrap it; ReportError names the file, entry and field."""
-    document = upgrade_v1(document)
+    """Validate a bench document (schema 1 read as schema 2, a partial one without its unrecorded benchmarks) and wrap
+    it; ReportError names the file, entry and field."""
+    document = recorded_only(upgrade_v1(document))
     validate(path, document, "bench")
     bench_file = BenchFile(Path(path), document["machine_info"], document["mnist_ref"], document["benchmarks"], document.get("datetime", ""))
     check_measure(bench_file)

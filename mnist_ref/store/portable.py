@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from mnist_ref.plumbing import atomic
-from mnist_ref.plumbing.checkout import ABSOLUTE_PATH, portable
+from mnist_ref.plumbing.checkout import ABSOLUTE_PATH, FILE_URL, portable
 from mnist_ref.plumbing.errors import MnistRefError, ReportError
 
 TEXT_SUFFIXES = (".json", ".md", ".txt", ".log", ".csv")
@@ -44,9 +44,12 @@ def read(path: Path) -> str:
         raise ReportError(f"{path}: cannot read it ({exc.strerror or exc}); nothing was rewritten") from None
 
 
-def absolute_paths(path: Path) -> list[str]:
-    """The absolute paths a file still holds."""
-    return ABSOLUTE_PATH.findall(path.read_text(encoding="utf-8", errors="replace"))
+def machine_paths(path: Path) -> list[str]:
+    """The paths of this machine a file still holds: absolute paths portable() would rewrite (the checkout's folder,
+    the home folder), file URLs among them."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    found = ABSOLUTE_PATH.findall(text) + [m.group(0) for m in FILE_URL.finditer(text)]
+    return [p for p in found if portable(p) != p]
 
 
 def merged(before, after) -> str | None:
@@ -64,8 +67,36 @@ def merged(before, after) -> str | None:
     return None
 
 
+# What of tox's result JSON (`tox --result-json`) is kept: per env, its Python, packages and each step's exit code and
+# duration. The commands' output (pip's log, with the package index's URLs and the machine's folders) and the host go.
+TOX_STEP_FIELDS = ("retcode", "elapsed")
+
+
+def is_tox_result(document) -> bool:
+    return isinstance(document, dict) and "reportversion" in document and isinstance(document.get("testenvs"), dict)
+
+
+def trim_tox_result(document: dict) -> dict:
+    """tox's result JSON without the commands' output and the host name (TOX_STEP_FIELDS kept of every step)."""
+    def env(data: dict) -> dict:
+        steps = {k: [{f: s.get(f) for f in TOX_STEP_FIELDS} for s in data.get(k) or [] if isinstance(s, dict)]
+                 for k in ("setup", "test")}
+        return {k: v for k, v in data.items() if k not in ("setup", "test")} | steps
+
+    return {"reportversion": document["reportversion"], "toxversion": document.get("toxversion"),
+            "testenvs": {name: env(data) if isinstance(data, dict) else data for name, data in document["testenvs"].items()}}
+
+
 def rewrite(path: Path, text: str) -> str:
-    """text with its absolute paths made portable; ReportError when a JSON file would lose a distinction."""
+    """text with its absolute paths made portable (tox's result JSON trimmed first); ReportError when a JSON file would
+    lose a distinction."""
+    if path.suffix == ".json":
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        if is_tox_result(document):
+            text = json.dumps(trim_tox_result(document), indent=2) + "\n"
     new = portable(text)
     if new == text or path.suffix != ".json":
         return new

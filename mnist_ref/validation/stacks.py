@@ -26,6 +26,7 @@ from mnist_ref.plumbing.checkout import CHECKOUT, portable
 from mnist_ref.plumbing.errors import ConfigError
 from mnist_ref.reporting import stacks
 from mnist_ref.reporting.stacks import VERSION_ENVS
+from mnist_ref.store import files
 from mnist_ref.validation import study
 
 PROG = "mnist_ref.validation.stacks"
@@ -83,14 +84,18 @@ def bench_arms(arms: list[StackArm], *, counted: bool, toxworkdir: Path) -> list
 
 
 def collect(out_dir: Path, *, cycles: int, names: list[str] | None, phases: list[str], toxworkdir: Path) -> None:
+    """Every arm's timed processes, interleaved, then the counted ones, into out_dir (new or empty: runs of an earlier
+    collection would be read as this one's), all under one session name of their own (study-<time>)."""
+    ab.check_repeats(cycles, guard=0, option="--cycles")
+    ab.check_out_dir(out_dir, default="a new folder per collection")
     arms = arms_for(names)
+    timed = bench_arms(arms, counted=False, toxworkdir=toxworkdir)
+    counted = bench_arms([a for a in arms if a.counted], counted=True, toxworkdir=toxworkdir)
+    session = f"stacks-{files.stamp()}"
     if "timed" in phases:
-        ab.run_interleaved(bench_arms(arms, counted=False, toxworkdir=toxworkdir), repeats=cycles, out_dir=out_dir / "timed",
-                           session="stacks", rotate=True, together=1)
-    counted = [a for a in arms if a.counted]
+        ab.run_interleaved(timed, repeats=cycles, out_dir=out_dir / "timed", session=session, rotate=True, together=1)
     if "counted" in phases and counted:
-        ab.run_interleaved(bench_arms(counted, counted=True, toxworkdir=toxworkdir), repeats=1, out_dir=out_dir / "counted",
-                           session="stacks", alternate=False, together=2)
+        ab.run_interleaved(counted, repeats=1, out_dir=out_dir / "counted", session=session, alternate=False, together=2)
 
 
 def main(argv: list[str] | None = None) -> int:
