@@ -81,3 +81,11 @@ def test_a_partial_file_is_readable_and_marked_partial(capsys, tmp_path):
     assert "**partial**" in page and "test_fit[tensorflow-cpu0-bs32-unfinished]" in page
     assert cli.main(["compare", str(BASELINE), str(partial), "--allow-partial", "--perf", "warn"]) == 0
     assert "required property" not in capsys.readouterr().err
+
+
+def test_the_generated_by_command_can_be_run_again():
+    import shlex
+    from types import SimpleNamespace
+
+    argv = ["ab", "--b", ".venv", "--bench-args", "--bench-smoke -k fit"]
+    assert shlex.split(cli._command(SimpleNamespace(argv=argv)))[1:] == argv

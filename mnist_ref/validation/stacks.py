@@ -18,6 +18,7 @@ fixed seed).
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "collect":
             collect(args.out_dir, cycles=args.cycles, names=args.arms, phases=args.phases, toxworkdir=args.toxworkdir)
         else:
-            command = portable(" ".join([f"python -m {PROG}", *(sys.argv[1:] if argv is None else argv)]))
+            command = portable(f"python -m {PROG} " + shlex.join(sys.argv[1:] if argv is None else argv))
             for path in stacks.write_pages(args.folder, args.out, command=command):
                 print(f"wrote {path}")
 

@@ -4,6 +4,7 @@ their bench runs come from, and writing the page with the results folder's index
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +43,7 @@ def verdict_summary(rows: list[list[str]], *, label: int = 0, hits: int) -> str:
 
 def write_page(prog: str, argv: list[str] | None, args, render: Callable[..., str]) -> None:
     """analyse: the page rendered from args.folder, written with the index of its folder, all or none."""
-    command = portable(" ".join([f"python -m {prog}", *(sys.argv[1:] if argv is None else argv)]))
+    command = portable(f"python -m {prog} " + shlex.join(sys.argv[1:] if argv is None else argv))
     index.with_index([(args.out, b"")])  # a name it may not have is refused before the study is read
     atomic.write_many(index.with_index([(args.out, atomic.encode(render(args.folder, command=command)))]))
     print(f"wrote {args.out}")
