@@ -3,6 +3,8 @@ verdict, the machine's matmul throughput and the models fit trained for evaluate
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from bench_matrix import Case
 from bench_record import bench_session
@@ -26,7 +28,9 @@ def extra_work(request) -> int:
 @pytest.fixture(scope="session")
 def measure(request) -> Measure:
     """What a round's number is: seconds of the full workload, or instructions or seconds over a bounded one."""
-    return MEASURE_OF[request.config.getoption("--bench-measure")]
+    measure = MEASURE_OF[request.config.getoption("--bench-measure")]
+    fit_rounds = request.config.getoption("--bench-fit-rounds")
+    return dataclasses.replace(measure, rounds={**measure.rounds, "fit": fit_rounds}) if fit_rounds else measure
 
 
 @pytest.fixture(scope="session")

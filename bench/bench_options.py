@@ -34,6 +34,11 @@ def add_options(parser) -> None:
              "regression gate's timed guard: wall over CPU shows a step that waits) (default: %(default)s)",
     )
     group.addoption(
+        "--bench-fit-rounds", type=int, default=None, metavar="N",
+        help="with --bench-measure steps, time N fit rounds of 300 steps instead of 4 (more of each process on the fit, "
+             "for the calibration of a timed study; default: 4)",
+    )
+    group.addoption(
         "--bench-inject-work", type=float, default=0, metavar="N",
         help="put N extra (batch x 784) @ (784 x 64) products, forward and backward, into every step of the Keras "
              "model (model.extra_work_layer: real CPU work, bit-identical weights; a fraction is a product with that "
@@ -83,6 +88,9 @@ def check(config) -> None:
         raise pytest.UsageError(f"--bench-inject-work: {exc}") from None
     if not 0 <= config.getoption("--bench-inject-steps") <= 10:
         raise pytest.UsageError("--bench-inject-steps takes a fraction of extra batches between 0 and 10")
+    fit_rounds = config.getoption("--bench-fit-rounds")
+    if fit_rounds is not None and (config.getoption("--bench-measure") != "steps" or not 1 <= fit_rounds <= 100):
+        raise pytest.UsageError("--bench-fit-rounds takes 1 to 100 rounds, with --bench-measure steps only")
     if config.getoption("--bench-replicas") < 1:
         raise pytest.UsageError(f"--bench-replicas takes a number of devices of at least 1, got {config.getoption('--bench-replicas')}")
     batch_sizes(config)

@@ -115,12 +115,19 @@ def guard_arm(a: Arm) -> Arm:
     return dataclasses.replace(a, bench_args=(*args, "--bench-measure", "steps"))
 
 
-def schedule(arms: list[Arm], repeats: int, *, alternate: bool = True, rotate: bool = False) -> list[tuple[int, Arm]]:
+def schedule(arms: list[Arm], repeats: int, *, alternate: bool = True, rotate: bool = False,
+             shuffle: int | None = None) -> list[tuple[int, Arm]]:
     """(repeat index, arm), every arm once per repeat; with alternate, the order reversed every other repeat
     (A B B A A B ...): the second process of a pair ran slower than the first on average here, so each side
     takes each place equally often. With rotate, repeat i starts at arm i (A B C, B C A, C A B, ...): with many
-    arms, each takes each place."""
+    arms, each takes each place. With shuffle (a seed), every repeat is a round in a fresh random order (randomized
+    multiple interleaved trials: drift within a round falls on no arm in particular)."""
     check_repeats(repeats, guard=0)
+    if shuffle is not None:
+        import random
+
+        rng = random.Random(shuffle)
+        return [(i, a) for i in range(1, repeats + 1) for a in rng.sample(arms, len(arms))]
     if rotate:
         return [(i, a) for i in range(1, repeats + 1) for a in arms[(i - 1) % len(arms):] + arms[:(i - 1) % len(arms)]]
     return [(i, a) for i in range(1, repeats + 1) for a in (arms[::-1] if alternate and i % 2 == 0 else arms)]
@@ -132,14 +139,15 @@ def _command(a: Arm, json_path: Path) -> list[str]:
 
 
 def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: str | None = None, alternate: bool = True,
-                    rotate: bool = False, together: int = 1, progress: Callable[[str], None] = print) -> dict[str, list[Path]]:
+                    rotate: bool = False, shuffle: int | None = None, together: int = 1,
+                    progress: Callable[[str], None] = print) -> dict[str, list[Path]]:
     """Run every arm's bench `repeats` times, interleaved, `together` processes at once (more than one only
     for instruction counts, which another process does not move); JSON to out_dir/<arm>/run-<i>.json and
     each process's output to run-<i>.log. A failed process stops the run (ConfigError naming its log)."""
     session = session or files.stamp()
     env = {**os.environ, SESSION_ENV: session}
     written: dict[str, list[Path]] = {a.name: [] for a in arms}
-    plan = schedule(arms, repeats, alternate=alternate, rotate=rotate)
+    plan = schedule(arms, repeats, alternate=alternate, rotate=rotate, shuffle=shuffle)
     groups = [plan[i:i + together] for i in range(0, len(plan), together)]
     start, done = time.perf_counter(), 0
     for group in groups:
