@@ -8,9 +8,10 @@ import dataclasses
 import pytest
 from bench_matrix import Case
 from bench_record import bench_session
-from timing import MEASURE_OF, Measure
+from timing import WORKLOAD_OF, Workload
 
 from mnist_ref.plumbing.errors import MnistRefError
+from mnist_ref.store.measures import Measure
 
 
 @pytest.fixture
@@ -26,11 +27,12 @@ def extra_work(request) -> int:
 
 
 @pytest.fixture(scope="session")
-def measure(request) -> Measure:
-    """What a round's number is: seconds of the full workload, or instructions or seconds over a bounded one."""
-    measure = MEASURE_OF[request.config.getoption("--bench-measure")]
+def workload(request) -> Workload:
+    """What a round is and what its number holds: seconds of the full workload, or instructions or seconds over a
+    bounded one (--bench-measure), with --bench-fit-rounds applied."""
+    workload = WORKLOAD_OF[Measure(request.config.getoption("--bench-measure"))]
     fit_rounds = request.config.getoption("--bench-fit-rounds")
-    return dataclasses.replace(measure, rounds={**measure.rounds, "fit": fit_rounds}) if fit_rounds else measure
+    return dataclasses.replace(workload, rounds={**workload.rounds, "fit": fit_rounds}) if fit_rounds else workload
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +65,7 @@ def mnist():
 
 
 @pytest.fixture(scope="session")
-def oracle_verdict(request, mnist, measure):
+def oracle_verdict(request, mnist, workload):
     """One SGD step of the book's model against the NumPy reference (mnist-ref oracle), once per session;
     recorded in the JSON so that tables and the regression gate see whether this stack computes the book's math.
     Not over a bounded workload (counting instructions, the steps measure): those runs judge no correctness (the
@@ -71,7 +73,7 @@ def oracle_verdict(request, mnist, measure):
     from mnist_ref.core.config import Config
     from mnist_ref.reference import oracle
 
-    if measure.bounded_work:
+    if workload.bounded_work:
         return None
 
     checks = oracle.run_checks(oracle.fresh_model(Config()), mnist.x_train[:32], mnist.y_train[:32])
@@ -81,7 +83,7 @@ def oracle_verdict(request, mnist, measure):
 
 
 @pytest.fixture(scope="session")
-def matmul_flops(measure):
+def matmul_flops(workload):
     """This machine's measured matmul FLOP/s per device, calibrated once per device (None over a bounded workload:
     no speed of light in a count, and the steps measure keeps its process short)."""
     from mnist_ref.measure.speed_of_light import matmul_throughput
@@ -89,7 +91,7 @@ def matmul_flops(measure):
     measured: dict[str, float] = {}
 
     def get(device: str) -> float | None:
-        if measure.bounded_work:
+        if workload.bounded_work:
             return None
         if device not in measured:
             measured[device] = matmul_throughput(device)

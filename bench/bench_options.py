@@ -9,6 +9,7 @@ from timing import COUNTING, MEASURES, STEPS
 from mnist_ref.core import framework
 from mnist_ref.core.config import MODES
 from mnist_ref.plumbing.errors import MnistRefError
+from mnist_ref.store.measures import Measure
 
 DEFAULT_BATCH_SIZES = "32,128,512,2048"
 SMOKE_BATCH_SIZES = "32"
@@ -89,7 +90,7 @@ def check(config) -> None:
     if not 0 <= config.getoption("--bench-inject-steps") <= 10:
         raise pytest.UsageError("--bench-inject-steps takes a fraction of extra batches between 0 and 10")
     fit_rounds = config.getoption("--bench-fit-rounds")
-    if fit_rounds is not None and (config.getoption("--bench-measure") != "steps" or not 1 <= fit_rounds <= 100):
+    if fit_rounds is not None and (measure(config) is not Measure.STEPS or not 1 <= fit_rounds <= 100):
         raise pytest.UsageError("--bench-fit-rounds takes 1 to 100 rounds, with --bench-measure steps only")
     if config.getoption("--bench-replicas") < 1:
         raise pytest.UsageError(f"--bench-replicas takes a number of devices of at least 1, got {config.getoption('--bench-replicas')}")
@@ -104,9 +105,14 @@ def check(config) -> None:
                                 "use --bench-inject-work with --bench-measure instructions")
 
 
+def measure(config) -> Measure:
+    """This session's measure (--bench-measure)."""
+    return Measure(config.getoption("--bench-measure"))
+
+
 def counting(config) -> bool:
     """Whether this session counts instructions rather than timing."""
-    return config.getoption("--bench-measure") == "instructions"
+    return measure(config).counted
 
 
 def batch_sizes(config) -> list[int]:
@@ -134,11 +140,12 @@ def device_names(config) -> list[str]:
 
 def measure_record(config) -> dict:
     """The measure and its settings, as the JSON records them."""
-    if config.getoption("--bench-measure") == "steps":
-        return {"name": "steps", "unit": "s", "steps_per_round": STEPS.steps}
-    if not counting(config):
-        return {"name": "time", "unit": "s"}
+    chosen = measure(config)
+    if chosen is Measure.STEPS:
+        return {"name": chosen.value, "unit": chosen.unit, "steps_per_round": STEPS.steps}
+    if not chosen.counted:
+        return {"name": chosen.value, "unit": chosen.unit}
     from mnist_ref.measure import instructions
 
-    return {"name": "instructions", "unit": "instructions", "steps_per_round": COUNTING.steps, "tool": instructions.tool_version(),
+    return {"name": chosen.value, "unit": chosen.unit, "steps_per_round": COUNTING.steps, "tool": instructions.tool_version(),
             "options": list(instructions.VALGRIND_OPTIONS), "threads": framework.single_thread_environment()}

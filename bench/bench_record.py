@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from mnist_ref.plumbing import atomic
 from mnist_ref.plumbing.checkout import portable
 from mnist_ref.store import files
 from mnist_ref.store.schema import BENCH_SCHEMA
+from mnist_ref.store.session import Contention, Injections, Session
 
 # What a session that never reached pytest_sessionfinish counts as.
 UNFINISHED = {"partial": True, "outcome": "interrupted", "not_completed": []}
@@ -150,21 +152,14 @@ def _refused(path: Path) -> str | None:
 def mnist_ref_block(config, measure: dict) -> dict:
     """The JSON's mnist_ref block: schema, outcome, command, configuration, skipped cases, injections, measure."""
     bench = bench_session(config)
-    return {
-        "schema": BENCH_SCHEMA,
-        **bench.outcome,
-        "command": portable(" ".join(["pytest", *sys.argv[1:]])),
-        "smoke": config.getoption("--bench-smoke"),
+    injections = Injections(slowdown=config.getoption("--bench-inject-slowdown"), wait=config.getoption("--bench-inject-wait"),
+                            work=config.getoption("--bench-inject-work"), steps=config.getoption("--bench-inject-steps"))
+    return Session(
+        schema=BENCH_SCHEMA, partial=bench.outcome["partial"], outcome=bench.outcome["outcome"],
+        not_completed=tuple(bench.outcome["not_completed"]), command=portable(shlex.join(["pytest", *sys.argv[1:]])),
+        smoke=config.getoption("--bench-smoke"),
         # The book's configuration every case starts from; each case overrides device, batch size and mode.
-        "config": Config().to_dict(),
-        "skipped": list(bench.skipped.values()),
-        "replicas": config.getoption("--bench-replicas"),
-        "injected_slowdown": config.getoption("--bench-inject-slowdown"),
-        "injected_wait": config.getoption("--bench-inject-wait"),
-        "injected_work": config.getoption("--bench-inject-work"),
-        "injected_steps": config.getoption("--bench-inject-steps"),
-        "measure": measure,
-        "ab_session": os.environ.get(SESSION_ENV),
-        "oracle": bench.oracle,
-        "contention": bench.contention,
-    }
+        config=Config().to_dict(), skipped=tuple(bench.skipped.values()), replicas=config.getoption("--bench-replicas"),
+        injections=injections, measure=measure, ab_session=os.environ.get(SESSION_ENV), oracle=bench.oracle,
+        contention=Contention(bench.contention),
+    ).block()

@@ -16,12 +16,12 @@ from bench_fixtures import (  # noqa: F401 (fixtures, found by pytest in this mo
     extra_steps,
     extra_work,
     matmul_flops,
-    measure,
     mnist,
     oracle_verdict,
     slowdown,
     trained,
     wait,
+    workload,
 )
 
 from mnist_ref.core import framework

@@ -19,38 +19,38 @@ from mnist_ref.store.record import diverged, finite
 ROUNDS = {"evaluate": 5, "predict": 5, "predict_one": 30}
 
 
-def test_fit(benchmark, case, mnist, measure, matmul_flops, trained, slowdown, wait, extra_work, extra_steps, oracle_verdict):
+def test_fit(benchmark, case, mnist, workload, matmul_flops, trained, slowdown, wait, extra_work, extra_steps, oracle_verdict):
     """One epoch a round over the book's 5-epoch schedule; the first epoch is the warm-up. Counting
     instructions or timing steps, a round is an epoch of a bounded number of batches, and the accuracy band is not
     judged (the time-measured bench trains the book's schedule and judges it)."""
     cfg = case.config()
     spe = framework.compile_options(cfg.mode).get("steps_per_execution", 1)
-    data = with_extra_steps(measure.bounded(mnist, cfg.batch_size, spe), cfg.batch_size, extra_steps)
-    rounds = measure.rounds_for("fit", cfg.epochs - 1)
+    data = with_extra_steps(workload.bounded(mnist, cfg.batch_size, spe), cfg.batch_size, extra_steps)
+    rounds = workload.rounds_for("fit", cfg.epochs - 1)
     framework.set_seed(cfg.seed)
     with case.scope():
         model = build_model(extra_work=extra_work)
         compile_model(model, cfg)
         epoch = iter(range(rounds + 1))
-        round_call = measure.counted("train", framework.steps_per_execution(model),
+        round_call = workload.counted("train", framework.steps_per_execution(model),
                                      lambda callbacks: fit_epoch(model, data, cfg, epoch=next(epoch), callbacks=callbacks), wait=wait)
         call = TimedCall(round_call, slowdown)
         interrupts.stage(f"fit-{case.mode}")
         # warm-up: tracing and compilation (counting: not counted, and call.inside holds only the rounds)
-        history = [fit_epoch(model, data, cfg, epoch=next(epoch)) if measure.counting else call()]
+        history = [fit_epoch(model, data, cfg, epoch=next(epoch)) if workload.counting else call()]
         benchmark.pedantic(lambda: history.append(call()), rounds=rounds, warmup_rounds=0, iterations=1)
-        loss, accuracy = (None, None) if measure.bounded_work else \
+        loss, accuracy = (None, None) if workload.bounded_work else \
             model.evaluate(mnist.x_test, mnist.y_test, batch_size=cfg.batch_size, verbose=0)
     trained[case] = model
     times = round_times(benchmark)
-    band = None if measure.bounded_work else book.band_for(cfg)
+    band = None if workload.bounded_work else book.band_for(cfg)
     history = {key: [h[key][0] for h in history] for key in history[0]}
-    steps = measure.counted_steps(-(-len(data.x_train) // cfg.batch_size), "fit", framework.steps_per_execution(model))
+    steps = workload.counted_steps(-(-len(data.x_train) // cfg.batch_size), "fit", framework.steps_per_execution(model))
     samples = min(len(data.x_train), steps * cfg.batch_size)
     record(
-        benchmark, case, path="fit", call=call, samples=samples, steps=steps, measure=measure,
+        benchmark, case, path="fit", call=call, samples=samples, steps=steps, workload=workload,
         flops=train_flops(samples), throughput=matmul_flops(case.device),
-        **({} if measure.bounded_work else {"warmup_s": call.inside[0],
+        **({} if workload.bounded_work else {"warmup_s": call.inside[0],
                                         "compile_s": call.inside[0] - float(np.median(times)) if times else None}),
         test_accuracy=finite(accuracy), test_loss=finite(loss),
         diverged=diverged(history, loss),
@@ -59,7 +59,7 @@ def test_fit(benchmark, case, mnist, measure, matmul_flops, trained, slowdown, w
         history=finite(history),
         fingerprint=weight_fingerprint(model),
     )
-    failure = None if measure.bounded_work else book.gate_failure(cfg, float(accuracy))
+    failure = None if workload.bounded_work else book.gate_failure(cfg, float(accuracy))
     if failure:
         pytest.fail(f"{failure} ({case.id})")
 
@@ -70,47 +70,47 @@ def _model_for(case, trained):
     return trained[case]
 
 
-def _time_test_set(benchmark, case, *, path: str, keras_call, samples: int, measure, matmul_flops, slowdown: float,
+def _time_test_set(benchmark, case, *, path: str, keras_call, samples: int, workload, matmul_flops, slowdown: float,
                    steps_per_execution: int) -> None:
-    """Time a Keras call over the test images (all 10,000; measure.steps batches when counting) at the case's batch size."""
+    """Time a Keras call over the test images (all 10,000; workload.steps batches when counting) at the case's batch size."""
     call = TimedCall(keras_call, slowdown)
     with case.scope():
-        benchmark.pedantic(call, rounds=measure.rounds_for(path, ROUNDS[path]), warmup_rounds=1, iterations=1)
-    steps = measure.counted_steps(-(-samples // case.batch_size), path, steps_per_execution)
+        benchmark.pedantic(call, rounds=workload.rounds_for(path, ROUNDS[path]), warmup_rounds=1, iterations=1)
+    steps = workload.counted_steps(-(-samples // case.batch_size), path, steps_per_execution)
     samples = min(samples, steps * case.batch_size)
-    record(benchmark, case, path=path, call=call, samples=samples, steps=steps, measure=measure,
+    record(benchmark, case, path=path, call=call, samples=samples, steps=steps, workload=workload,
            flops=forward_flops(samples), throughput=matmul_flops(case.device))
 
 
-def test_evaluate(benchmark, case, mnist, measure, matmul_flops, trained, slowdown, wait):
+def test_evaluate(benchmark, case, mnist, workload, matmul_flops, trained, slowdown, wait):
     """model.evaluate over the 10,000 test images."""
     model = _model_for(case, trained)
     spe = framework.steps_per_execution(model)
-    data = measure.bounded(mnist, case.batch_size, spe)
-    _time_test_set(benchmark, case, path="evaluate", samples=len(data.x_test), measure=measure, matmul_flops=matmul_flops,
+    data = workload.bounded(mnist, case.batch_size, spe)
+    _time_test_set(benchmark, case, path="evaluate", samples=len(data.x_test), workload=workload, matmul_flops=matmul_flops,
                    slowdown=slowdown, steps_per_execution=spe,
-                   keras_call=measure.counted("test", spe, lambda callbacks: model.evaluate(
+                   keras_call=workload.counted("test", spe, lambda callbacks: model.evaluate(
                        data.x_test, data.y_test, batch_size=case.batch_size, verbose=0, callbacks=callbacks), wait=wait))
 
 
-def test_predict(benchmark, case, mnist, measure, matmul_flops, trained, slowdown, wait):
+def test_predict(benchmark, case, mnist, workload, matmul_flops, trained, slowdown, wait):
     """model.predict over the 10,000 test images."""
     model = _model_for(case, trained)
     spe = framework.steps_per_execution(model)
-    data = measure.bounded(mnist, case.batch_size, spe)
-    _time_test_set(benchmark, case, path="predict", samples=len(data.x_test), measure=measure, matmul_flops=matmul_flops,
+    data = workload.bounded(mnist, case.batch_size, spe)
+    _time_test_set(benchmark, case, path="predict", samples=len(data.x_test), workload=workload, matmul_flops=matmul_flops,
                    slowdown=slowdown, steps_per_execution=spe,
-                   keras_call=measure.counted("predict", spe, lambda callbacks: model.predict(
+                   keras_call=workload.counted("predict", spe, lambda callbacks: model.predict(
                        data.x_test, batch_size=case.batch_size, verbose=0, callbacks=callbacks), wait=wait))
 
 
-def test_predict_one(benchmark, case, mnist, measure, matmul_flops, trained, slowdown):
+def test_predict_one(benchmark, case, mnist, workload, matmul_flops, trained, slowdown):
     """The book's step 7: model.predict on the first test image; its latency."""
     model = _model_for(case, trained)
     first = mnist.x_test[0:1]
-    call = TimedCall(measure.whole(lambda: model.predict(first, verbose=0)), slowdown)
+    call = TimedCall(workload.whole(lambda: model.predict(first, verbose=0)), slowdown)
     with case.scope():
-        prediction = benchmark.pedantic(call, rounds=measure.rounds_for("predict_one", ROUNDS["predict_one"]), warmup_rounds=2,
+        prediction = benchmark.pedantic(call, rounds=workload.rounds_for("predict_one", ROUNDS["predict_one"]), warmup_rounds=2,
                                         iterations=1)
-    record(benchmark, case, path="predict_one", call=call, samples=1, steps=1, flops=forward_flops(1), measure=measure,
+    record(benchmark, case, path="predict_one", call=call, samples=1, steps=1, flops=forward_flops(1), workload=workload,
            throughput=matmul_flops(case.device), predicted_class=int(np.argmax(prediction[0])))

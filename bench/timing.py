@@ -13,30 +13,31 @@ import numpy as np
 from mnist_ref.measure.speed_of_light import speed_of_light_s
 from mnist_ref.scale.data_parallel import strategy_name
 from mnist_ref.store import rounds
-from mnist_ref.store.schema import MEASURES  # noqa: F401  (the bench's --bench-measure choices)
+from mnist_ref.store.measures import NAMES as MEASURES  # noqa: F401  (the bench's --bench-measure choices)
+from mnist_ref.store.measures import Measure
 
 
 @dataclasses.dataclass(frozen=True)
-class Measure:
-    """What a round's number is. time: seconds of the whole workload (an epoch of 60,000 images, the 10,000
+class Workload:
+    """What a round is, and what its number holds (measure, store.measures). time: seconds of the whole workload (an epoch of 60,000 images, the 10,000
     test images). instructions: instructions counted by callgrind (mnist_ref.measure.instructions) over a bounded
     workload of `steps` batches a round, which an instrumented process gets through in seconds rather than hours.
     steps: seconds of a bounded workload of `steps` batches a round, with each round's CPU seconds beside (the
     regression gate's timed guard: a process takes seconds, and wall over CPU shows a step that waits)."""
 
-    name: str = "time"
+    measure: Measure = Measure.TIME
     steps: int = 40  # batches a round when the workload is bounded (counting instructions, or the steps measure)
     rounds: dict = dataclasses.field(default_factory=dict)  # path -> timed rounds, where they differ from time's
 
     @property
     def counting(self) -> bool:
-        return self.name == "instructions"
+        return self.measure.counted
 
     @property
     def bounded_work(self) -> bool:
         """Whether a round is a bounded number of steps (no accuracy to judge, no speed of light) rather than the book's
         full workload."""
-        return self.name != "time"
+        return self.measure.bounded
 
     def steps_for(self, steps_per_execution: int = 1) -> int:
         """Batches a bounded round holds: `steps`, and at least two executions when counting (the count starts at the
@@ -158,11 +159,11 @@ def injected_wait(kind: str, factor: float):
 # Counts repeat to within a fraction of a percent from round to round, so fewer rounds suffice (an
 # instrumented fit round of 40 book steps takes about 8 s); 4 a side is the fewest with which the exact
 # one-sided Mann-Whitney test can reach p < 0.05.
-COUNTING = Measure("instructions", rounds={"fit": 4, "evaluate": 4, "predict": 4, "predict_one": 5})
+COUNTING = Workload(Measure.INSTRUCTIONS, rounds={"fit": 4, "evaluate": 4, "predict": 4, "predict_one": 5})
 # The timed guard: 300 batches a round (about half a second of the book's step on 2 cores), the rounds as for time; a
 # process takes about 12 s, most of it importing the framework.
-STEPS = Measure("steps", steps=300)
-MEASURE_OF = {m.name: m for m in (Measure(), COUNTING, STEPS)}
+STEPS = Workload(Measure.STEPS, steps=300)
+WORKLOAD_OF = {w.measure: w for w in (Workload(), COUNTING, STEPS)}
 
 
 def with_extra_steps(data, batch_size: int, fraction: float):
@@ -233,26 +234,26 @@ def round_times(benchmark) -> list[float] | None:
 
 
 def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: int, flops: int, throughput: float | None,
-           measure: Measure, **extra) -> None:
+           workload: Workload, **extra) -> None:
     """Common extra_info: the case, throughput, speed of light and the harness overhead; for instruction
     counts, instructions a step and a sample."""
     data = round_times(benchmark)
     info = {"path": path, "backend": case.backend, "device": case.device, "batch_size": case.batch_size, "mode": case.mode,
             "replicas": case.replicas, "strategy": strategy_name(case.backend, case.layout), **extra}
     info.update(samples_per_round=samples, steps_per_round=steps, flops_per_round=flops)
-    if measure.counting:
+    if workload.counting:
         if data and min(data) <= 0:
             raise RuntimeError(f"no instructions counted in a {path} round of {case.id}: the counted region never opened")
         if data:
             median = float(np.median(data))
-            info.update(measure=measure.name, round_spread=rounds.spread(data),
+            info.update(measure=workload.measure.value, round_spread=rounds.spread(data),
                         instructions_per_step=median / steps, instructions_per_sample=median / samples,
                         instructions_by_part=_parts_since_last())
         benchmark.extra_info.update(info)
         return
     info.update(matmul_flops_per_s=throughput)
-    if measure.bounded_work:
-        info.update(measure=measure.name)
+    if workload.bounded_work:
+        info.update(measure=workload.measure.value)
     if data:
         median = float(np.median(data))
         inside = call.inside[-len(data):]

@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 LAYERS = (
     ("plumbing",),
     ("core",),
-    ("store", "measure"),
+    ("store",),
+    ("measure",),
     ("scale",),
     ("reference",),
     ("gate",),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import shlex
 import sys
@@ -128,12 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                        help="address of worker 0 in a multi-host run (default: $MNIST_REF_COORDINATOR)")
     train.add_argument("--process-id", type=int, default=None, help="this worker's index, 0 on the coordinator's host (default: $MNIST_REF_PROCESS_ID)")
-    train.add_argument("--worker-timeout", type=float, default=None, help="seconds after which workers started here are stopped (default: 3600)")
+    train.add_argument("--worker-timeout", type=_bounded(float, 1, 7 * 24 * 3600), default=None,
+                       help="seconds after which workers started here are stopped (default: 3600)")
 
     sweep = _command_parser(sub, "sweep", help="train several seeds and record their test accuracies (derives the bands)")
     _add_run_options(sweep, grid=True)
-    sweep.add_argument("--seeds", type=int, default=12, help="number of seeds, 0..N-1 (default: %(default)s)")
-    sweep.add_argument("--jobs", type=int, default=None,
+    sweep.add_argument("--seeds", type=_bounded(int, 2, 10_000), default=12, help="number of seeds, 0..N-1 (default: %(default)s)")
+    sweep.add_argument("--jobs", type=_bounded(int, 1, 256), default=None,
                        help="run seeds as Dask tasks on a local cluster of this many worker processes (default: one after another here)")
     sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run seeds as Dask tasks on a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (needs mnist-ref[cluster])")
@@ -170,13 +172,29 @@ def build_parser() -> argparse.ArgumentParser:
     oracle = _command_parser(sub, "oracle", help="check one Keras SGD step against the hand-written NumPy reference (exit 3 on a mismatch)")
     _add_backend_option(oracle)
     _add_placement_options(oracle)
-    oracle.add_argument("--steps", type=int, default=100, help="steps of the reported trajectory, 0 for none (default: %(default)s)")
+    oracle.add_argument("--steps", type=_bounded(int, 0, 100_000), default=100, help="steps of the reported trajectory, 0 for none (default: %(default)s)")
     oracle.add_argument("--seed", type=int, default=None, help="seed of the initial weights (default: the run default)")
     oracle.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
 
     env = _command_parser(sub, "env", help="print the environment capture as JSON")
     _add_backend_option(env)
     return parser
+
+
+def _bounded(kind, low, high):
+    """An argparse type: a finite number of kind (int or float) from low to high, else one usage line."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:  # NaN and infinity fail the comparison
+            raise argparse.ArgumentTypeError(f"takes a {'whole ' if kind is int else ''}number from {low:g} to {high:g}, "
+                                             f"got {text!r}")
+        return value
+
+    return parse
 
 
 def _page_name(text: str) -> str:
@@ -225,8 +243,10 @@ def _add_compare_parsers(sub) -> None:
     run_ab.add_argument("--b", required=True, help="new side, the same kinds")
     run_ab.add_argument("--measure", choices=ab.MEASURES, default=ab.MEASURES[0],
                         help="instructions: count them under callgrind, both sides at once (steady, not time), then the timed "
-                             "guard (--guard-repeats); time: seconds of the full workload, interleaved one process at a time "
-                             "(default: %(default)s)")
+                             "guard (--guard-repeats); time: the clock of 300-step rounds of every path (the bench's "
+                             "--bench-measure steps), interleaved one process at a time, judged by the Hodges-Lehmann ratio "
+                             f"with its exact 95%% interval, processes added up to {ab.TIME_BUDGET} a side where it cannot "
+                             "tell (default: %(default)s)")
     run_ab.add_argument("--repeats", type=int, default=None,
                         help="bench processes per side (default: " + ", ".join(f"{k} {v}" for k, v in ab.DEFAULT_REPEATS.items()) + ")")
     run_ab.add_argument("--guard-repeats", type=int, default=None,
@@ -504,14 +524,14 @@ def _cmd_ab(args, outputs: Outputs) -> int:
                          out_dir=args.out_dir, out=args.out, bench_args=args.bench_args, b_extra=args.b_extra)
     plan = ab.plan(request)
     print(plan.describe())
+    judge = functools.partial(compare.judge_ab, guard=bool(plan.guard), counting=plan.counting, perf=args.perf,
+                              perf_across_machines=args.perf_across_machines, threshold=args.threshold, only_common=args.only_common)
     try:
-        written = ab.collect(plan)
+        result, written = ab.run(plan, judge)
     except KeyboardInterrupt:
         outputs.paths = [f"{plan.out_dir} (the runs that completed, and a log per run; no comparison)"]
         raise
     outputs.paths = [p for phase in written for paths in phase.values() for p in paths]
-    result = compare.judge_ab(written, guard=bool(plan.guard), counting=plan.counting, perf=args.perf,
-                              perf_across_machines=args.perf_across_machines, threshold=args.threshold, only_common=args.only_common)
     return _publish_comparison(result, outputs, command=_command(args), out=plan.out, refresh=baseline.refresh_command(None),
                                inputs=plan.inputs)
 

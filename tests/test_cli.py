@@ -120,7 +120,7 @@ def test_unwritable_output_is_one_line(real_data_dir, tmp_path):
 
 
 def test_sweep_needs_two_seeds(tiny_dir, out):
-    assert_one_line_error(run_cli("sweep", "--seeds", "1", "--data-dir", str(tiny_dir), "--out", str(out)), "at least 2 seeds")
+    assert_one_line_error(run_cli("sweep", "--seeds", "1", "--data-dir", str(tiny_dir), "--out", str(out)), "takes a whole number from 2 to")
 
 
 

@@ -66,7 +66,7 @@ def test_a_bench_session_under_load_is_flagged_everywhere(tmp_path, real_data_di
     assert cli.main(["report", str(out), "--out-dir", str(tmp_path / "pages")]) == 0
     assert "machine during the session: contended: other processes kept" in (tmp_path / "pages" / "bench.md").read_text()
     capsys.readouterr()
-    assert cli.main(["compare", str(out), str(out)]) == 2  # speed cannot be judged from it: rerun
+    assert cli.main(["compare", str(out), str(out)]) == 5  # not judged: rerun on a quiet machine
     assert "contended" in capsys.readouterr().out
     assert cli.main(["baseline", str(out), "--dir", str(tmp_path / "base")]) == 2
     assert "busy machine" in capsys.readouterr().err

@@ -89,3 +89,50 @@ def test_the_generated_by_command_can_be_run_again():
 
     argv = ["ab", "--b", ".venv", "--bench-args", "--bench-smoke -k fit"]
     assert shlex.split(cli._command(SimpleNamespace(argv=argv)))[1:] == argv
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--learning-rate", "inf"], "learning rate must be above 0 and at most 100"),
+    (["train", "--learning-rate", "nan"], "learning rate must be above 0 and at most 100"),
+    (["train", "--epochs", "100000"], "epochs must be a whole number from 1 to 1000"),
+    (["sweep", "--seeds", "99999999999"], "takes a whole number from 2 to 10000"),
+    (["oracle", "--steps", "-1"], "takes a whole number from 0 to 100000"),
+])
+def test_every_number_is_bounded_and_finite(capsys, args, needle):
+    try:
+        code = cli.main(args)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_study_into_a_folder_with_runs_is_refused(tmp_path, capsys):
+    from mnist_ref.validation import stacks
+
+    (tmp_path / "study" / "timed" / "book").mkdir(parents=True)
+    (tmp_path / "study" / "timed" / "book" / "run-1.json").write_text("{}")
+    assert stacks.main(["collect", "--out-dir", str(tmp_path / "study"), "--arms", "book", "tuned"]) == ExitCode.BAD_INPUT
+    assert "already holds timed/book/run-1.json" in capsys.readouterr().err
+    assert stacks.main(["collect", "--out-dir", str(tmp_path / "new"), "--cycles", "0"]) == ExitCode.BAD_INPUT
+    assert "--cycles takes 1 to 200" in capsys.readouterr().err
+
+
+def test_a_study_of_one_arm_is_refused(tmp_path):
+    from mnist_ref.plumbing.errors import MnistRefError
+    from mnist_ref.reporting import stacks
+
+    folder = tmp_path / "study" / "timed" / "book"
+    folder.mkdir(parents=True)
+    (folder / "run-1.json").write_text((ROOT / "results" / "stacks" / "timed" / "book" / "run-1.json").read_text())
+    with pytest.raises(MnistRefError, match="one arm"):
+        stacks.analyse(tmp_path / "study")
+
+
+def test_a_baseline_folder_that_holds_a_counted_file_is_not_replaced(capsys, tmp_path):
+    folder = tmp_path / "baseline"
+    folder.mkdir()
+    counted = ROOT / "results" / "bench" / "cpu-tensorflow-instructions.json"
+    (folder / "counted.json").write_text(counted.read_text())
+    assert cli.main(["baseline", str(BASELINE), "--dir", str(folder)]) == ExitCode.BAD_INPUT
+    assert "measures instructions" in capsys.readouterr().err and sorted(p.name for p in folder.iterdir()) == ["counted.json"]

@@ -199,4 +199,4 @@ def test_a_tuned_count_starts_at_its_second_execution(monkeypatch):
     assert counting.counted_steps(200, "fit", 100) == 100 and counting.counted_steps(40, "fit", 1) == 39
     assert counting.counted_steps(30, "fit", 100) == 30, "fewer than two executions: the whole call is counted"
     assert timing.STEPS.steps_for(100) == 300 and timing.STEPS.bounded_work and not timing.STEPS.counting
-    assert timing.Measure().rounds_for("fit", 4) == 4 and not timing.Measure().bounded_work
+    assert timing.Workload().rounds_for("fit", 4) == 4 and not timing.Workload().bounded_work

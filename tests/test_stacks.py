@@ -1,5 +1,6 @@
-"""The stacks study's arithmetic: ratios between arms with bootstrap intervals, '~' where an interval spans 1, and the
-headline naming only the changes whose interval excludes 1; the arms and their interpreters."""
+"""The stacks study's arithmetic: ratios between arms with the one estimator (gate.ratio: paired by cycle from 6 cycles,
+else two-sample), '~' where an interval spans 1, and the headline naming real changes and the steps that are the same;
+the arms and their interpreters."""
 
 from __future__ import annotations
 
@@ -7,44 +8,46 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mnist_ref.gate import ratio
 from mnist_ref.plumbing.errors import ConfigError
 from mnist_ref.reporting import stacks
 from mnist_ref.store.provenance import Provenance
 from mnist_ref.validation import stacks as collect
 
-POSITIVE = st.lists(st.floats(0.5, 2.0), min_size=3, max_size=8)
+POSITIVE = st.lists(st.floats(0.5, 2.0), min_size=4, max_size=8)
+
+
+def arm(name: str, per_step: list[float], version: str = "2.21") -> stacks.Arm:
+    env = Provenance.of({"framework": {"backend": "tensorflow", "tensorflow": version, "keras": "3"}})
+    return stacks.Arm(name, env, {"fit": per_step}, {"fit": per_step}, {}, None, None, None,
+                      tuple(range(1, len(per_step) + 1)))
 
 
 @settings(max_examples=40, deadline=None)
 @given(a=POSITIVE, b=POSITIVE)
-def test_the_interval_holds_the_ratio_of_medians(a, b):
-    ratio, low, high = stacks.ratio_interval(a, b)
-    assert low <= ratio <= high
-    assert stacks.ratio_interval(a, b) == (ratio, low, high), "a fixed seed gives the same interval"
+def test_the_interval_holds_the_estimate(a, b):
+    r = stacks.timed_ratio(arm("a", a), arm("b", b), "fit")
+    assert r.low <= r.estimate <= r.high
+    assert r.paired == (min(len(a), len(b)) >= ratio.fewest_processes(paired=True))  # rounds both arms ran
 
 
 def test_the_same_processes_span_one_and_a_real_shift_does_not():
     a = [1.00, 1.02, 0.98, 1.01, 0.99]
-    assert stacks.interval_cell(*stacks.ratio_interval(a, a)).startswith("~1.00x")
-    slower = [x * 1.3 for x in a]
-    ratio, low, high = stacks.ratio_interval(a, slower)
-    assert low > 1 and stacks.interval_cell(ratio, low, high) == f"{ratio:.2f}x [{low:.2f}, {high:.2f}]"
+    assert stacks.interval_cell(stacks.timed_ratio(arm("a", a), arm("b", a), "fit")).startswith("~1.000x")
+    slower = stacks.timed_ratio(arm("a", a), arm("b", [x * 1.3 for x in a]), "fit")
+    assert slower.low > 1 and stacks.interval_cell(slower) == slower.cell()
 
 
-def arm(name: str, per_step: list[float], version: str) -> stacks.Arm:
-    env = Provenance.of({"framework": {"backend": "tensorflow", "tensorflow": version, "keras": "3"}})
-    return stacks.Arm(name, env, {"fit": per_step}, {"fit": per_step}, {}, None, None, None)
-
-
-def test_the_headline_names_only_real_changes(monkeypatch):
-    base = [1.0, 1.01, 0.99, 1.02, 0.98]
+def test_the_headline_names_real_changes_and_the_same(monkeypatch):
+    base = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99]
     study = stacks.StackStudy(None, {"tf215": arm("tf215", base, "2.15"), "tf216": arm("tf216", [x * 1.3 for x in base], "2.16"),
-                                     "tf217": arm("tf217", [x * 1.3 * (1 + 0.01 * (-1) ** i) for i, x in enumerate(base)], "2.17")}, 5)
-    real, not_real = stacks.consecutive_changes(study)
-    assert len(real) == 1 and real[0].startswith("fit got 1.30x slower") and len(not_real) == 1
+                                     "tf217": arm("tf217", [x * 1.3 * (1 + 0.002 * (-1) ** i) for i, x in enumerate(base)],
+                                                  "2.17")}, 8)
+    changes = stacks.consecutive_changes(study)
+    assert [c.answer for c in changes] == [ratio.Answer.SLOWER, ratio.Answer.SAME]
     headline = stacks.speed_headline(study)
-    assert "between consecutive releases, real changes: fit got 1.30x slower from 2.15 to 2.16" in headline
-    assert "(1 of 2 steps within their interval)" in headline
+    assert "real changes: fit 2.15 -> 2.16 slower by 1.300x" in headline
+    assert "the same within +-3%: fit 2.16 -> 2.17" in headline and "0 of 2 steps cannot be told" in headline
 
 
 def test_an_unknown_arm_or_a_missing_env_is_one_line(tmp_path):

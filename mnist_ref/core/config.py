@@ -46,16 +46,26 @@ class Config:
         return dataclasses.asdict(self)
 
 
+# The bounds of a run's numbers: past them a value is a typo, not an experiment (a seed NumPy's generators take; a batch
+# no larger than the training set; a learning rate that is a finite number, where SGD on this model diverges long
+# before 100).
+MAX_EPOCHS = 1000
+MAX_BATCH_SIZE = 60_000
+MAX_LEARNING_RATE = 100.0
+MAX_SEED = 2**32 - 1
+MAX_PROCESSES = 256  # data-parallel devices or worker processes
+
+
 def validate(cfg: Config) -> None:
     """Raise ConfigError naming the first out-of-range field and what it accepts."""
-    if not isinstance(cfg.epochs, int) or cfg.epochs < 1:
-        raise ConfigError(f"epochs must be a whole number of at least 1, got {cfg.epochs!r}")
-    if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
-        raise ConfigError(f"batch size must be a whole number of at least 1, got {cfg.batch_size!r}")
-    if not cfg.learning_rate > 0:
-        raise ConfigError(f"learning rate must be above 0, got {cfg.learning_rate!r}")
-    if not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ConfigError(f"seed must be a whole number of 0 or more, got {cfg.seed!r}")
+    if not isinstance(cfg.epochs, int) or not 1 <= cfg.epochs <= MAX_EPOCHS:
+        raise ConfigError(f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {cfg.epochs!r}")
+    if not isinstance(cfg.batch_size, int) or not 1 <= cfg.batch_size <= MAX_BATCH_SIZE:
+        raise ConfigError(f"batch size must be a whole number from 1 to {MAX_BATCH_SIZE:,}, got {cfg.batch_size!r}")
+    if not 0 < cfg.learning_rate <= MAX_LEARNING_RATE:  # NaN and infinity fail this too
+        raise ConfigError(f"learning rate must be above 0 and at most {MAX_LEARNING_RATE:g}, got {cfg.learning_rate!r}")
+    if not isinstance(cfg.seed, int) or not 0 <= cfg.seed <= MAX_SEED:
+        raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, got {cfg.seed!r}")
     if not 0.0 <= cfg.validation_split < 1.0:
         raise ConfigError(
             f"validation split must be in [0, 1), got {cfg.validation_split!r} (0.1 keeps 6,000 images)"
@@ -64,7 +74,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"device must be cpu, gpu or gpu:N, got {cfg.device!r}")
     for name in ("replicas", "workers"):
         value = getattr(cfg, name)
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if not isinstance(value, int) or not 1 <= value <= MAX_PROCESSES:
+            raise ConfigError(f"{name} must be a whole number from 1 to {MAX_PROCESSES}, got {value!r}")
     if cfg.mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")

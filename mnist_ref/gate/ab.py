@@ -4,9 +4,11 @@ By default the bench counts instructions (--bench-measure instructions): a count
 machine's load, so A and B of each repeat run at once, one on each core; one process a side suffices
 (results/steady-validation.md). A count sees work, not waiting, so a timed guard follows: short processes
 (--bench-measure steps) interleaved one at a time, whose wall over CPU seconds shows a step that waits, and whose
-clock judges two different stacks (results/waiting-validation.md). With --measure time the runs are the full
-workload, interleaved A B A B ..., one at a time: drift on a shared machine (other tenants, thermal state, page
-cache) moves whole processes by up to 1.5x here, and interleaving makes it hit both sides alike.
+clock judges two different stacks (results/waiting-validation.md). With --measure time the runs are timed 300-step rounds
+of every path (--bench-measure steps), interleaved A B B A ..., one at a time: drift on a shared machine (other
+tenants, thermal state, page cache) moves whole processes by up to 1.5x here, and interleaving makes it hit both sides
+alike; the clock is judged by gate/ratio.py's estimator (results/clock-validation.md), with processes added where it
+cannot tell.
 """
 
 from __future__ import annotations
@@ -24,17 +26,24 @@ from pathlib import Path
 from mnist_ref.plumbing import interrupts
 from mnist_ref.plumbing.errors import ConfigError
 from mnist_ref.store import files
+from mnist_ref.store.measures import Measure
 
 SESSION_ENV = "MNIST_REF_AB_SESSION"  # recorded by bench/conftest.py in the JSON's mnist_ref block
 # The default selection: the book's batch-32 fit (one warm-up and the timed epochs per process) and the NumPy
 # floor, which no Keras change should move (a control).
 DEFAULT_BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "fit")
-MEASURES = ("instructions", "time")
+# ab's --measure, and what each side's bench measures for it (store.measures): counts, or the clock of 300-step rounds of
+# every path (about 15-20 s a process, most of it start-up, so the budget goes to more processes than longer ones).
+BENCH_MEASURE = {"instructions": Measure.INSTRUCTIONS, "time": Measure.STEPS}
+MEASURES = tuple(BENCH_MEASURE)
 # Processes per side by default, per measure. Counting: 1 (the count repeats to a fraction of a percent between
 # processes: one a side called every A/A and every level right in results/steady-validation.md; 2-4 minutes a process
-# under callgrind, both sides at once). Timing: the comparator tests per-process medians from 4 a side (about 40 s a
-# process here, one at a time, so 5-6 minutes on 2 cores). results/gate-validation.md measures both.
-DEFAULT_REPEATS = {"instructions": 1, "time": 4}
+# under callgrind, both sides at once). Timing: 8 a side, paired by repeat (the estimator's paired interval needs 6;
+# results/clock-validation.md measures its width and coverage at 8), one process at a time; where the clock still
+# cannot tell, TIME_STEP more a side, up to TIME_BUDGET.
+DEFAULT_REPEATS = {"instructions": 1, "time": 8}
+TIME_STEP = 4
+TIME_BUDGET = 16
 # Timed-guard processes per side after the counts (--bench-measure steps, about 15 s each, one at a time): 4 a side is
 # the fewest with which the one-sided test on per-process medians can reach p < 0.05.
 GUARD_REPEATS = 4
@@ -112,25 +121,26 @@ def guard_arm(a: Arm) -> Arm:
     if "--bench-measure" in args:
         i = args.index("--bench-measure")
         del args[i:i + 2]
-    return dataclasses.replace(a, bench_args=(*args, "--bench-measure", "steps"))
+    return dataclasses.replace(a, bench_args=(*args, "--bench-measure", Measure.STEPS.value))
 
 
 def schedule(arms: list[Arm], repeats: int, *, alternate: bool = True, rotate: bool = False,
-             shuffle: int | None = None) -> list[tuple[int, Arm]]:
+             shuffle: int | None = None, first: int = 1) -> list[tuple[int, Arm]]:
     """(repeat index, arm), every arm once per repeat; with alternate, the order reversed every other repeat
     (A B B A A B ...): the second process of a pair ran slower than the first on average here, so each side
     takes each place equally often. With rotate, repeat i starts at arm i (A B C, B C A, C A B, ...): with many
     arms, each takes each place. With shuffle (a seed), every repeat is a round in a fresh random order (randomized
     multiple interleaved trials: drift within a round falls on no arm in particular)."""
     check_repeats(repeats, guard=0)
+    indices = range(first, first + repeats)
     if shuffle is not None:
         import random
 
         rng = random.Random(shuffle)
-        return [(i, a) for i in range(1, repeats + 1) for a in rng.sample(arms, len(arms))]
+        return [(i, a) for i in indices for a in rng.sample(arms, len(arms))]
     if rotate:
-        return [(i, a) for i in range(1, repeats + 1) for a in arms[(i - 1) % len(arms):] + arms[:(i - 1) % len(arms)]]
-    return [(i, a) for i in range(1, repeats + 1) for a in (arms[::-1] if alternate and i % 2 == 0 else arms)]
+        return [(i, a) for i in indices for a in arms[(i - 1) % len(arms):] + arms[:(i - 1) % len(arms)]]
+    return [(i, a) for i in indices for a in (arms[::-1] if alternate and i % 2 == 0 else arms)]
 
 
 def _command(a: Arm, json_path: Path) -> list[str]:
@@ -139,7 +149,7 @@ def _command(a: Arm, json_path: Path) -> list[str]:
 
 
 def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: str | None = None, alternate: bool = True,
-                    rotate: bool = False, shuffle: int | None = None, together: int = 1,
+                    rotate: bool = False, shuffle: int | None = None, together: int = 1, first: int = 1,
                     progress: Callable[[str], None] = print) -> dict[str, list[Path]]:
     """Run every arm's bench `repeats` times, interleaved, `together` processes at once (more than one only
     for instruction counts, which another process does not move); JSON to out_dir/<arm>/run-<i>.json and
@@ -147,7 +157,7 @@ def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: st
     session = session or files.stamp()
     env = {**os.environ, SESSION_ENV: session}
     written: dict[str, list[Path]] = {a.name: [] for a in arms}
-    plan = schedule(arms, repeats, alternate=alternate, rotate=rotate, shuffle=shuffle)
+    plan = schedule(arms, repeats, alternate=alternate, rotate=rotate, shuffle=shuffle, first=first)
     groups = [plan[i:i + together] for i in range(0, len(plan), together)]
     start, done = time.perf_counter(), 0
     for group in groups:
@@ -234,7 +244,7 @@ def check_bench_args(arms: list[Arm]) -> None:
 
 def check_measure(measure: str) -> None:
     """ConfigError when the measure cannot be taken here (instruction counts need valgrind)."""
-    if measure == "instructions" and shutil.which("valgrind") is None:
+    if BENCH_MEASURE[measure].counted and shutil.which("valgrind") is None:
         raise ConfigError("mnist-ref ab counts instructions under valgrind, which is not installed "
                           "(Debian/Ubuntu: apt-get install valgrind); or pass --measure time")
 
@@ -274,10 +284,13 @@ class Plan:
     guard: int
     out_dir: Path
     out: Path
+    measure: Measure = Measure.INSTRUCTIONS  # what each side's bench measures
+    session: str = ""
+    budget: int = 0  # timed: processes a side the clock may grow to where it cannot tell
 
     @property
     def counting(self) -> bool:
-        return "instructions" in self.arms[0].bench_args
+        return self.measure.counted
 
     @property
     def inputs(self) -> list[Path]:
@@ -296,7 +309,7 @@ def plan(request: Request) -> Plan:
     report's path, both interpreters and both sides' bench arguments."""
     import shlex
 
-    counting = request.measure == "instructions"
+    counting = BENCH_MEASURE[request.measure].counted
     if request.guard_repeats is not None and not counting:
         raise ConfigError(f"--guard-repeats {request.guard_repeats}: the timed guard follows instruction counts only; "
                           "with --measure time every process is timed already (use --repeats)")
@@ -311,10 +324,11 @@ def plan(request: Request) -> Plan:
     shared, extra = shlex.split(request.bench_args), shlex.split(request.b_extra)
     check_no_measure("--bench-args", shared)
     check_no_measure("--b-extra", extra)
-    measured = (*shared, "--bench-measure", request.measure)
+    measured = (*shared, "--bench-measure", BENCH_MEASURE[request.measure].value)
     arms = (arm("A", request.a or this_python(), bench_args=measured), arm("B", request.b, bench_args=(*measured, *extra)))
     check_bench_args(list(arms))
-    return Plan(arms, repeats, guard, out_dir, out)
+    return Plan(arms, repeats, guard, out_dir, out, BENCH_MEASURE[request.measure], files.stamp(),
+                0 if counting else max(repeats, TIME_BUDGET))
 
 
 def check_report_path(out: Path, *, out_dir: Path) -> None:
@@ -332,9 +346,25 @@ def check_report_path(out: Path, *, out_dir: Path) -> None:
 
 def collect(p: Plan, *, progress: Callable[[str], None] = print) -> list[dict[str, list[Path]]]:
     """The runs of a plan, phase by phase (the counts or seconds, then the timed guard), under one session name."""
-    session = files.stamp()
     phases = [(p.out_dir, list(p.arms), p.repeats, 2 if p.counting else 1)]
     if p.guard:
         phases.append((p.out_dir / GUARD_FOLDER, [guard_arm(a) for a in p.arms], p.guard, 1))
-    return [run_interleaved(arms, repeats=repeats, out_dir=folder, together=together, session=session, progress=progress)
+    return [run_interleaved(arms, repeats=repeats, out_dir=folder, together=together, session=p.session, progress=progress)
             for folder, arms, repeats, together in phases]
+
+
+def run(p: Plan, judge: Callable, *, progress: Callable[[str], None] = print):
+    """Collect the plan's runs and judge them (judge: the runs phase by phase -> a verdict with `rerun_would_tell`);
+    timed, while the clock cannot tell and the budget allows, TIME_STEP more processes a side, interleaved as before
+    (Pinpoint's way: attempts are added where a comparison is still unknown). Returns (verdict, runs)."""
+    written = collect(p, progress=progress)
+    result = judge(written)
+    while not p.counting and result.rerun_would_tell and len(written[0]["A"]) < p.budget:
+        done = len(written[0]["A"])
+        more = min(TIME_STEP, p.budget - done)
+        progress(f"the clock cannot tell yet with {done} processes a side: {more} more a side (budget {p.budget})")
+        extra = run_interleaved(list(p.arms), repeats=more, first=done + 1, out_dir=p.out_dir, session=p.session,
+                                progress=progress)
+        written[0] = {name: written[0][name] + extra[name] for name in written[0]}
+        result = judge(written)
+    return result, written

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnist_ref.gate import compare
-from mnist_ref.measure import contention
 from mnist_ref.plumbing import atomic
 from mnist_ref.plumbing.checkout import CHECKOUT
 from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.store.files import PATHS, BenchFile, case_label, case_order, cells, expand, load_bench
+from mnist_ref.store.measures import Measure
 
 # results/baseline/ of the checkout this package runs from (an editable install), else of the working directory.
 _CHECKOUT_BASELINE = CHECKOUT / "results" / "baseline"
@@ -36,31 +36,26 @@ def load_side(path: Path, *, allow_partial: bool = False) -> list[BenchFile]:
     return [load_bench(p, allow_partial=allow_partial) for p in paths]
 
 
-# What a session injected to test the gate itself, and the value that means "nothing injected".
-INJECTIONS = {"injected_slowdown": 1.0, "injected_wait": 1.0, "injected_work": 0, "injected_steps": 0}
-
-
 def problems(new: BenchFile) -> list[str]:
     """Why a bench file cannot be a baseline, in words (none: it can): a baseline that was partial, interrupted,
     injected with extra work or sleep, empty, counted rather than timed, measured on a busy machine, or incorrect
     itself would let the regressions it is there to catch pass."""
-    meta = new.meta
+    session = new.session
     found = []
-    if new.partial or meta.get("outcome", "complete") != "complete" or meta.get("not_completed"):
-        found.append(f"its session did not complete (outcome {meta.get('outcome', 'unknown')!r}, partial {bool(new.partial)}); "
+    if session.partial or session.outcome != "complete" or session.not_completed:
+        found.append(f"its session did not complete (outcome {session.outcome!r}, partial {session.partial}); "
                      "a baseline must come from a complete session: rerun the bench")
-    injected = [f"{name} {meta[name]}" for name, neutral in INJECTIONS.items() if meta.get(name, neutral) != neutral]
+    injected = session.injections.active()
     if injected:
         found.append(f"it was made with {', '.join(injected)} (a test of the gate, not this stack's speed); rerun without --bench-inject-*")
     if not new.benchmarks:
         found.append("it holds no benchmarks")
-    if new.measure != "time":
+    if new.measure is not Measure.TIME:
         found.append(f"it measures {new.measure} over a bounded workload; the committed baseline is the timed smoke bench "
                      "(--bench-measure time), which also judges accuracy. Compare such runs with `mnist-ref ab` or "
                      "`mnist-ref compare A.json B.json`")
-    record = meta.get("contention")
-    if contention.is_contended(record):
-        found.append(f"it was measured on a busy machine ({contention.describe(record)}); rerun the bench when the machine is quiet")
+    if session.contention.contended:
+        found.append(f"it was measured on a busy machine ({session.contention.describe()}); rerun the bench when the machine is quiet")
     failed = [f for f in compare.oracle_findings([new]) if f.failed]
     failed += [f for key, paths in cells([new]).items() for f in compare.own_findings(key, [paths]) if f.failed]
     found += [f"{case_label(f.key)}: {f.what}" for f in failed]
@@ -112,7 +107,7 @@ def check_others(folder: Path, target: Path) -> None:
         if path.resolve() == Path(target).resolve():
             continue
         other = load_bench(path, allow_partial=True)
-        if other.measure != "time":
+        if other.measure is not Measure.TIME:
             raise ReportError(f"{folder} also holds {path.name}, which measures {other.measure}: a baseline folder holds timed "
                               "runs only (compare would refuse the mix); move that file, or name another folder with --dir")
 

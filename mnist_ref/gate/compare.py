@@ -17,11 +17,13 @@ import math
 import statistics
 from pathlib import Path
 
-from mnist_ref.measure import contention
+from mnist_ref.gate import ratio
+from mnist_ref.gate.ratio import Ratio
 from mnist_ref.plumbing.errors import ExitCode, ReportError, most_severe
 from mnist_ref.store import rounds
 from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_label, case_order, cells, load_bench
 from mnist_ref.store.measured import Info, Measured, Runs
+from mnist_ref.store.measures import Measure
 
 # Exit codes of `mnist-ref compare` (errors.ExitCode; the most severe outcome wins, errors.most_severe).
 EXIT_OK, EXIT_PERFORMANCE, EXIT_USAGE, EXIT_CORRECTNESS = ExitCode.OK, ExitCode.SLOWER, ExitCode.BAD_INPUT, ExitCode.INCORRECT
@@ -59,6 +61,13 @@ ALPHA = 0.05
 # by up to 1.5x between processes here, so rounds of one process are not independent samples of the next.
 # With fewer, it compares rounds, and only the threshold guards against the difference between processes.
 MIN_RUNS_FOR_RUN_LEVEL = 4
+# The clock of one interleaved session (`mnist-ref ab --measure time`, and the guard's clock across stacks) is judged by
+# the one estimator of a timed ratio (gate/ratio.py: Hodges-Lehmann on log process medians, exact 95% interval, paired
+# by repeat from 6 a side): slower where the interval lies above 1 and the estimate is at least CLOCK_MIN_EFFECT, no
+# change where the interval lies within +-CLOCK_SAME_WITHIN (or excludes 1 by less than the minimum effect), and
+# "cannot tell" otherwise (not judged: more processes would tell; ab adds them, up to its budget).
+CLOCK_MIN_EFFECT = 1.02
+CLOCK_SAME_WITHIN = 0.03
 # Machines whose usable cores differ by more than this factor are not compared for speed at all.
 MAX_CORE_RATIO = 4.0
 
@@ -89,12 +98,12 @@ def environment_summary(bench_file: BenchFile) -> dict[str, str]:
         "gpus": env.gpu_list,
         "cuda": env.accelerator.get("cuda", "none"),
         "git commit": env.git_commit,
-        "injected slowdown": str(bench_file.meta.get("injected_slowdown", 1.0)),
-        "injected wait": str(bench_file.meta.get("injected_wait", 1.0)),
-        "injected work": str(bench_file.meta.get("injected_work", 0)),
-        "injected steps": str(bench_file.meta.get("injected_steps", 0)),
+        "injected slowdown": str(bench_file.session.injections.slowdown),
+        "injected wait": str(bench_file.session.injections.wait),
+        "injected work": str(bench_file.session.injections.work),
+        "injected steps": str(bench_file.session.injections.steps),
         "measure": bench_file.measure,
-        "interleaved run": str(bench_file.meta.get("ab_session") or "no"),
+        "interleaved run": str(bench_file.session.ab_session or "no"),
     }
     if not env.known:
         summary.update({field: UNKNOWN for field in (*ENVIRONMENT_FIELDS, *MACHINE_FIELDS)})
@@ -183,8 +192,8 @@ def _thresholds(defaults: dict[str, float], override: float | None) -> dict[str,
 def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | None = None) -> Comparison:
     """interleaved (one `mnist-ref ab` session), same machine kind, different machine, incomparable, or unknown
     environment (a file without its environment block); threshold, when given, replaces every path's threshold."""
-    counted = all(f.measure == "instructions" for f in base + new)
-    guard = all(f.measure == "steps" for f in base + new)
+    counted = all(f.measure.counted for f in base + new)
+    guard = all(f.measure is Measure.STEPS for f in base + new)
     unknown = [f.path.name for f in base + new if not isinstance(f.machine.get("mnist_ref"), dict)]
     if unknown:
         return Comparison(Machines.UNKNOWN, None, f"no environment block (machine_info.mnist_ref) in {', '.join(unknown)}; "
@@ -206,8 +215,7 @@ def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | 
         return dataclasses.replace(comparison, thresholds=_thresholds(INSTRUCTION_THRESHOLDS, threshold), counted=True,
                                    why=f"instructions counted by callgrind ({comparison.why}); the machine's load does not move them")
     comparison = dataclasses.replace(comparison, guard=guard, stacks_differ=bool(stacks))
-    contended = [f"{f.path.name} ({contention.describe(f.meta['contention'])})" for f in base + new
-                 if contention.is_contended(f.meta.get("contention"))]
+    contended = [f"{f.path.name} ({f.session.contention.describe()})" for f in base + new if f.session.contention.contended]
     if contended:
         return dataclasses.replace(comparison, thresholds=None, contended=True, why="the machine was busy with other work while measuring "
                           + ", ".join(contended) + "; speed is not judged from a contended run: rerun the bench on a quiet machine")
@@ -222,7 +230,7 @@ def _classify_machines(base: list[BenchFile], new: list[BenchFile], *, threshold
     b, n = _merged(base), _merged(new)
     machine_diff = _differing(b, n, MACHINE_FIELDS)
     if not machine_diff:
-        sessions = {f.meta.get("ab_session") for f in base + new}
+        sessions = {f.session.ab_session for f in base + new}
         if len(sessions) == 1 and None not in sessions:
             return Comparison(Machines.INTERLEAVED, _thresholds(INTERLEAVED_THRESHOLDS, threshold), "both sides interleaved in one `mnist-ref ab` session")
         return Comparison(Machines.SAME, _thresholds(SAME_MACHINE_THRESHOLDS, threshold), "same CPU model, cores and GPUs; separate runs")
@@ -283,6 +291,7 @@ class PathVerdict:
     unit: str = "rounds"  # what the test compared: rounds, or per-process medians ("runs")
     quantity: Quantity = Quantity.SECONDS
     decides: bool = True  # False: shown beside the verdicts that decide (the clock within one stack's timed guard)
+    interval: Ratio | None = None  # the clock of one interleaved session: the estimator's ratio and 95% interval
 
     @property
     def ratio(self) -> float:
@@ -304,6 +313,26 @@ def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, 
         verdict = Verdict.NO_CHANGE
     return PathVerdict(key, path, statistics.median(base), statistics.median(new), len(base), len(new),
                        rounds.spread(base), rounds.spread(new), p_slower, p_faster, threshold, verdict, unit, quantity, decides)
+
+
+def judge_clock(key: CaseKey, path: str, base: list[float], new: list[float], *, decides: bool = True) -> PathVerdict | NotCompared:
+    """The clock of one interleaved session on one path, per-process medians in repeat order: the estimator's ratio
+    and interval decide (CLOCK_MIN_EFFECT, CLOCK_SAME_WITHIN); "cannot tell" is not judged (rerun with more processes)."""
+    r = ratio.ratio(base, new, paired=len(base) == len(new) >= ratio.fewest_processes(paired=True))
+    answer = r.answer(CLOCK_SAME_WITHIN)
+    if answer is ratio.Answer.SLOWER and r.estimate >= CLOCK_MIN_EFFECT:
+        verdict = Verdict.SLOWER
+    elif answer is ratio.Answer.FASTER and r.estimate <= 1 / CLOCK_MIN_EFFECT:
+        verdict = Verdict.FASTER
+    elif answer is not ratio.Answer.CANNOT_TELL:
+        verdict = Verdict.NO_CHANGE
+    else:
+        return NotCompared(key, path, f"cannot tell with {len(base)} and {len(new)} processes: {r.cell()} (Hodges-Lehmann, "
+                           f"exact 95%) spans 1 and reaches past +-{100 * CLOCK_SAME_WITHIN:.0f}%; rerun with more "
+                           "processes (--repeats)", decides, rerun=True)
+    return PathVerdict(key, path, statistics.median(base), statistics.median(new), len(base), len(new),
+                       rounds.spread(base), rounds.spread(new), None, None, CLOCK_MIN_EFFECT, verdict, "runs",
+                       Quantity.SECONDS, decides, interval=r)
 
 
 def per_run_times(runs: Runs, path: str, quantity: Quantity = Quantity.SECONDS) -> list[list[float]]:
@@ -379,8 +408,8 @@ def correctness(key: CaseKey, base: Runs, new: Runs, *, identical_env: bool, env
 def oracle_findings(new: list[BenchFile]) -> list[Finding]:
     """A new run whose stack failed the oracle (one SGD step against the NumPy reference) is incorrect."""
     return [Finding(f"every case of {f.path.name}", "one SGD step DIFFERS from the NumPy reference in "
-                    + ", ".join(f.meta["oracle"].get("differs") or ["?"]), True)
-            for f in new if isinstance(f.meta.get("oracle"), dict) and f.meta["oracle"].get("matches") is False]
+                    + ", ".join(f.session.oracle_differs or ["?"]), True)
+            for f in new if f.session.oracle_failed]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -411,6 +440,11 @@ class Result:
         return [n for n in self.not_compared if n.blocking]
 
     @property
+    def rerun_would_tell(self) -> bool:
+        """Whether what blocks a pass is only what more processes could judge (not correctness, not a missing path)."""
+        return bool(self.unchecked) and all(n.rerun for n in self.unchecked) and not self.correctness_failed
+
+    @property
     def exit_code(self) -> ExitCode:
         """The most severe outcome: 3 correctness, 1 slower (when the policy fails on it), 2 something that
         should have been checked was not, else 0."""
@@ -427,7 +461,7 @@ def _per_file_cells(files: list[BenchFile]) -> list[dict[CaseKey, dict[str, Meas
 
 
 def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: str, why_not: str, alpha: float,
-           quantity: Quantity = Quantity.SECONDS, decides: bool = True, contended: bool = False):
+           quantity: Quantity = Quantity.SECONDS, decides: bool = True, contended: bool = False, clock: bool = False):
     """The verdict on one path's speed in one quantity, or why it was not compared (blocking when the policy would
     fail on it and the verdict would decide)."""
     blocks = policy == "fail" and decides
@@ -449,13 +483,16 @@ def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: 
         # Any verdict would be a guess: "no change" or "noisy" could hide a slowdown of any size.
         return NotCompared(key, path + label, f"cannot judge: {len(b)} baseline and {len(n)} new {unit}; the one-sided test "
                            f"cannot reach p < {alpha:g} with fewer than {fewest_a_side(alpha)} a side", blocks, rerun=True)
+    if clock and quantity is Quantity.SECONDS and unit == "runs":
+        return judge_clock(key, path, b, n, decides=decides)
     return judge_path(key, path, b, n, threshold=thresholds[path], alpha=alpha, unit=unit, quantity=quantity, decides=decides)
 
 
 def _outcomes(key: CaseKey, path: str, base_runs, new_runs, comparison: Comparison, *, policy: str, alpha: float,
-              clock_elsewhere: bool) -> list:
+              clock_elsewhere: bool, clock_estimator: bool = True) -> list:
     """One path's verdicts (or why not): one in counts or seconds; two for the timed guard, waiting and the clock."""
-    common = {"policy": policy, "alpha": alpha, "contended": comparison.contended}
+    common = {"policy": policy, "alpha": alpha, "contended": comparison.contended,
+              "clock": clock_estimator and comparison.machines is Machines.INTERLEAVED and not comparison.counted}
     if comparison.counted:
         decides = not (clock_elsewhere and comparison.stacks_differ)
         why = comparison.why if decides else "different stacks: their counts are shown, and the timed guard's clock decides"
@@ -473,7 +510,7 @@ def _outcomes(key: CaseKey, path: str, base_runs, new_runs, comparison: Comparis
 
 def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", perf_across_machines: str = "warn",
             threshold: float | None = None, thresholds: dict[str, float] | None = None, alpha: float = ALPHA,
-            only_common: bool = False, clock_elsewhere: bool = False) -> Result:
+            only_common: bool = False, clock_elsewhere: bool = False, clock_estimator: bool = True) -> Result:
     """Match cases of the two sides and judge each; nothing is dropped: what is not judged is listed as not
     compared, and blocks a pass where the gate was asked to check it (a baseline case missing from the new run,
     unless only_common; a path whose speed could not be tested under a failing policy). threshold replaces every
@@ -481,7 +518,8 @@ def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", 
     judges one set of runs both ways). clock_elsewhere: counts of two stacks are shown and do not block a pass, because
     the clock judges them in the timed guard beside (`mnist-ref ab`). Timed-guard files (--bench-measure steps) get two
     verdicts a path: wall over CPU (waiting), which decides within one stack, and the clock, which decides across
-    stacks; the other is shown."""
+    stacks; the other is shown. The clock of one interleaved session is judged by the estimator (judge_clock) unless
+    clock_estimator is False (the validation studies made before it, whose pages stay as measured)."""
     measures = {side: sorted({f.measure for f in files}) for side, files in (("baseline", base), ("new run", new))}
     if len(set(measures["baseline"] + measures["new run"])) > 1:
         raise ReportError("the two sides measured different things (baseline: " + ", ".join(measures["baseline"])
@@ -520,7 +558,7 @@ def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", 
             if not any(path in r for r in base_runs + new_runs):
                 continue
             for outcome in _outcomes(key, path, base_runs, new_runs, comparison, policy=policy, alpha=alpha,
-                                     clock_elsewhere=clock_elsewhere):
+                                     clock_elsewhere=clock_elsewhere, clock_estimator=clock_estimator):
                 (verdicts if isinstance(outcome, PathVerdict) else not_compared).append(outcome)
     return Result(comparison, base_env, new_env, verdicts, findings, not_compared, policy)
 
@@ -540,6 +578,10 @@ class Gate:
     @property
     def exit_code(self) -> ExitCode:
         return most_severe(*(result.exit_code for _, result in self.parts))
+
+    @property
+    def rerun_would_tell(self) -> bool:
+        return any(result.rerun_would_tell for _, result in self.parts)
 
     @property
     def deciding(self) -> list[PathVerdict]:

@@ -157,3 +157,13 @@ def spread(values: Sequence[float]) -> float:
     on the log scale: 0.05 is about 5%)."""
     logs = np.log(np.asarray(values, dtype=float))
     return float(1.4826 * np.median(np.abs(logs - np.median(logs))))
+
+
+def between(a: dict[int, float], b: dict[int, float], *, confidence: float = CONFIDENCE) -> Ratio:
+    """B over A from per-process medians keyed by round (the cycle a process ran in): paired on the rounds both arms
+    ran when there are enough of them for a paired interval (fewest_processes), else every process against every
+    other (two-sample). ValueError where neither form has an interval."""
+    common = sorted(set(a) & set(b))
+    if len(common) >= fewest_processes(paired=True, confidence=confidence):
+        return ratio([a[r] for r in common], [b[r] for r in common], paired=True, confidence=confidence)
+    return ratio(list(a.values()), list(b.values()), confidence=confidence)

@@ -15,14 +15,17 @@ import dataclasses
 import os
 import time
 
-# Another process keeping this many cores busy on average, beside the bench, makes a session contended. A
-# bench process of TensorFlow's uses up to every core itself, so a quarter of a core from others already
-# takes time slices from it.
-OTHER_BUSY_CORES_LIMIT = 0.25
-# Steal (CPU time the hypervisor gave to other guests) above this share of the session's CPU time.
-STEAL_LIMIT = 0.02
-# The fixed probe taking this much longer at the end of the session than at its start.
-PROBE_DRIFT_LIMIT = 1.2
+# The limits and the rule that reads a record are the record's reader's (store.session), so that every reader decides
+# alike; assess() below applies them to what it measured.
+from mnist_ref.store.session import (  # noqa: F401 (re-exported: the instrument's own vocabulary)
+    OTHER_BUSY_CORES_LIMIT,
+    PROBE_DRIFT_LIMIT,
+    STEAL_LIMIT,
+    describe,
+    is_contended,
+    reasons_from,
+)
+
 # The probe: this many repetitions of a 256x256 float64 matrix product, the best of PROBE_REPEATS timings.
 PROBE_PRODUCTS = 40
 PROBE_REPEATS = 5
@@ -107,32 +110,3 @@ def assess(start: Snapshot, end: Snapshot) -> dict:
     record["verdict"] = "contended" if reasons else "steady"
     record["reasons"] = reasons
     return record
-
-
-def reasons_from(record: dict) -> list[str]:
-    """Why a record's numbers make its session contended, in words (none: steady). The verdict a file states is
-    never trusted alone: the same rule is applied to the numbers it holds."""
-    reasons = []
-    other, steal, drift = (record.get(k) for k in ("other_busy_cores", "steal_share", "probe_drift"))
-    if isinstance(other, (int, float)) and other > OTHER_BUSY_CORES_LIMIT:
-        reasons.append(f"other processes kept {other:.2f} cores busy on average (limit {OTHER_BUSY_CORES_LIMIT})")
-    if isinstance(steal, (int, float)) and steal > STEAL_LIMIT:
-        reasons.append(f"the hypervisor stole {100 * steal:.1f}% of CPU time (limit {100 * STEAL_LIMIT:.0f}%)")
-    if isinstance(drift, (int, float)) and drift > PROBE_DRIFT_LIMIT:
-        reasons.append(f"the fixed probe ran {drift:.2f}x slower at the end than at the start (limit {PROBE_DRIFT_LIMIT}x)")
-    return reasons
-
-
-def is_contended(record) -> bool:
-    """Whether a session's contention record (or None, for files written before it) says contended, by its verdict
-    or by its own numbers (a record that says "steady" beside numbers past the limits is contended)."""
-    return isinstance(record, dict) and (record.get("verdict") == "contended" or bool(reasons_from(record)))
-
-
-def describe(record: dict | None) -> str:
-    """One phrase for tables and the gate: 'steady', 'contended: REASONS', or 'not recorded'."""
-    if not isinstance(record, dict):
-        return "not recorded"
-    if is_contended(record):
-        return "contended: " + "; ".join(reasons_from(record) or record.get("reasons") or ["?"])
-    return "steady"

@@ -8,12 +8,12 @@ import statistics
 from mnist_ref.core.book import BOOK_PRINTED_EPOCH_S, BOOK_PRINTED_US_PER_SAMPLE
 from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED
 from mnist_ref.core.dataset import TEST_IMAGES, TRAIN_IMAGES
-from mnist_ref.measure import contention
 from mnist_ref.plumbing.checkout import portable
 from mnist_ref.reporting.tables import accuracy_cell, fmt, provenance, table
 from mnist_ref.store import rounds
 from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_order, cells, skipped
 from mnist_ref.store.measured import Info, Measured, Runs
+from mnist_ref.store.measures import Measure
 from mnist_ref.store.schema import FLOOR_MODE
 
 
@@ -197,7 +197,7 @@ def headline(files: list[BenchFile]) -> str:
                 + (f"{'inside' if info.in_band else 'OUTSIDE'} the band {fmt(info.band, 'band')}" if info.band else "no band"))
     prints = {b.info.fingerprint for b in fits}
     weights = "" if len(fits) < 2 else ("; the same weights in every process" if len(prints) == 1 else "; the weights DIFFER between processes")
-    verdicts = [f.meta.get("oracle") for f in files if f.meta.get("oracle") is not None]
+    verdicts = [f.session.oracle for f in files if f.session.oracle is not None]
     oracle = ("the oracle was not checked" if not verdicts else
               "one SGD step matches the NumPy reference of the book's math" if all(v.get("matches") for v in verdicts) else
               "one SGD step DIFFERS from the NumPy reference of the book's math")
@@ -259,21 +259,20 @@ def cpu_gpu_section(files: list[BenchFile]) -> list[str]:
 
 def environment_lines(bench_file: BenchFile) -> list[str]:
     """Markdown bullet lines describing where one bench file was measured."""
-    env = bench_file.provenance
+    env, session = bench_file.provenance, bench_file.session
     versions = ", ".join(f"{k} {v}" for k, v in env.versions.items())
     extras = ", ".join(f"{k} {v}" for k, v in env.accelerator.items())
     return [
         f"- `{bench_file.path.name}` ({bench_file.datetime[:19].replace('T', ' ')} UTC): {env.machine}; GPUs: {env.gpu_list}",
         f"  - Python {env.python}, NumPy {env.numpy}, {versions}; backend {env.backend}"
         + (f"; {extras}" if extras else ""),
-        f"  - command: `{portable(bench_file.meta.get('command', '?'))}`" + (" (smoke mode)" if bench_file.meta.get("smoke") else ""),
-        f"  - oracle: {oracle_line(bench_file.meta.get('oracle'))}",
-        *([f"  - machine during the session: {contention.describe(bench_file.meta['contention'])}"]
-          if "contention" in bench_file.meta and bench_file.measure == "time" else []),
-        "  - measure: " + ("instructions counted by callgrind (the machine's load does not move a count, so it was not assessed)"
-                           if bench_file.measure == "instructions" else "seconds, all cores (`--bench-measure time`)"),
-        *([f"  - **partial**: its session did not complete ({bench_file.meta.get('outcome', 'interrupted')}); not completed: "
-           + (", ".join(bench_file.meta.get("not_completed") or []) or "not recorded")] if bench_file.partial else []),
+        f"  - command: `{portable(session.command or '?')}`" + (" (smoke mode)" if session.smoke else ""),
+        f"  - oracle: {oracle_line(session.oracle)}",
+        *([f"  - machine during the session: {session.contention.describe()}"]
+          if session.contention.recorded and bench_file.measure is Measure.TIME else []),
+        "  - measure: " + bench_file.measure.describe(),
+        *([f"  - **partial**: its session did not complete ({session.outcome}); not completed: "
+           + (", ".join(session.not_completed) or "not recorded")] if session.partial else []),
     ]
 
 
@@ -344,8 +343,8 @@ def counted_section(files: list[BenchFile]) -> list[str]:
 def render_bench(files: list[BenchFile], *, command: str) -> str:
     """The whole bench report: a headline, one table per question, the CPU/GPU comparison (and instruction counts,
     where some files counted them), then where each file was measured."""
-    counted = [f for f in files if f.measure == "instructions"]
-    timed = [f for f in files if f.measure != "instructions"]
+    counted = [f for f in files if f.measure.counted]
+    timed = [f for f in files if not f.measure.counted]
     lines = ["# Benchmark results", "", headline(timed or files) if timed else
              "These files count instructions (the steady measure); no timed run, so no speed headline.", ""]
     if timed:

@@ -41,7 +41,8 @@ def performance_rows(result: Result, *, markdown: bool) -> list[list[str]]:
             case_label(v.key), f"{v.path} ({v.quantity})", f"{_median_cell(v.base_median, v.quantity)} -> {_median_cell(v.new_median, v.quantity)}",
             f"{v.ratio:.4f}x" if counts else fmt(v.ratio, "x"),
             f"{_pct(v.base_spread)} / {_pct(v.new_spread)}",
-            f"{_p(v.p_slower if v.ratio >= 1 else v.p_faster)} ({v.base_rounds} / {v.new_rounds} {v.unit})",
+            (f"HL {v.interval.cell()} 95%" if v.interval else _p(v.p_slower if v.ratio >= 1 else v.p_faster))
+            + f" ({v.base_rounds} / {v.new_rounds} {v.unit}{', paired' if v.interval and v.interval.paired else ''})",
             (f"{v.threshold:g}x" if counts else fmt(v.threshold, "x")) or "none", _verdict_cell(v, result.perf_policy, markdown=markdown)])
     return rows
 
@@ -49,7 +50,7 @@ def performance_rows(result: Result, *, markdown: bool) -> list[list[str]]:
 def performance_headers(result: Result) -> list[str]:
     """The performance table's headers: the measure of each row (seconds, instructions, or wall over CPU seconds)."""
     return ["case", "path (measure)", "median base -> new", "new/base", "IQR/median base / new",
-            "p, one-sided (compared)", "threshold", "verdict"]
+            "p, one-sided or the clock's interval (compared)", "threshold", "verdict"]
 
 
 

@@ -84,7 +84,7 @@ def render(files: list[BenchFile], *, command: str) -> str:
         "after another, so compare them knowing that (the [min, max] of the rounds shows each session's spread).",
         "",
     ]
-    not_run = [s for f in files for s in f.meta.get("skipped", []) if int(s.get("replicas", 1)) > 1]
+    not_run = [s for f in files for s in f.session.skipped if int(s.get("replicas", 1)) > 1]
     if not_run:
         lines += ["Not run:", ""]
         lines += [f"- {s['backend']}, {s['mode']} mode, batch {s['batch_size']}, {s['replicas']} replicas: {s['reason']}" for s in not_run]

@@ -8,6 +8,7 @@ from mnist_ref.plumbing import atomic
 from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.reporting import backends, bench, distributed, history, index, plots, sweeps, versions
 from mnist_ref.store import files
+from mnist_ref.store.measures import Measure
 
 
 def load_inputs(arguments: list[Path], *, allow_partial: bool) -> list:
@@ -37,7 +38,7 @@ def report_pages(loaded: list, out_dir: Path, *, name: str, kind: str, command: 
         pages.append((out_dir / "distributed.md", atomic.encode(distributed.render(benches, command=command))))
     elif benches:
         pages.append((out_dir / f"{name}.md", atomic.encode(bench.render_bench(benches, command=command))))
-        timed = [f for f in benches if f.measure == "time"]  # the plots show seconds and full trainings
+        timed = [f for f in benches if f.measure is Measure.TIME]  # the plots show seconds and full trainings
         if timed:
             pages.append((out_dir / f"{name}-throughput.png", plots.throughput(timed)))
             pages.append((out_dir / f"{name}-training.png", plots.training_curves(timed)))
@@ -50,7 +51,7 @@ def check_one_timed_measure(benches: list) -> None:
     """ReportError when the files time different things: full trainings (time) and bounded rounds of 300 steps (steps)
     would be gathered as processes of one case and their medians set side by side. Counted files have tables of
     their own and go with either."""
-    timed = sorted({f.measure for f in benches} - {"instructions"})
+    timed = sorted({f.measure for f in benches if not f.measure.counted})
     if len(timed) > 1:
         by = {m: [f.path.name for f in benches if f.measure == m][:3] for m in timed}
         raise ReportError("these files time different things (" + "; ".join(f"{m}: {', '.join(n)}" for m, n in by.items())

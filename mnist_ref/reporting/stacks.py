@@ -1,10 +1,10 @@
 """Speed across stacks from an interleaved study (python -m mnist_ref.validation.stacks collects it): each arm's per-process
-medians, ratios between arms with 95% bootstrap intervals, and three pages: whether an instruction count agrees with
+medians, ratios between arms with exact 95% intervals, and three pages: whether an instruction count agrees with
 the clock per question (validity.md), where a step's time and work go per stack (anatomy.md), and the TensorFlow
 versions' speed for tf-versions.md.
 
-A ratio between two arms is the ratio of their medians over processes (each process' median round over its steps),
-with a 95% bootstrap percentile interval: processes resampled within each arm, 10,000 times, fixed seed.
+A ratio between two arms is gate.ratio.between(): the Hodges-Lehmann estimate on log process medians (each process' median
+round over its steps) with its exact 95% interval, paired by cycle where both arms ran enough cycles, else two-sample.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import dataclasses
 import statistics
 from pathlib import Path
 
-import numpy as np
-
-from mnist_ref.measure import contention
+from mnist_ref.gate.ratio import Ratio, between
 from mnist_ref.plumbing import atomic
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting import index
@@ -25,7 +23,8 @@ from mnist_ref.store.files import BenchFile, runs_by_arm
 from mnist_ref.store.provenance import Provenance
 
 PATHS = ("fit", "evaluate", "predict", "predict_one")
-RESAMPLES = 10_000
+# Two arms are "the same" where the interval lies within this of 1 (gate.ratio.Ratio.answer).
+SAME_WITHIN = 0.03
 # The tox envs, in table order (tox.ini), and the newest release every version is divided by.
 VERSION_ENVS = ("tf215", "tf216", "tf217", "tf218", "tf219", "tf220", "tf221", "tfkeras221", "tfnightly")
 NEWEST = "tf221"
@@ -54,6 +53,12 @@ class Arm:
     instructions_per_step: float | None
     instructions_per_sample: float | None
     parts: dict[str, float] | None
+    cycles: tuple[int, ...] = ()  # the cycle of each timed process, in the order of per_step's lists
+
+    def by_cycle(self, per: str, path: str) -> dict[int, float]:
+        """One path's per-process medians (per_step or per_sample) keyed by the cycle the process ran in."""
+        values = getattr(self, per)[path]
+        return dict(zip(self.cycles, values, strict=True)) if len(self.cycles) == len(values) else dict(enumerate(values))
 
 
 def _keras_fit(f: BenchFile):
@@ -81,22 +86,17 @@ def load_arm(name: str, timed: list[BenchFile], counted: list[BenchFile]) -> Arm
     return Arm(name, env, per_step, per_sample, {k: statistics.median(v) for k, v in anatomy.items()},
                statistics.median(m.info.instructions_per_step for m in fits) if fits else None,
                statistics.median(m.info.instructions_per_sample for m in fits) if fits else None,
-               fits[0].info.instructions_by_part if fits else None)
+               fits[0].info.instructions_by_part if fits else None, tuple(int(f.path.stem.split("-")[1]) for f in timed))
 
 
-def ratio_interval(a: list[float], b: list[float], *, seed: int = 0) -> tuple[float, float, float]:
-    """median(b) / median(a) and its 95% bootstrap percentile interval (each side's processes resampled)."""
-    rng = np.random.default_rng(seed)
-    xa, xb = np.asarray(a), np.asarray(b)
-    ra = np.median(rng.choice(xa, size=(RESAMPLES, len(xa))), axis=1)
-    rb = np.median(rng.choice(xb, size=(RESAMPLES, len(xb))), axis=1)
-    low, high = np.percentile(rb / ra, [2.5, 97.5])
-    return float(np.median(xb) / np.median(xa)), float(low), float(high)
+def timed_ratio(a: Arm, b: Arm, path: str, *, per: str = "per_step") -> Ratio:
+    """B over A on one path, the one estimator (gate.ratio.between)."""
+    return between(a.by_cycle(per, path), b.by_cycle(per, path))
 
 
-def interval_cell(ratio: float, low: float, high: float) -> str:
-    """'1.31x [1.22, 1.40]', with '~' in front where the interval spans 1."""
-    return f"{'~' if low <= 1 <= high else ''}{ratio:.2f}x [{low:.2f}, {high:.2f}]"
+def interval_cell(r: Ratio) -> str:
+    """'1.031x [1.012, 1.050]', with '~' in front where the interval spans 1."""
+    return f"{'~' if r.low <= 1 <= r.high else ''}{r.cell()}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,13 +116,13 @@ def analyse(folder: Path) -> StackStudy:
         raise MnistRefError(f"{folder}: no timed runs (timed/ARM/run-N.json); collect them first")
     if len(timed) < 2:
         raise MnistRefError(f"{folder}: one arm ({', '.join(timed)}); a study compares arms: collect at least two")
-    sessions = sorted({str(f.meta.get("ab_session")) for files in timed.values() for f in files})
+    sessions = sorted({str(f.session.ab_session) for files in timed.values() for f in files})
     if len(sessions) > 1:
         raise MnistRefError(f"{folder}: its timed runs come from {len(sessions)} collections ({', '.join(sessions[:3])}); "
                             "processes of different sessions are not interleaved: collect each study into a folder of its own")
-    left_out = tuple(f"{name} {f.path.stem.replace('-', ' ')} ({contention.describe(f.meta['contention'])})"
-                     for name, files in timed.items() for f in files if contention.is_contended(f.meta.get("contention")))
-    quiet = {name: [f for f in files if not contention.is_contended(f.meta.get("contention"))] for name, files in timed.items()}
+    left_out = tuple(f"{name} {f.path.stem.replace('-', ' ')} ({f.session.contention.describe()})"
+                     for name, files in timed.items() for f in files if f.session.contention.contended)
+    quiet = {name: [f for f in files if not f.session.contention.contended] for name, files in timed.items()}
     arms = {name: load_arm(name, files, counted.get(name, [])) for name, files in quiet.items() if files}
     return StackStudy(folder, arms, max(len(f) for f in timed.values()), left_out)
 
@@ -141,14 +141,15 @@ def validity_rows(result: StackStudy) -> list[list[str]]:
         if a is None or b is None or "fit" not in a.per_step or "fit" not in b.per_step:
             continue
         per = "per_step" if unit == "step" else "per_sample"
-        ratio, low, high = ratio_interval(getattr(a, per)["fit"], getattr(b, per)["fit"])
+        timed = timed_ratio(a, b, "fit", per=per)
+        low, high = timed.low, timed.high
         count_a = a.instructions_per_step if unit == "step" else a.instructions_per_sample
         count_b = b.instructions_per_step if unit == "step" else b.instructions_per_sample
         counted = count_b / count_a if count_a and count_b else None
         agrees = "" if counted is None else agreement(counted, low, high)
         waits = (b.anatomy.get("wall_over_cpu", 0) / a.anatomy["wall_over_cpu"]) if a.anatomy.get("wall_over_cpu") else None
         rows.append([question, f"{b_name} / {a_name}", f"{unit}", "" if counted is None else f"{counted:.2f}x",
-                     interval_cell(ratio, low, high), agrees, "" if waits is None else f"{waits:.2f}x",
+                     interval_cell(timed), agrees, "" if waits is None else f"{waits:.2f}x",
                      f"{len(getattr(a, per)['fit'])} / {len(getattr(b, per)['fit'])}"])
     return rows
 
@@ -231,7 +232,7 @@ def versions_rows(result: StackStudy) -> list[list[str]]:
             if newest is None or env == NEWEST or not newest.per_step.get(path):
                 cells.append(ms)
             else:
-                cells.append(f"{ms}, {interval_cell(*ratio_interval(newest.per_step[path], values))}")
+                cells.append(f"{ms}, {interval_cell(timed_ratio(newest, arm, path))}")
         rows.append([*cells, _count_cell(arm, result)])
     return rows
 
@@ -251,28 +252,37 @@ def _count_cell(arm: Arm, result: StackStudy) -> str:
 VERSIONS_HEADERS = ["env", "TensorFlow", "Keras", *(f"{p} (a step; vs {NEWEST} [95%])" for p in PATHS), "M instructions a fit step"]
 
 
-def consecutive_changes(result: StackStudy) -> tuple[list[str], list[str]]:
-    """The step from each released version to the next, per path: the changes whose interval excludes 1 (real), and
-    those within it."""
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One step between consecutive releases on one path: B (after) over A (before)."""
+
+    before: str  # TensorFlow versions
+    after: str
+    path: str
+    ratio: Ratio
+
+    @property
+    def answer(self):
+        return self.ratio.answer(SAME_WITHIN)
+
+    def sentence(self) -> str:
+        return f"{self.path} {self.before} -> {self.after} {self.ratio.sentence(SAME_WITHIN)}"
+
+
+def consecutive_changes(result: StackStudy) -> list[Change]:
+    """The step from each released version to the next, per path, with its three-way answer."""
     releases = [e for e in VERSION_ENVS if e.startswith("tf2") and e in result.arms]
-    real, not_real = [], []
+    changes = []
     for before, after in zip(releases, releases[1:], strict=False):
+        a, b = result.arms[before], result.arms[after]
         for path in PATHS:
-            a, b = result.arms[before].per_step.get(path), result.arms[after].per_step.get(path)
-            if not a or not b:
-                continue
-            ratio, low, high = ratio_interval(a, b)
-            v_before, v_after = result.arms[before].env.backend_version, result.arms[after].env.backend_version
-            words = "slower" if ratio > 1 else "faster"
-            size = ratio if ratio > 1 else 1 / ratio
-            bounds = (low, high) if ratio > 1 else (1 / high, 1 / low)
-            text = f"{path} got {size:.2f}x {words} from {v_before} to {v_after} [{bounds[0]:.2f}, {bounds[1]:.2f}]"
-            (not_real if low <= 1 <= high else real).append(text)
-    return real, not_real
+            if a.per_step.get(path) and b.per_step.get(path):
+                changes.append(Change(a.env.backend_version, b.env.backend_version, path, timed_ratio(a, b, path)))
+    return changes
 
 
-def against_newest(result: StackStudy) -> list[tuple[str, str, float, float, float]]:
-    """(env, path, ratio, low, high) of every env and path against the newest release."""
+def against_newest(result: StackStudy) -> list[tuple[str, str, Ratio]]:
+    """(env, path, ratio) of every env and path against the newest release."""
     newest = result.arms.get(NEWEST)
     out = []
     for env in VERSION_ENVS:
@@ -281,24 +291,28 @@ def against_newest(result: StackStudy) -> list[tuple[str, str, float, float, flo
             continue
         for path in PATHS:
             if arm.per_step.get(path) and newest.per_step.get(path):
-                out.append((env, path, *ratio_interval(newest.per_step[path], arm.per_step[path])))
+                out.append((env, path, timed_ratio(newest, arm, path)))
     return out
 
 
 def speed_headline(result: StackStudy) -> str:
     """What the interleaved study says about versions: the changes between consecutive releases whose interval excludes
     1, how many do not, the envs and paths that differ from the newest release, and how wide an interval is."""
-    real, not_real = consecutive_changes(result)
-    if not real and not not_real:
+    from mnist_ref.gate.ratio import Answer
+
+    changes = consecutive_changes(result)
+    if not changes:
         return "No two consecutive TensorFlow releases were measured in the interleaved study."
-    cells = against_newest(result)
-    width = statistics.median((high / low) ** 0.5 for *_, low, high in cells) if cells else 1.0
-    differ = [f"{env} {path} {ratio:.2f}x [{low:.2f}, {high:.2f}]" for env, path, ratio, low, high in cells if not low <= 1 <= high]
-    between = f"real changes: {'; '.join(real)}" if real else "none is outside its interval"
-    return (f"Interleaved, {result.cycles} processes a version, 95% intervals (each about {width:.2f}x either way here, so "
-            f"smaller changes cannot be seen): between consecutive releases, {between} ({len(not_real)} of "
-            f"{len(real) + len(not_real)} steps within their interval); against {NEWEST}, outside the interval: "
-            f"{'; '.join(differ) or 'none'}.")
+    fits = [c for c in changes if c.path == "fit"]
+    width = statistics.median(c.ratio.half_width for c in fits) if fits else 0.0
+    real = [c.sentence() for c in changes if c.answer in (Answer.SLOWER, Answer.FASTER)]
+    same = [f"{c.path} {c.before} -> {c.after}" for c in changes if c.answer is Answer.SAME]
+    untold = sum(c.answer is Answer.CANNOT_TELL for c in changes)
+    differ = [f"{env} {path} {interval_cell(r)}" for env, path, r in against_newest(result) if not r.low <= 1 <= r.high]
+    return (f"Interleaved, {result.cycles} processes a version, exact 95% intervals (the fit's about +-{100 * width:.0f}% "
+            f"here): between consecutive releases, real changes: {'; '.join(real) or 'none'}; the same within "
+            f"+-{100 * SAME_WITHIN:.0f}%: {', '.join(same) or 'none'}; {untold} of {len(changes)} steps cannot be told with "
+            f"{result.cycles} processes; against {NEWEST}, outside the interval: {'; '.join(differ) or 'none'}.")
 
 
 def render_validity(result: StackStudy, *, command: str) -> str:
@@ -324,8 +338,9 @@ def render_validity(result: StackStudy, *, command: str) -> str:
         "its timed guard's clock decides).",
         "",
         f"Timed: {result.cycles} interleaved processes an arm (`--bench-measure steps`: 300 steps a round, all cores, one "
-        "process at a time, the order rotated every cycle), the ratio of the arms' medians over processes with a 95% "
-        "bootstrap percentile interval ('~' where it spans 1). Counted: one process an arm under callgrind, single-threaded, "
+        "process at a time, the order rotated every cycle), the Hodges-Lehmann ratio of the arms' process medians with its "
+        "exact 95% interval (`gate/ratio.py`: paired by cycle from 6 cycles, else two-sample; '~' where it spans 1). "
+        "Counted: one process an arm under callgrind, single-threaded, "
         "the fit from its second execution to its last (the tuned mode, 100 steps an execution, from batch 100 of 200). "
         "'count vs clock' says whether the counted ratio falls inside the timed interval. 'wall/CPU' compares how much of "
         "the wall each stack waits (all threads' CPU seconds over wall).",

@@ -211,23 +211,27 @@ def _interleaved_section(result: stacks.StackStudy) -> list[str]:
     """The speed of every env from the interleaved study: per path, the median time a step and the ratio to the newest
     release with its 95% interval."""
     env = next(iter(result.arms.values())).env
-    real, not_real = stacks.consecutive_changes(result)
+    changes = [[c.path, f"{c.before} -> {c.after}", c.ratio.cell(), f"+-{100 * c.ratio.half_width:.1f}%",
+                f"{c.ratio.n_a} / {c.ratio.n_b}{' paired' if c.ratio.paired else ''}", c.answer.value]
+               for c in stacks.consecutive_changes(result)]
     return [
         "## Speed, interleaved (95% intervals)", "",
         f"`python -m mnist_ref.validation.stacks collect` ran {result.cycles} processes of every env, one at a time, the order "
         f"rotated every cycle, on {env.machine}: `--bench-measure steps` (book mode, batch {BOOK_BATCH_SIZE}, CPU, all cores, "
         "300 steps a round). Each cell: the median over processes of each process' median time a step, and its ratio to "
-        f"{stacks.NEWEST} with a 95% bootstrap interval over processes ('~': the interval spans 1, no change shown). The last "
+        f"{stacks.NEWEST}, the Hodges-Lehmann estimate with its exact 95% interval (`mnist_ref/gate/ratio.py`; '~': the "
+        "interval spans 1). The last "
         "column: instructions a fit step, counted under callgrind, where [validity.md](validity.md) shows a count tracks "
         "time across versions.", "",
         table(stacks.versions_rows(result), stacks.VERSIONS_HEADERS, label_columns=3), "",
         stacks.left_out_line(result), "",
-        "Between consecutive releases, real changes (interval excludes 1): " + ("; ".join(real) or "none") + ". Of "
-        f"{len(real) + len(not_real)} such comparisons, about {0.05 * (len(real) + len(not_real)):.0f} would exclude 1 by chance "
-        "alone at 95%; a bootstrap over a few processes gives intervals on the narrow side.", "",
-        "Within their interval of no change: " + ("; ".join(not_real) or "none") + ".", "",
-        "The tables below come from the separate tox runs (`tox -p`): throughput of the full workload, one run an env, "
-        "and correctness.", "",
+        f"Between consecutive releases (slower or faster: the interval excludes 1; the same: it lies within "
+        f"+-{100 * stacks.SAME_WITHIN:.0f}%; else more processes are needed to tell):", "",
+        table(changes, ["path", "TensorFlow", "after / before [95%]", "half-width", "processes", "answer"], label_columns=2),
+        "",
+        "The tables below come from the separate tox runs (`tox -p`, one run an env): correctness, and the throughput "
+        "each run measured on its own. They are separate runs, not compared: the speed answer is the interleaved one above.",
+        "",
     ]
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.store.measured import CaseKey, Measured, case_key
+from mnist_ref.store.measures import Measure
 from mnist_ref.store.provenance import Provenance
 from mnist_ref.store.schema import BENCH_SCHEMA, BENCH_SCHEMAS, PATHS, SWEEP_SCHEMA, validate  # noqa: F401 (PATHS re-exported for the renderers)
+from mnist_ref.store.session import Session
 
 # The UTC time in the names of results files and folders (run records, A/B runs): 20261130T043000Z.
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -37,11 +39,16 @@ class BenchFile:
     benchmarks: list[dict]
     datetime: str
 
+    @functools.cached_property
+    def session(self) -> Session:
+        """Its session block, typed (store.session): outcome, measure, injections, contention, oracle, ab session."""
+        return Session.of(self.meta)
+
     @property
-    def measure(self) -> str:
-        """What its rounds hold: "time" (seconds; files without the field) or "instructions"."""
-        measure = self.meta.get("measure")
-        return measure.get("name", "time") if isinstance(measure, dict) else "time"
+    def measure(self) -> Measure:
+        """What its rounds hold (store.measures): seconds of the full workload (files without the field), instruction
+        counts, or seconds of bounded rounds."""
+        return Measure(self.session.measure_name)
 
     @functools.cached_property
     def measured(self) -> list[Measured]:
@@ -56,7 +63,7 @@ class BenchFile:
     @property
     def partial(self) -> bool:
         """Whether the session that wrote it was interrupted or had failing cases."""
-        return bool(self.meta.get("partial"))
+        return self.session.partial
 
 
 def _reject_constant(name: str):
@@ -155,7 +162,7 @@ def check_measure(bench_file: BenchFile) -> None:
         said = info.get("measure", "time")
         if said != measure:
             raise ReportError(f"{bench_file.path}: benchmark {bench['name']!r} measured {said}, but the file's measure "
-                              f"(mnist_ref.measure) is {measure}{'' if isinstance(bench_file.meta.get('measure'), dict) else ' (absent)'}; "
+                              f"(mnist_ref.measure) is {measure}{'' if bench_file.session.measure else ' (absent)'}; "
                               "the file is inconsistent: rewrite it by rerunning the bench")
         per_step = info.get("instructions_per_step")
         if measure == "instructions" and per_step is None:
@@ -169,10 +176,10 @@ def check_measure(bench_file: BenchFile) -> None:
 def check_complete(bench_file: BenchFile, *, hint: str = "rerun the bench, or pass --allow-partial to use it as it is") -> None:
     """ReportError when a bench file is partial, naming what it lacks and (hint) what to do."""
     if bench_file.partial:
-        missing = bench_file.meta.get("not_completed") or []
+        missing = bench_file.session.not_completed
         listed = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
         what = f"{len(missing)} test(s) did not complete ({listed})" if missing else "its session did not complete"
-        raise ReportError(f"{bench_file.path}: a partial bench file ({bench_file.meta.get('outcome', 'interrupted')}): {what}; {hint}")
+        raise ReportError(f"{bench_file.path}: a partial bench file ({bench_file.session.outcome}): {what}; {hint}")
 
 
 def load(path: Path, *, allow_partial: bool = False) -> BenchFile | dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnist_ref.plumbing.errors import ReportError
+from mnist_ref.store.measures import NAMES
 
 BENCH_SCHEMAS = ("mnist-ref/bench/1", "mnist-ref/bench/2")
 # Version 2 writes plain params, per-round times and null (with a 'diverged' flag) for a NaN or inf metric.
@@ -22,7 +23,7 @@ ORACLE_SCHEMA = "mnist-ref/oracle/1"
 PATHS = ("fit", "evaluate", "predict", "predict_one")
 # What a round's number is: seconds of the full workload, instructions counted by callgrind over a bounded one
 # (mnist_ref.measure.instructions), or seconds of a bounded one with each round's CPU seconds (the gate's timed guard).
-MEASURES = ("time", "instructions", "steps")
+MEASURES = NAMES  # store.measures: the one vocabulary
 # The reference floor's rows (bench/test_reference_floor.py): timed like the others, no Keras model to judge.
 FLOOR_MODE = "floor"
 

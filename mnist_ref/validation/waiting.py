@@ -25,7 +25,6 @@ from pathlib import Path
 
 from mnist_ref.gate import ab, compare
 from mnist_ref.gate.compare import Quantity, Verdict
-from mnist_ref.measure import contention
 from mnist_ref.plumbing.checkout import CHECKOUT
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting.tables import provenance, table
@@ -50,7 +49,8 @@ def arms(python: str, root: Path) -> list[ab.Arm]:
 
 
 def _judge(base: list[BenchFile], new: list[BenchFile]) -> compare.Result:
-    return compare.compare(base, new, perf="fail", only_common=True)
+    # The clock beside the guard as judged when this study was made (before gate/ratio.py's estimator): kept as measured.
+    return compare.compare(base, new, perf="fail", only_common=True, clock_estimator=False)
 
 
 def verdict(result: compare.Result, quantity: Quantity, *, floor: bool = False) -> compare.PathVerdict | None:
@@ -105,8 +105,8 @@ def analyse(folder: Path) -> WaitingStudy:
         step[arm] = statistics.median(rounds.median(m.rounds) / m.info.steps_per_round for m in fits)
         cpu[arm] = statistics.median(m.info.cpu_per_step_s for m in fits)
         waiting[arm] = statistics.median(rounds.median(m.waiting) for m in fits)
-    flagged = [f"{arm} run {i}: {contention.describe(f.meta['contention'])}" for arm, files in all_runs.items()
-               for i, f in enumerate(files, start=1) if contention.is_contended(f.meta.get("contention"))]
+    flagged = [f"{arm} run {i}: {f.session.contention.describe()}" for arm, files in all_runs.items()
+               for i, f in enumerate(files, start=1) if f.session.contention.contended]
     unflagged = {arm: [_without_flag(f) for f in files] for arm, files in all_runs.items()}
     return WaitingStudy(folder, all_runs["same1"][0].provenance, {a: len(f) for a, f in all_runs.items()}, step, cpu, waiting,
                         comparisons(all_runs), flagged, comparisons(unflagged))
