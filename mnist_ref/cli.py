@@ -1,4 +1,7 @@
-"""The mnist-ref command: parses arguments, calls the library, prints; errors become one line."""
+"""The mnist-ref command: parses arguments, calls the library, prints; errors become one line.
+
+Every import is here at the top: no module of the package imports TensorFlow, JAX, torch, Dask or matplotlib when it is
+imported (mnist_ref.core.framework does, once a command asks for a backend), so `--help` stays fast."""
 
 from __future__ import annotations
 
@@ -6,12 +9,25 @@ import argparse
 import contextlib
 import functools
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from mnist_ref import __version__
-from mnist_ref.plumbing.errors import ExitCode, MnistRefError
+from mnist_ref.core import book, dataset, environment, framework, walkthrough
+from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED, KERAS_SGD_DEFAULT_LEARNING_RATE, MODES, Config
+from mnist_ref.gate import ab, baseline, compare
+from mnist_ref.gate.compare import Gate
+from mnist_ref.plumbing import atomic, interrupts
+from mnist_ref.plumbing.checkout import portable
+from mnist_ref.plumbing.errors import ConfigError, ExitCode, MnistRefError, OutputError, ReportError, most_severe
+from mnist_ref.reference import oracle
+from mnist_ref.reporting import compare as compare_report
+from mnist_ref.reporting import index, pages
+from mnist_ref.reporting import oracle as oracle_report
+from mnist_ref.scale import cluster, data_parallel, launch, sweep
+from mnist_ref.store import files, record
 
 PROG = "mnist-ref"
 
@@ -25,7 +41,6 @@ class Outputs:
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line."""
-
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         sys.exit(2)
@@ -88,8 +103,6 @@ def _add_placement_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_options(parser: argparse.ArgumentParser, *, grid: bool = False) -> None:
     """The options of one run; with grid, --batch-size and --backend take several values (a sweep's grid)."""
-    from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, KERAS_SGD_DEFAULT_LEARNING_RATE, MODES
-
     several = {"nargs": "+"} if grid else {}
     parser.add_argument("--epochs", type=int, default=BOOK_EPOCHS, help="training epochs (book: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=[BOOK_BATCH_SIZE] if grid else BOOK_BATCH_SIZE, **several,
@@ -108,7 +121,6 @@ def _add_run_options(parser: argparse.ArgumentParser, *, grid: bool = False) -> 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    from mnist_ref.core.config import DEFAULT_SEED
 
     parser = _Parser(prog=PROG, description="The classic Keras MNIST model as a reproducible, measurable reference: does my stack "
                      "reproduce the book, how fast is it here, what changed between versions, CPU or GPU at which batch size.",
@@ -132,16 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--worker-timeout", type=_bounded(float, 1, 7 * 24 * 3600), default=None,
                        help="seconds after which workers started here are stopped (default: 3600)")
 
-    sweep = _command_parser(sub, "sweep", help="train several seeds and record their test accuracies (derives the bands)")
-    _add_run_options(sweep, grid=True)
-    sweep.add_argument("--seeds", type=_bounded(int, 2, 10_000), default=12, help="number of seeds, 0..N-1 (default: %(default)s)")
-    sweep.add_argument("--jobs", type=_bounded(int, 1, 256), default=None,
+    sweep_cmd = _command_parser(sub, "sweep", help="train several seeds and record their test accuracies (derives the bands)")
+    _add_run_options(sweep_cmd, grid=True)
+    sweep_cmd.add_argument("--seeds", type=_bounded(int, 2, 10_000), default=12, help="number of seeds, 0..N-1 (default: %(default)s)")
+    sweep_cmd.add_argument("--jobs", type=_bounded(int, 1, 256), default=None,
                        help="run seeds as Dask tasks on a local cluster of this many worker processes (default: one after another here)")
-    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+    sweep_cmd.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run seeds as Dask tasks on a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (needs mnist-ref[cluster])")
-    sweep.add_argument("--out", type=Path, default=None, help="JSON path of a one-configuration sweep (default: OUT_DIR/bs<batch>-<backend>-<mode>.json)")
-    sweep.add_argument("--out-dir", type=Path, default=None, help="folder of the per-configuration files (default: results/seed-sweep)")
-    sweep.add_argument("--fresh", action="store_true", help="ignore the completed seeds of an interrupted sweep (OUT.partial.json) and start over")
+    sweep_cmd.add_argument("--out", type=Path, default=None, help="JSON path of a one-configuration sweep (default: OUT_DIR/bs<batch>-<backend>-<mode>.json)")
+    sweep_cmd.add_argument("--out-dir", type=Path, default=None, help="folder of the per-configuration files (default: results/seed-sweep)")
+    sweep_cmd.add_argument("--fresh", action="store_true", help="ignore the completed seeds of an interrupted sweep (OUT.partial.json) and start over")
 
     report = _command_parser(sub, "report", help="turn bench and sweep JSON files into markdown tables and plots")
     report.add_argument("files", nargs="+", type=Path, help="pytest-benchmark JSON from bench/, mnist-ref sweep JSON, or folders of them")
@@ -169,12 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_compare_parsers(sub)
 
-    oracle = _command_parser(sub, "oracle", help="check one Keras SGD step against the hand-written NumPy reference (exit 3 on a mismatch)")
-    _add_backend_option(oracle)
-    _add_placement_options(oracle)
-    oracle.add_argument("--steps", type=_bounded(int, 0, 100_000), default=100, help="steps of the reported trajectory, 0 for none (default: %(default)s)")
-    oracle.add_argument("--seed", type=int, default=None, help="seed of the initial weights (default: the run default)")
-    oracle.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
+    oracle_cmd = _command_parser(sub, "oracle", help="check one Keras SGD step against the hand-written NumPy reference (exit 3 on a mismatch)")
+    _add_backend_option(oracle_cmd)
+    _add_placement_options(oracle_cmd)
+    oracle_cmd.add_argument("--steps", type=_bounded(int, 0, 100_000), default=100, help="steps of the reported trajectory, 0 for none (default: %(default)s)")
+    oracle_cmd.add_argument("--seed", type=int, default=None, help="seed of the initial weights (default: the run default)")
+    oracle_cmd.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
 
     env = _command_parser(sub, "env", help="print the environment capture as JSON")
     _add_backend_option(env)
@@ -183,7 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _bounded(kind, low, high):
     """An argparse type: a finite number of kind (int or float) from low to high, else one usage line."""
-
     def parse(text: str):
         try:
             value = kind(text)
@@ -199,7 +210,6 @@ def _bounded(kind, low, high):
 
 def _page_name(text: str) -> str:
     """argparse type of report --name: a plain file name that is not the index's."""
-    from mnist_ref.reporting import index
 
     try:
         return index.check_page_name(text)
@@ -209,8 +219,6 @@ def _page_name(text: str) -> str:
 
 def _threshold(text: str) -> float:
     """argparse type of --threshold: a finite ratio above 1."""
-    from mnist_ref.gate import compare
-
     try:
         return compare.check_threshold(float(text))
     except (ValueError, MnistRefError):
@@ -218,8 +226,6 @@ def _threshold(text: str) -> float:
 
 
 def _add_compare_parsers(sub) -> None:
-    from mnist_ref.gate import ab, compare
-
     def policy_options(parser):
         parser.add_argument("--perf", choices=compare.POLICIES, default="fail",
                             help="a slowdown on the same machine kind: fail (exit 1), warn or off (default: %(default)s)")
@@ -269,7 +275,6 @@ def _add_compare_parsers(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the mnist-ref console script."""
-    from mnist_ref.plumbing import interrupts
 
     argv = sys.argv[1:] if argv is None else argv
     for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 prints as an escape, not a crash
@@ -288,14 +293,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(args) -> str:
     """The command line as typed, for the pages that record how they were made."""
-    from mnist_ref.plumbing.checkout import portable
-
     return portable(shlex.join([PROG, *args.argv]))
 
 
 def _cmd_env(args, outputs: Outputs) -> int:
-    from mnist_ref.core import environment, framework
-
     framework.select_backend(args.backend)
     print(json.dumps(environment.capture(), indent=2))
     return 0
@@ -303,8 +304,6 @@ def _cmd_env(args, outputs: Outputs) -> int:
 
 def _config(args, **overrides):
     """The run's Config and data-parallel layout, with the backend selected and the replicas readied."""
-    from mnist_ref.core.config import Config
-    from mnist_ref.scale import data_parallel
 
     cfg = Config(
         epochs=args.epochs,
@@ -341,10 +340,6 @@ def _print_walkthrough(result, band, path) -> None:
 
 
 def _cmd_train(args, outputs: Outputs) -> int:
-    from mnist_ref.core import book, dataset, environment, framework, walkthrough
-    from mnist_ref.scale import data_parallel, launch
-    from mnist_ref.store import files, record
-
     if launch.starts_workers(args.workers, args.coordinator):
         print(launch.start_here(args.argv, backend=args.backend, replicas=args.replicas, workers=args.workers,
                                 batch_size=args.batch_size, mode=args.mode, timeout_s=args.worker_timeout), end="")
@@ -365,10 +360,6 @@ def _cmd_train(args, outputs: Outputs) -> int:
 
 
 def _cmd_sweep(args, outputs: Outputs) -> int:
-    from mnist_ref.core import dataset
-    from mnist_ref.plumbing.errors import ConfigError
-    from mnist_ref.scale import sweep
-
     if args.jobs is not None and args.scheduler:
         raise ConfigError("--jobs starts a local Dask cluster and --scheduler uses a running one; pass one of them")
     sweep.check_seed_count(args.seeds)
@@ -393,9 +384,6 @@ def _cmd_sweep(args, outputs: Outputs) -> int:
 
 def _sweep_cells(args):
     """The grid of a sweep: every batch size on every backend, each with its output file."""
-    from mnist_ref.core.config import Config
-    from mnist_ref.scale import sweep
-
     base = Config(epochs=args.epochs, learning_rate=args.learning_rate, device=args.device, deterministic=args.deterministic,
                   mode=args.mode, replicas=args.replicas)
     return sweep.grid(base, batch_sizes=args.batch_size, backends=args.backend or [None], out=args.out, out_dir=args.out_dir)
@@ -403,21 +391,15 @@ def _sweep_cells(args):
 
 @contextlib.contextmanager
 def _sweep_executor(args, raw):
-    from mnist_ref.scale import sweep
-
     if args.jobs is None and not args.scheduler:
         yield sweep.Serial(raw)
         return
-    from mnist_ref.scale import cluster
 
     with cluster.connect(jobs=args.jobs, scheduler=args.scheduler) as client:
         yield cluster.DaskExecutor(client, raw)
 
 
 def _cmd_report(args, outputs: Outputs) -> int:
-    from mnist_ref.plumbing import atomic
-    from mnist_ref.reporting import pages
-
     loaded = pages.load_inputs(args.files, allow_partial=args.allow_partial)
     rendered = pages.report_pages(loaded, args.out_dir, name=args.name, kind=args.kind, command=_command(args))
     outputs.paths = atomic.write_many(rendered)
@@ -427,7 +409,6 @@ def _cmd_report(args, outputs: Outputs) -> int:
 
 def _print_written(paths: list[Path]) -> None:
     """What a page command wrote, and the index it left alone where a README.md there is not one of ours."""
-    from mnist_ref.reporting import index
 
     print("wrote " + ", ".join(map(str, paths)))
     for folder in dict.fromkeys(Path(p).parent for p in paths):
@@ -436,9 +417,6 @@ def _print_written(paths: list[Path]) -> None:
 
 
 def _cmd_versions(args, outputs: Outputs) -> int:
-    from mnist_ref.plumbing import atomic
-    from mnist_ref.reporting import pages
-
     envs = [e for arg in args.envs for e in arg.replace(",", " ").split()]
     outputs.paths = atomic.write_many(pages.versions_pages(args.results_dir, envs, args.out, allow_partial=args.allow_partial,
                                                            study=args.study))
@@ -449,10 +427,6 @@ def _cmd_versions(args, outputs: Outputs) -> int:
 def _publish_comparison(result, outputs: Outputs, *, command: str, out: Path | None, refresh: str, inputs: list[Path]) -> int:
     """Print the verdict, write the markdown (--out, $GITHUB_STEP_SUMMARY); the most severe of the comparison's
     exit code and a failed write (2), so a verdict is never hidden behind an unwritable report."""
-    from mnist_ref.gate.compare import Gate
-    from mnist_ref.plumbing.errors import most_severe
-    from mnist_ref.reporting import compare as compare_report
-
     if isinstance(result, Gate):
         print(compare_report.render_gate_terminal(result))
         markdown = compare_report.render_gate_markdown(result, command=command, refresh=refresh)
@@ -473,10 +447,7 @@ def _publish_comparison(result, outputs: Outputs, *, command: str, out: Path | N
 def _write_reports(markdown: str, out: Path | None, *, inputs: list[Path]) -> None:
     """--out (atomically) and $GITHUB_STEP_SUMMARY (appended), both or neither where it can be told in advance:
     the summary is opened before --out is written."""
-    import os
 
-    from mnist_ref.plumbing import atomic
-    from mnist_ref.plumbing.errors import OutputError
 
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     try:
@@ -493,39 +464,35 @@ def _write_reports(markdown: str, out: Path | None, *, inputs: list[Path]) -> No
 
 def _check_not_input(out: Path, inputs: list[Path]) -> None:
     """ConfigError when --out names one of the files being compared."""
-    from mnist_ref.plumbing.errors import ConfigError
-    from mnist_ref.store import files
-
     target = Path(out).resolve()
     if any(target == p.resolve() for p in files.expand(inputs)):
         raise ConfigError(f"--out {out} is one of the input files; choose another path for the markdown report")
 
 
 def _cmd_compare(args, outputs: Outputs) -> int:
-    from mnist_ref.gate import baseline, compare
-    from mnist_ref.plumbing.errors import ConfigError
-
     if len(args.files) > 2:
         raise ConfigError(f"compare takes BASELINE and NEW (files or folders), got {len(args.files)} arguments; "
                           "put the files of one side in a folder")
     base_arg, new_arg = (args.files if len(args.files) == 2 else [baseline.default_dir(), args.files[0]])
     base = baseline.load_side(base_arg, allow_partial=args.allow_partial)
     new = baseline.load_side(new_arg, allow_partial=args.allow_partial)
-    result = compare.compare(base, new, perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold,
-                             only_common=args.only_common)
+    result = compare.compare(base, new, _policy(args))
     refresh = baseline.refresh_command(new_arg if len(args.files) == 1 else None)
     return _publish_comparison(result, outputs, command=_command(args), out=args.out, refresh=refresh, inputs=[base_arg, new_arg])
 
 
-def _cmd_ab(args, outputs: Outputs) -> int:
-    from mnist_ref.gate import ab, baseline, compare
+def _policy(args):
+    """The gate's policy from the options compare and ab share (policy_options)."""
+    return compare.Policy(perf=args.perf, perf_across_machines=args.perf_across_machines, threshold=args.threshold,
+                          only_common=args.only_common)
 
+
+def _cmd_ab(args, outputs: Outputs) -> int:
     request = ab.Request(b=args.b, a=args.a, measure=args.measure, repeats=args.repeats, guard_repeats=args.guard_repeats,
                          out_dir=args.out_dir, out=args.out, bench_args=args.bench_args, b_extra=args.b_extra)
     plan = ab.plan(request)
     print(plan.describe())
-    judge = functools.partial(compare.judge_ab, guard=bool(plan.guard), counting=plan.counting, perf=args.perf,
-                              perf_across_machines=args.perf_across_machines, threshold=args.threshold, only_common=args.only_common)
+    judge = functools.partial(compare.judge_ab, guard=bool(plan.guard), counting=plan.counting, policy=_policy(args))
     try:
         result, written = ab.run(plan, judge)
     except KeyboardInterrupt:
@@ -537,10 +504,6 @@ def _cmd_ab(args, outputs: Outputs) -> int:
 
 
 def _cmd_baseline(args, outputs: Outputs) -> int:
-    from mnist_ref.gate import baseline, compare
-    from mnist_ref.plumbing.errors import ReportError
-    from mnist_ref.reporting import compare as compare_report
-
     new = [baseline.load_new(args.new)]
     folder = args.dir or baseline.default_dir()
     old = baseline.load_side(folder) if baseline.present(folder) else None
@@ -550,7 +513,7 @@ def _cmd_baseline(args, outputs: Outputs) -> int:
     if old:
         print("what changed against the current baseline:")
         try:
-            print(compare_report.render_terminal(compare.compare(old, new, perf="warn", perf_across_machines="warn", only_common=True)))
+            print(compare_report.render_terminal(compare.compare(old, new, compare.WARN_ONLY)))
         except ReportError as exc:
             print(f"not comparable with the current baseline: {exc}")
     outputs.paths = [baseline.replace(folder, args.new, allow_narrower=args.allow_narrower)]
@@ -559,13 +522,6 @@ def _cmd_baseline(args, outputs: Outputs) -> int:
 
 
 def _cmd_oracle(args, outputs: Outputs) -> int:
-    from mnist_ref.core import dataset, environment
-    from mnist_ref.core.config import DEFAULT_SEED, Config
-    from mnist_ref.reference import oracle
-    from mnist_ref.reporting import oracle as oracle_report
-    from mnist_ref.scale import data_parallel
-    from mnist_ref.store import files
-
     cfg = Config(seed=DEFAULT_SEED if args.seed is None else args.seed, device=args.device, replicas=args.replicas)
     data_parallel.select(args.backend, cfg)
     data = dataset.prepare(dataset.load_raw(args.data_dir))

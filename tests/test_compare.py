@@ -80,7 +80,7 @@ def fit_info(document: dict) -> dict:
 
 def judge(tmp_path, base: dict, new: dict, **options) -> compare.Result:
     a, b = write(tmp_path, "base.json", base), write(tmp_path, "new.json", new)
-    return compare.compare([load_bench(a)], [load_bench(b)], **options)
+    return compare.compare([load_bench(a)], [load_bench(b)], compare.Policy(**options))
 
 
 def test_a_run_against_itself_passes(tmp_path, real):

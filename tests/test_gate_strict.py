@@ -383,7 +383,7 @@ def test_no_mutation_gives_a_traceback_or_a_pass_without_comparing_everything(tm
     code = cli.main(["compare", str(a), str(b), "--perf", "fail", "--perf-across-machines", "fail"])
     assert code in set(ExitCode)
     if code == ExitCode.OK:
-        result = compare.compare([files.load_bench(a)], [files.load_bench(b)], perf="fail", perf_across_machines="fail")
+        result = compare.compare([files.load_bench(a)], [files.load_bench(b)], compare.Policy(perf_across_machines="fail"))
         judged = {(v.key, v.path) for v in result.paths}
         expected = {(k, p) for k, paths in files.cells([files.load_bench(a)]).items() for p in paths}
         assert judged == expected

@@ -73,9 +73,9 @@ def fake_ab(monkeypatch, *, stale: dict | None = None) -> dict:
 
     real_compare = compare.compare
 
-    def spy(base, new, **options):
+    def spy(base, new, policy=compare.Policy()):  # noqa: B008
         seen["compared"].append((len(base), len(new)))
-        return real_compare(base, new, **options)
+        return real_compare(base, new, policy)
 
     monkeypatch.setattr(ab, "arm", lambda name, spec, *, bench_args: ab.Arm(name, sys.executable, ROOT, tuple(bench_args)))
     monkeypatch.setattr(ab, "run_interleaved", run_interleaved)

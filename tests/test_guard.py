@@ -84,7 +84,7 @@ def test_counts_of_two_stacks_do_not_block_when_the_clock_judges_them(tmp_path):
     new = [files.load_bench(write(tmp_path, f"d{i}.json", other)) for i in range(4)]
     alone = compare.compare(base, new)
     assert alone.exit_code == ExitCode.BAD_INPUT, "alone, counts of two stacks cannot pass"
-    beside = compare.compare(base, new, clock_elsewhere=True)
+    beside = compare.compare(base, new, compare.Policy(clock_elsewhere=True))
     assert beside.exit_code == ExitCode.OK and not beside.unchecked
     assert any("clock decides" in n.why for n in beside.not_compared)
 

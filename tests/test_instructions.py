@@ -121,7 +121,7 @@ def judge(tmp_path, base: dict, new: dict, **options) -> compare.Result:
     a, b = tmp_path / "base.json", tmp_path / "new.json"
     a.write_text(json.dumps(base))
     b.write_text(json.dumps(new))
-    return compare.compare([load_bench(a)], [load_bench(b)], **options)
+    return compare.compare([load_bench(a)], [load_bench(b)], compare.Policy(**options))
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 
+import pytest
 from helpers import ROOT
 
 import mnist_ref
@@ -104,3 +107,14 @@ def test_the_typed_view_knows_every_field_the_schema_allows():
     from mnist_ref.store import measured, schema
 
     assert {f.name for f in dataclasses.fields(measured.Info)} == set(schema._EXTRA_INFO["properties"])
+
+
+@pytest.mark.slow
+def test_the_cli_imports_no_framework_until_a_command_asks_for_one():
+    """cli.py imports everything at its top (docs/layout.md): that stays cheap only while no module of the package
+    imports a framework, Dask or matplotlib when it is imported."""
+    heavy = ("tensorflow", "keras", "jax", "torch", "dask", "distributed", "matplotlib")
+    script = f"import sys, mnist_ref.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout

@@ -15,6 +15,7 @@ from helpers import ROOT
 
 from mnist_ref import cli
 from mnist_ref.reporting import pages, stacks
+from mnist_ref.validation import calibration
 from mnist_ref.validation import gate as gate_validation
 from mnist_ref.validation import steady as steady_validation
 from mnist_ref.validation import waiting as waiting_validation
@@ -34,6 +35,8 @@ def rendered_by(command: str) -> dict[Path, bytes]:
         assert argv[3] == "analyse" and argv[5] == "--out"
         if argv[2] == "mnist_ref.validation.stacks":
             return stacks.pages(Path(argv[4]), Path(argv[6]), command=command)
+        if argv[2] == "mnist_ref.validation.calibration":
+            return calibration.pages(Path(argv[4]), Path(argv[6]), command=command)
         module = {"mnist_ref.validation.gate": gate_validation, "mnist_ref.validation.steady": steady_validation,
                   "mnist_ref.validation.waiting": waiting_validation}[argv[2]]
         return {Path(argv[6]): module.render(Path(argv[4]), command=command).encode()}
@@ -112,7 +115,7 @@ def test_the_gates_report_is_narrow_too():
     from mnist_ref.store import files
 
     sample = files.load_bench(ROOT / "tests" / "data" / "bench-sample.json")
-    markdown = compare_report.render_markdown(compare.compare([sample], [sample], perf="warn"), command="mnist-ref compare", refresh="x")
+    markdown = compare_report.render_markdown(compare.compare([sample], [sample], compare.Policy(perf="warn")), command="mnist-ref compare", refresh="x")
     separators = [line for line in markdown.splitlines() if re.fullmatch(r"\|(:?-+:?\|)+", line.replace(" ", ""))]
     assert separators and max(line.count("|") - 1 for line in separators) <= MAX_COLUMNS
 

@@ -59,5 +59,5 @@ def test_an_unknown_arm_or_a_missing_env_is_one_line(tmp_path):
 
 def test_every_question_names_two_known_arms():
     names = {a.name for a in collect.ARMS}
-    assert all(a in names and b in names for _, a, b, _ in stacks.QUESTIONS)
+    assert all(q.a in names and q.b in names for q in stacks.QUESTIONS)
     assert set(stacks.VERSION_ENVS) <= names

@@ -460,11 +460,11 @@ def _per_file_cells(files: list[BenchFile]) -> list[dict[CaseKey, dict[str, Meas
     return [cells([f]) for f in files]
 
 
-def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: str, why_not: str, alpha: float,
+def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, perf: str, why_not: str, alpha: float,
            quantity: Quantity = Quantity.SECONDS, decides: bool = True, contended: bool = False, clock: bool = False):
-    """The verdict on one path's speed in one quantity, or why it was not compared (blocking when the policy would
+    """The verdict on one path's speed in one quantity, or why it was not compared (blocking when --perf would
     fail on it and the verdict would decide)."""
-    blocks = policy == "fail" and decides
+    blocks = perf == "fail" and decides
     in_base, in_new = any(path in r for r in base_runs), any(path in r for r in new_runs)
     label = "" if quantity in (Quantity.SECONDS, Quantity.INSTRUCTIONS) else f" ({quantity})"
     if not in_base:
@@ -475,7 +475,7 @@ def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: 
     if not b or not n:
         what = "CPU seconds a round (round_cpu_s)" if quantity is Quantity.WAITING else "round times (stats.data)"
         return NotCompared(key, path + label, f"no {what} to test", blocks)
-    if policy == "off":
+    if perf == "off":
         return NotCompared(key, path + label, "speed not compared (policy off)", False)
     if not thresholds:
         return NotCompared(key, path + label, f"speed cannot be compared: {why_not}", blocks, rerun=contended)
@@ -488,10 +488,10 @@ def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, policy: 
     return judge_path(key, path, b, n, threshold=thresholds[path], alpha=alpha, unit=unit, quantity=quantity, decides=decides)
 
 
-def _outcomes(key: CaseKey, path: str, base_runs, new_runs, comparison: Comparison, *, policy: str, alpha: float,
+def _outcomes(key: CaseKey, path: str, base_runs, new_runs, comparison: Comparison, *, perf: str, alpha: float,
               clock_elsewhere: bool, clock_estimator: bool = True) -> list:
     """One path's verdicts (or why not): one in counts or seconds; two for the timed guard, waiting and the clock."""
-    common = {"policy": policy, "alpha": alpha, "contended": comparison.contended,
+    common = {"perf": perf, "alpha": alpha, "contended": comparison.contended,
               "clock": clock_estimator and comparison.machines is Machines.INTERLEAVED and not comparison.counted}
     if comparison.counted:
         decides = not (clock_elsewhere and comparison.stacks_differ)
@@ -508,26 +508,55 @@ def _outcomes(key: CaseKey, path: str, base_runs, new_runs, comparison: Comparis
                    quantity=Quantity.SECONDS, decides=not within, **common)]
 
 
-def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", perf_across_machines: str = "warn",
-            threshold: float | None = None, thresholds: dict[str, float] | None = None, alpha: float = ALPHA,
-            only_common: bool = False, clock_elsewhere: bool = False, clock_estimator: bool = True) -> Result:
-    """Match cases of the two sides and judge each; nothing is dropped: what is not judged is listed as not
-    compared, and blocks a pass where the gate was asked to check it (a baseline case missing from the new run,
-    unless only_common; a path whose speed could not be tested under a failing policy). threshold replaces every
-    path's threshold; thresholds replaces the table chosen by the kind of comparison (the gate's validation
-    judges one set of runs both ways). clock_elsewhere: counts of two stacks are shown and do not block a pass, because
-    the clock judges them in the timed guard beside (`mnist-ref ab`). Timed-guard files (--bench-measure steps) get two
-    verdicts a path: wall over CPU (waiting), which decides within one stack, and the clock, which decides across
-    stacks; the other is shown. The clock of one interleaved session is judged by the estimator (judge_clock) unless
-    clock_estimator is False (the validation studies made before it, whose pages stay as measured)."""
+def _nothing_in_common(base, new, base_keys, new_keys) -> ReportError:
+    """Nothing to compare, and nothing wrong with the new run on its own: a selection mistake (exit 2). A new run that
+    is wrong on its own (a band missed, a divergence) goes on to its verdict instead: correctness before usage."""
+    def listed(files, keys):
+        return f"{', '.join(f.path.name for f in files)}: {'; '.join(map(case_label, sorted(keys, key=case_order))) or 'none'}"
+
+    return ReportError(f"no case in common between the baseline ({listed(base, base_keys)}) and the new run "
+                       f"({listed(new, new_keys)}); run the same bench selection on both sides")
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """How a comparison judges, and what its verdicts do to the exit code.
+
+    perf / perf_across_machines: what a slower path does (fail, warn, ignore) on one machine / across machines.
+    threshold: one threshold for every path (--threshold), in place of the table the kind of comparison chooses;
+    table: a whole threshold table in its place (the gate's validation judges one set of runs both ways).
+    only_common: a baseline case missing from the new run does not block a pass. clock_elsewhere: counts of two stacks
+    are shown and do not block a pass, because the clock judges them in the timed guard beside (`mnist-ref ab`).
+    clock_estimator: the clock of one interleaved session is judged by the estimator (judge_clock); False for the
+    validation studies made before it, whose pages stay as measured."""
+
+    perf: str = "fail"
+    perf_across_machines: str = "warn"
+    threshold: float | None = None
+    table: dict[str, float] | None = None
+    alpha: float = ALPHA
+    only_common: bool = False
+    clock_elsewhere: bool = False
+    clock_estimator: bool = True
+
+
+WARN_ONLY = Policy(perf="warn", perf_across_machines="warn", only_common=True)  # history and `report`: shown, never failed
+
+
+def compare(base: list[BenchFile], new: list[BenchFile], policy: Policy = Policy()) -> Result:  # noqa: B008 (frozen)
+    """Match cases of the two sides and judge each under the policy; nothing is dropped: what is not judged is listed
+    as not compared, and blocks a pass where the gate was asked to check it (a baseline case missing from the new run,
+    unless only_common; a path whose speed could not be tested under a failing policy). Timed-guard files
+    (--bench-measure steps) get two verdicts a path: wall over CPU (waiting), which decides within one stack, and the
+    clock, which decides across stacks; the other is shown."""
     measures = {side: sorted({f.measure for f in files}) for side, files in (("baseline", base), ("new run", new))}
     if len(set(measures["baseline"] + measures["new run"])) > 1:
         raise ReportError("the two sides measured different things (baseline: " + ", ".join(measures["baseline"])
                           + "; new run: " + ", ".join(measures["new run"]) + "): seconds and instruction counts are not "
                           "compared; run both sides with the same --bench-measure")
-    comparison = classify(base, new, threshold=threshold)
-    if thresholds is not None and comparison.thresholds is not None:
-        comparison = dataclasses.replace(comparison, thresholds=dict(thresholds))
+    comparison = classify(base, new, threshold=policy.threshold)
+    if policy.table is not None and comparison.thresholds is not None:
+        comparison = dataclasses.replace(comparison, thresholds=dict(policy.table))
     base_env, new_env = _merged(base), _merged(new)
     env_diff = _differing(base_env, new_env, ENVIRONMENT_FIELDS)
     base_cells, new_cells = _per_file_cells(base), _per_file_cells(new)
@@ -535,19 +564,14 @@ def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", 
     new_keys = {k for c in new_cells for k in c}
     own = [f for key in new_keys for f in own_findings(key, [c[key] for c in new_cells if key in c])]
     if not base_keys & new_keys and not any(f.failed for f in own):
-        # Nothing to compare, and nothing wrong with the new run on its own: a selection mistake (exit 2). A new run that
-        # is wrong on its own (a band missed, a divergence) goes on to its verdict: correctness before usage.
-        raise ReportError(f"no case in common between the baseline ({', '.join(f.path.name for f in base)}: "
-                          f"{'; '.join(map(case_label, sorted(base_keys, key=case_order))) or 'none'}) and the new run "
-                          f"({', '.join(f.path.name for f in new)}: {'; '.join(map(case_label, sorted(new_keys, key=case_order))) or 'none'}); "
-                          "run the same bench selection on both sides")
-    policy = perf_across_machines if comparison.across_machines else perf
+        raise _nothing_in_common(base, new, base_keys, new_keys)
+    perf = policy.perf_across_machines if comparison.across_machines else policy.perf
     verdicts, findings, not_compared = [], oracle_findings(new), []
     for key in sorted(base_keys | new_keys, key=case_order):
         base_runs = [c[key] for c in base_cells if key in c]
         new_runs = [c[key] for c in new_cells if key in c]
         if not new_runs:
-            not_compared.append(NotCompared(key, "every path", "in the baseline, not measured by the new run", not only_common))
+            not_compared.append(NotCompared(key, "every path", "in the baseline, not measured by the new run", not policy.only_common))
             continue
         if not base_runs:
             findings += own_findings(key, new_runs)
@@ -557,10 +581,10 @@ def compare(base: list[BenchFile], new: list[BenchFile], *, perf: str = "fail", 
         for path in PATHS:
             if not any(path in r for r in base_runs + new_runs):
                 continue
-            for outcome in _outcomes(key, path, base_runs, new_runs, comparison, policy=policy, alpha=alpha,
-                                     clock_elsewhere=clock_elsewhere, clock_estimator=clock_estimator):
+            for outcome in _outcomes(key, path, base_runs, new_runs, comparison, perf=perf, alpha=policy.alpha,
+                                     clock_elsewhere=policy.clock_elsewhere, clock_estimator=policy.clock_estimator):
                 (verdicts if isinstance(outcome, PathVerdict) else not_compared).append(outcome)
-    return Result(comparison, base_env, new_env, verdicts, findings, not_compared, policy)
+    return Result(comparison, base_env, new_env, verdicts, findings, not_compared, perf)
 
 
 def counted(result: Result) -> bool:
@@ -589,12 +613,12 @@ class Gate:
         return [v for _, result in self.parts for v in result.paths if v.decides]
 
 
-def judge_ab(written: list[dict[str, list[Path]]], *, guard: bool, counting: bool, **policy) -> Result | Gate:
+def judge_ab(written: list[dict[str, list[Path]]], *, guard: bool, counting: bool, policy: Policy) -> Result | Gate:
     """`mnist-ref ab`'s verdict on exactly the runs its session wrote (phase by phase, A and B): the counts or seconds,
-    and with a timed guard a Gate of both parts. policy: compare()'s perf, perf_across_machines, threshold, only_common."""
+    and with a timed guard a Gate of both parts."""
     sides = [[[load_bench(p) for p in phase[name]] for name in ("A", "B")] for phase in written]
-    result = compare(*sides[0], clock_elsewhere=guard, **policy)
+    result = compare(*sides[0], dataclasses.replace(policy, clock_elsewhere=guard))
     if not guard:
         return result
     what = "instruction counts (work)" if counting else "seconds"
-    return Gate(((what, result), ("timed guard (waiting; the clock across stacks)", compare(*sides[1], **policy))))
+    return Gate(((what, result), ("timed guard (waiting; the clock across stacks)", compare(*sides[1], policy))))

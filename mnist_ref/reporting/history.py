@@ -44,7 +44,7 @@ class Verdicts:
         pair = (before.path, after.path)
         if pair not in self._results:
             try:
-                self._results[pair] = compare.compare([before], [after], perf="warn", perf_across_machines="warn", only_common=True)
+                self._results[pair] = compare.compare([before], [after], compare.WARN_ONLY)
             except ReportError as exc:
                 self._results[pair] = f"not compared ({str(exc).split(':')[0]})"
         return self._results[pair]

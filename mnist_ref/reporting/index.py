@@ -26,6 +26,8 @@ INDEX_ENTRIES = {
     "gate-validation.md": "whether the regression gate tells a real slowdown from noise: A/A runs, real slowdowns, one core vs two",
     "steady-validation.md": "whether instruction counts (the steady measure) catch 3%, 5%, 2x more work without false alarms",
     "waiting-validation.md": "whether the timed guard (wall over CPU) calls a step that waits slower, and leaves A/A and more work alone",
+    "calibration.md": "how far processes of identical code spread here, per thread setting (the clock's noise between processes)",
+    "clock-validation.md": "how often the timed ratio's 95% interval holds a slowdown of known size, and what a comparison costs",
     "validity.md": "per question users ask (work, mode, backend, TensorFlow version, batch size): the instruction ratio beside the timed one",
     "anatomy.md": "per stack, where a batch-32 step's wall, CPU, context switches and instructions go",
     "history.md": "each case's fit over the runs in time order: what changed, weights, the gate's verdict against the run before",

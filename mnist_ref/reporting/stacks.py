@@ -29,14 +29,31 @@ SAME_WITHIN = 0.03
 VERSION_ENVS = ("tf215", "tf216", "tf217", "tf218", "tf219", "tf220", "tf221", "tfkeras221", "tfnightly")
 NEWEST = "tf221"
 # The questions users ask, each a pair of arms (A, B) and whether it is judged per step or per sample (batch sizes).
+@dataclasses.dataclass(frozen=True)
+class Question:
+    """One question validity.md asks: arm b against arm a, per step or (across batch sizes) per sample."""
+
+    text: str
+    a: str
+    b: str
+    per_sample: bool = False
+
+    @property
+    def unit(self) -> str:
+        return "sample" if self.per_sample else "step"
+
+    def count(self, arm: Arm) -> float | None:
+        return arm.instructions_per_sample if self.per_sample else arm.instructions_per_step
+
+
 QUESTIONS = (
-    ("more CPU work in the step (same stack)", "book", "work0.125", "step"),
-    ("tuned mode against the book's", "book", "tuned", "step"),
-    ("JAX against TensorFlow", "book", "jax", "step"),
-    ("torch against TensorFlow", "book", "torch", "step"),
-    ("TensorFlow 2.20 -> 2.21", "tf220", "book", "step"),
-    ("Keras 2 (tf-keras) -> Keras 3 on TF 2.21", "tfkeras221", "book", "step"),
-    ("batch 128 against 32", "book", "bs128", "sample"),
+    Question("more CPU work in the step (same stack)", "book", "work0.125"),
+    Question("tuned mode against the book's", "book", "tuned"),
+    Question("JAX against TensorFlow", "book", "jax"),
+    Question("torch against TensorFlow", "book", "torch"),
+    Question("TensorFlow 2.20 -> 2.21", "tf220", "book"),
+    Question("Keras 2 (tf-keras) -> Keras 3 on TF 2.21", "tfkeras221", "book"),
+    Question("batch 128 against 32", "book", "bs128", per_sample=True),
 )
 
 
@@ -55,9 +72,13 @@ class Arm:
     parts: dict[str, float] | None
     cycles: tuple[int, ...] = ()  # the cycle of each timed process, in the order of per_step's lists
 
-    def by_cycle(self, per: str, path: str) -> dict[int, float]:
-        """One path's per-process medians (per_step or per_sample) keyed by the cycle the process ran in."""
-        values = getattr(self, per)[path]
+    def medians(self, *, per_sample: bool = False) -> dict[str, list[float]]:
+        """path -> per-process medians, seconds a step or a sample."""
+        return self.per_sample if per_sample else self.per_step
+
+    def by_cycle(self, path: str, *, per_sample: bool = False) -> dict[int, float]:
+        """One path's per-process medians keyed by the cycle the process ran in."""
+        values = self.medians(per_sample=per_sample)[path]
         return dict(zip(self.cycles, values, strict=True)) if len(self.cycles) == len(values) else dict(enumerate(values))
 
 
@@ -89,9 +110,9 @@ def load_arm(name: str, timed: list[BenchFile], counted: list[BenchFile]) -> Arm
                fits[0].info.instructions_by_part if fits else None, tuple(int(f.path.stem.split("-")[1]) for f in timed))
 
 
-def timed_ratio(a: Arm, b: Arm, path: str, *, per: str = "per_step") -> Ratio:
-    """B over A on one path, the one estimator (gate.ratio.between)."""
-    return between(a.by_cycle(per, path), b.by_cycle(per, path))
+def timed_ratio(a: Arm, b: Arm, path: str, *, per_sample: bool = False) -> Ratio:
+    """B over A on one path, a step's (or a sample's) seconds, the one estimator (gate.ratio.between)."""
+    return between(a.by_cycle(path, per_sample=per_sample), b.by_cycle(path, per_sample=per_sample))
 
 
 def interval_cell(r: Ratio) -> str:
@@ -133,25 +154,42 @@ def left_out_line(result: StackStudy) -> str:
             else "No process was flagged as contended.")
 
 
-def validity_rows(result: StackStudy) -> list[list[str]]:
-    """Per question: the counted ratio, the timed ratio with its interval, and whether the count falls inside it."""
-    rows = []
-    for question, a_name, b_name, unit in QUESTIONS:
-        a, b = result.arms.get(a_name), result.arms.get(b_name)
+@dataclasses.dataclass(frozen=True)
+class Validity:
+    """One question answered: the timed ratio of the fit with its interval, the counted ratio, how they stand."""
+
+    question: Question
+    a: Arm
+    b: Arm
+    timed: Ratio
+    counted: float | None  # instructions, b over a
+    agreement: str  # AGREES, SAME_DIRECTION, UNDECIDED, OPPOSITE; "" where nothing was counted
+    waits: float | None  # wall over CPU, b over a
+
+
+def validity(result: StackStudy) -> list[Validity]:
+    """Per question both arms measured: the counted ratio, the timed ratio with its interval, and whether the count
+    falls inside it."""
+    out = []
+    for q in QUESTIONS:
+        a, b = result.arms.get(q.a), result.arms.get(q.b)
         if a is None or b is None or "fit" not in a.per_step or "fit" not in b.per_step:
             continue
-        per = "per_step" if unit == "step" else "per_sample"
-        timed = timed_ratio(a, b, "fit", per=per)
-        low, high = timed.low, timed.high
-        count_a = a.instructions_per_step if unit == "step" else a.instructions_per_sample
-        count_b = b.instructions_per_step if unit == "step" else b.instructions_per_sample
+        timed = timed_ratio(a, b, "fit", per_sample=q.per_sample)
+        count_a, count_b = q.count(a), q.count(b)
         counted = count_b / count_a if count_a and count_b else None
-        agrees = "" if counted is None else agreement(counted, low, high)
+        agrees = "" if counted is None else agreement(counted, timed.low, timed.high)
         waits = (b.anatomy.get("wall_over_cpu", 0) / a.anatomy["wall_over_cpu"]) if a.anatomy.get("wall_over_cpu") else None
-        rows.append([question, f"{b_name} / {a_name}", f"{unit}", "" if counted is None else f"{counted:.2f}x",
-                     interval_cell(timed), agrees, "" if waits is None else f"{waits:.2f}x",
-                     f"{len(getattr(a, per)['fit'])} / {len(getattr(b, per)['fit'])}"])
-    return rows
+        out.append(Validity(q, a, b, timed, counted, agrees, waits))
+    return out
+
+
+def validity_rows(answers: list[Validity]) -> list[list[str]]:
+    return [[v.question.text, f"{v.question.b} / {v.question.a}", v.question.unit,
+             "" if v.counted is None else f"{v.counted:.2f}x", interval_cell(v.timed), v.agreement,
+             "" if v.waits is None else f"{v.waits:.2f}x",
+             f"{len(v.a.medians(per_sample=v.question.per_sample)['fit'])} / "
+             f"{len(v.b.medians(per_sample=v.question.per_sample)['fit'])}"] for v in answers]
 
 
 AGREES, SAME_DIRECTION, UNDECIDED, OPPOSITE = ("agrees", "same direction, other size", "clock cannot tell",
@@ -316,17 +354,17 @@ def speed_headline(result: StackStudy) -> str:
 
 
 def render_validity(result: StackStudy, *, command: str) -> str:
-    rows = validity_rows(result)
-    said = {kind: [r[0] for r in rows if r[5] == kind] for kind in (AGREES, SAME_DIRECTION, UNDECIDED, OPPOSITE)}
+    answers = validity(result)
+    rows = validity_rows(answers)
+    said = {kind: [v.question.text for v in answers if v.agreement == kind] for kind in (AGREES, SAME_DIRECTION, UNDECIDED, OPPOSITE)}
     parted = []
-    for question, a_name, b_name, unit in QUESTIONS:
-        row = next((r for r in rows if r[0] == question), None)
-        if row and row[5] in (SAME_DIRECTION, OPPOSITE) and unit == "step":
-            a, b = result.arms[a_name], result.arms[b_name]
+    for v in answers:
+        if v.agreement in (SAME_DIRECTION, OPPOSITE) and not v.question.per_sample:
+            a, b = v.a, v.b
             timed = statistics.median(b.per_step["fit"]) / statistics.median(a.per_step["fit"])
             line = why_they_part(a, b, b.instructions_per_step / a.instructions_per_step, timed)
             if line:
-                parted.append(f"- {question}: {line}.")
+                parted.append(f"- {v.question.text}: {line}.")
     env = next(iter(result.arms.values())).env
     lines = [
         "# Is an instruction count a proxy for time? Question by question",

@@ -111,9 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     return study.main("calibration study", body)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 # --- analyse: the pool read back into numbers ---------------------------------------------------------------------
 
@@ -201,11 +198,25 @@ def read_pool(folder: Path) -> dict[str, dict[int, Process]]:
             for arm, found in runs.items()}
 
 
+def _setting(name: str, processes: dict[int, Process], usable: tuple[int, ...], default_fit: list[float],
+             rules: Rules) -> Setting:
+    from mnist_ref.gate.ratio import spread
+
+    procs = [processes[c] for c in usable]
+    fits = [p.medians["fit"] for p in procs]
+    later = statistics.median(fits)
+    first = processes.get(1)
+    return Setting(name, next(a.label for a in ARMS if a.name == name), later,
+                   {p: spread([q.medians[p] for q in procs]) for p in PATHS if all(p in q.medians for q in procs)},
+                   None if name == "default" else _spearman(default_fit, fits),
+                   first.medians["fit"] / later if first and rules.warmup_cycles else None)
+
+
 def analyse(folder: Path, rules: Rules = RULES) -> Calibration:
     """The pool read back under the rules: every setting's spread and correlation, every level's comparisons."""
     import random
 
-    from mnist_ref.gate.ratio import ratio, spread
+    from mnist_ref.gate.ratio import ratio
     from mnist_ref.plumbing.errors import ReportError
 
     pool = read_pool(folder)
@@ -216,18 +227,8 @@ def analyse(folder: Path, rules: Rules = RULES) -> Calibration:
     usable = tuple(c for c in range(rules.warmup_cycles + 1, cycles + 1) if all(c in pool[a.name] for a in ARMS))
     if len(usable) < rules.per_arm:
         raise ReportError(f"{folder}: {len(usable)} complete cycles after the warm-up; the rules need {rules.per_arm}")
-    labels = {a.name: a.label for a in ARMS}
     default_fit = [pool["default"][c].medians["fit"] for c in usable]
-    settings = []
-    for name in rules.settings:
-        procs = [pool[name][c] for c in usable]
-        fits = [p.medians["fit"] for p in procs]
-        later = statistics.median(fits)
-        first = pool[name].get(1)
-        settings.append(Setting(name, labels[name], later, {p: spread([q.medians[p] for q in procs]) for p in PATHS
-                                                            if all(p in q.medians for q in procs)},
-                                None if name == "default" else _spearman(default_fit, fits),
-                                first.medians["fit"] / later if first and rules.warmup_cycles else None))
+    settings = [_setting(name, pool[name], usable, default_fit, rules) for name in rules.settings]
     rng = random.Random(rules.seed)
     draws = [sorted(rng.sample(usable, rules.per_arm)) for _ in range(rules.comparisons)]
     levels = []
@@ -357,3 +358,7 @@ def pages(folder: Path, out: Path, *, command: str) -> dict[Path, bytes]:
     result = analyse(folder)
     return index.with_index([(out, atomic.encode(render_calibration(result, command=command))),
                              (validation_out, atomic.encode(render_validation(result, command=command)))])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

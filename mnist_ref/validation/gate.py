@@ -59,7 +59,8 @@ def pairs(n_base: int, n_new: int, *, adjacent_too: bool) -> list[tuple[int, int
 
 def judge_pairs(base: list[BenchFile], new: list[BenchFile], *, adjacent_too: bool = False) -> list[compare.Result]:
     """One two-file comparison per pair of processes."""
-    return [compare.compare([base[i]], [new[j]], thresholds=compare.SAME_MACHINE_THRESHOLDS) for i, j in pairs(len(base), len(new), adjacent_too=adjacent_too)]
+    policy = compare.Policy(table=compare.SAME_MACHINE_THRESHOLDS)
+    return [compare.compare([base[i]], [new[j]], policy) for i, j in pairs(len(base), len(new), adjacent_too=adjacent_too)]
 
 
 def judge_windows(base: list[BenchFile], new: list[BenchFile], *, width: int) -> list[compare.Result]:
@@ -67,16 +68,19 @@ def judge_windows(base: list[BenchFile], new: list[BenchFile], *, width: int) ->
     n = min(len(base), len(new))
     # The threshold rule this study validated (the clock of one session is now judged by gate/ratio.py's estimator,
     # validated in results/clock-validation.md); the page stays as measured.
-    return [compare.compare(base[s:s + width], new[s:s + width], thresholds=compare.INTERLEAVED_THRESHOLDS, clock_estimator=False)
-            for s in range(0, n - width + 1)]
+    policy = compare.Policy(table=compare.INTERLEAVED_THRESHOLDS, clock_estimator=False)
+    return [compare.compare(base[s:s + width], new[s:s + width], policy) for s in range(0, n - width + 1)]
+
+
+def _tally(j: Judged) -> study.Tally:
+    return study.Tally.of(j.name, [_verdict(r) for r in j.results], j.expect)
 
 
 def _count_row(label: str, results: list[compare.Result], *, expect: str) -> list[str]:
     verdicts = [_verdict(r) for r in results]
     ratios = sorted(_fit_ratio(r) for r in results)
-    hits = sum(v == expect for v in verdicts)
     counts = ", ".join(f"{v} {verdicts.count(v)}" for v in dict.fromkeys(verdicts))
-    return [label, str(len(results)), f"{hits}/{len(results)}", counts,
+    return [label, str(len(results)), study.Tally.of(label, verdicts, expect).fraction, counts,
             f"{fmt(ratios[0], 'x')} - {fmt(ratios[-1], 'x')}" if ratios else ""]
 
 
@@ -93,9 +97,14 @@ def _per_path_row(label: str, results: list[compare.Result], *, expect: str) -> 
 class Judged:
     """One question of the study: its comparisons and the verdict each should give."""
 
-    label: str
+    name: str  # the arm ("A/A", "slow1.4")
     results: list[compare.Result]
     expect: str
+    width: int | None = None  # processes a side of an interleaved window; None: separate runs
+
+    @property
+    def label(self) -> str:
+        return self.name if self.width is None else f"{self.name}, {self.width} process(es) a side"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +137,8 @@ def analyse(folder: Path) -> GateStudy:
     judged += [Judged(name, judge_pairs(same1, arm_runs[name]) + judge_pairs(same2, arm_runs[name]), "slower") for name in SLOWDOWNS]
     windows = []
     for width in (1, 2, 3, 4):
-        windows.append(Judged(f"A/A, {width} process(es) a side", judge_windows(same1, same2, width=width), "no change"))
-        windows += [Judged(f"{name}, {width} process(es) a side", judge_windows(same1, arm_runs[name], width=width), "slower")
+        windows.append(Judged("A/A", judge_windows(same1, same2, width=width), "no change", width))
+        windows += [Judged(name, judge_windows(same1, arm_runs[name], width=width), "slower", width)
                     for name in SLOWDOWNS]
     pinned = []
     for a, b in zip(same1, arm_runs[PINNED], strict=False):
@@ -165,12 +174,12 @@ def page(result: GateStudy, *, command: str) -> str:
     rows = [_count_row(j.label, j.results, expect=j.expect) for j in result.pairs]
     path_rows = [_per_path_row(j.label, j.results, expect=j.expect) for j in result.pairs]
     window_rows = [_count_row(j.label, j.results, expect=j.expect) for j in result.windows]
-    four = [r for r in window_rows if "4 process(es)" in r[0]]
+    four = [_tally(j) for j in result.windows if j.width == 4]
     return "\n".join([
         "# Does the regression gate tell \"worse\" from noise?",
         "",
-        f"**Seconds, two separate runs: {study.verdict_summary(rows, hits=2)}; interleaved, 4 processes a side: "
-        f"{study.verdict_summary(four, hits=2)}.**",
+        f"**Seconds, two separate runs: {study.verdict_summary([_tally(j) for j in result.pairs])}; interleaved, 4 processes a side: "
+        f"{study.verdict_summary(four)}.**",
         "",
         "Each process is the smoke bench in book mode on the CPU "
         "(batch 32: 4 timed fit epochs, 5 evaluate and 5 predict rounds over the test set, 30 one-image predicts).",

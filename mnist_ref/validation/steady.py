@@ -99,7 +99,7 @@ def arms(python: str, root: Path, levels: list[str]) -> list[ab.Arm]:
 
 
 def _judge(base: list[BenchFile], new: list[BenchFile]) -> compare.Result:
-    return compare.compare(base, new, perf="fail", only_common=True)
+    return compare.compare(base, new, compare.Policy(only_common=True))
 
 
 def _fit(result: compare.Result) -> compare.PathVerdict:
@@ -131,8 +131,16 @@ def comparisons(all_runs: dict[str, list[BenchFile]], *, per_side: int) -> dict[
     return out
 
 
+def _expected(arm: str) -> str:
+    return "no change" if arm == "A/A" else "slower"
+
+
+def _tally(arm: str, results: list[compare.Result]) -> study.Tally:
+    return study.Tally.of(arm, [_fit(r).verdict for r in results], _expected(arm))
+
+
 def _row(arm: str, results: list[compare.Result], truth: dict[str, str]) -> list[str]:
-    expected = "no change" if arm == "A/A" else "slower"
+    expected = _expected(arm)
     verdicts = [_fit(r).verdict for r in results]
     ratios = [_fit(r).ratio for r in results]
     counts = ", ".join(f"{v} {verdicts.count(v)}" for v in dict.fromkeys(sorted(verdicts)))
@@ -191,11 +199,11 @@ def page(result: SteadyStudy, *, command: str) -> str:
     calibration_rows = [[f"{level['products']:g}", f"{level['median_s']:.3f}",
                          f"{min(level['seconds']):.3f} - {max(level['seconds']):.3f}", f"{level['time_ratio']:.3f}x"]
                         for level in (calibration or {}).get("levels", [])]
-    separate = [_row(arm, rs, {}) for arm, rs in result.comparisons[1].items() if rs]
+    separate = [_tally(arm, rs) for arm, rs in result.comparisons[1].items() if rs]
     lines = [
         "# Does the steady measure catch small real slowdowns?",
         "",
-        f"**Instruction counts, one process a side, on the book's fit: {study.verdict_summary(separate, hits=3)}.**",
+        f"**Instruction counts, one process a side, on the book's fit: {study.verdict_summary(separate)}.**",
         "",
         "Each process is `pytest bench --benchmark-only " + " ".join(BENCH_ARGS) + "`: under callgrind, single-threaded, "
         "the book's batch-32 fit counted from its second batch to its last (39 steps a round, 4 rounds after an uncounted "

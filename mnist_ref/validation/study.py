@@ -4,6 +4,7 @@ their bench runs come from, and writing the page with the results folder's index
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from collections.abc import Callable
@@ -36,9 +37,27 @@ def runs(folder: Path) -> dict[str, list[BenchFile]]:
     return runs_by_arm(folder)
 
 
-def verdict_summary(rows: list[list[str]], *, label: int = 0, hits: int) -> str:
-    """'A/A 22/22 no change, steps0.03 23/23 slower, ...' from a page's count rows (label and hits/n columns)."""
-    return ", ".join(f"{row[label].split(',')[0]} {row[hits]} {'no change' if row[label].startswith('A/A') else 'slower'}" for row in rows)
+@dataclasses.dataclass(frozen=True)
+class Tally:
+    """How many of one question's comparisons gave the verdict expected: what a headline and a count row say."""
+
+    name: str  # the arm or question as the headline names it ("A/A", "steps0.03")
+    hits: int
+    total: int
+    expect: str  # the verdict expected, in words ("no change", "slower")
+
+    @classmethod
+    def of(cls, name: str, verdicts: list, expect: str) -> Tally:
+        return cls(name, sum(v == expect for v in verdicts), len(verdicts), expect)
+
+    @property
+    def fraction(self) -> str:
+        return f"{self.hits}/{self.total}"
+
+
+def verdict_summary(tallies: list[Tally]) -> str:
+    """'A/A 22/22 no change, steps0.03 23/23 slower, ...'."""
+    return ", ".join(f"{t.name} {t.fraction} {t.expect}" for t in tallies)
 
 
 def write_page(prog: str, argv: list[str] | None, args, render: Callable[..., str]) -> None:

@@ -50,7 +50,7 @@ def arms(python: str, root: Path) -> list[ab.Arm]:
 
 def _judge(base: list[BenchFile], new: list[BenchFile]) -> compare.Result:
     # The clock beside the guard as judged when this study was made (before gate/ratio.py's estimator): kept as measured.
-    return compare.compare(base, new, perf="fail", only_common=True, clock_estimator=False)
+    return compare.compare(base, new, compare.Policy(only_common=True, clock_estimator=False))
 
 
 def verdict(result: compare.Result, quantity: Quantity, *, floor: bool = False) -> compare.PathVerdict | None:
@@ -117,6 +117,11 @@ def _ratios(results: list[compare.Result], quantity: Quantity, *, floor: bool = 
     return [v.verdict for v in judged], [v.ratio for v in judged]
 
 
+def _tally(arm: str, results: list[compare.Result]) -> study.Tally:
+    """The windows judged (not flagged as contended) that gave the arm's expected wall-over-CPU verdict."""
+    return study.Tally.of(arm, _ratios(results, Quantity.WAITING)[0], EXPECTED[arm])
+
+
 def _counts(verdicts: list[Verdict]) -> str:
     return ", ".join(f"{v} {verdicts.count(v)}" for v in dict.fromkeys(sorted(verdicts))) or "none judged"
 
@@ -138,8 +143,8 @@ def rows(result: WaitingStudy) -> list[list[str]]:
         cpu = 1.0 if arm == "A/A" else result.cpu_step_s[arm] / unchanged_cpu
         waits, wait_ratios = _ratios(results, Quantity.WAITING)
         floors, _ = _ratios(results, Quantity.WAITING, floor=True)
-        expected = EXPECTED[arm]
-        out.append([arm, f"{size:.3f}x", f"{cpu:.3f}x", f"{len(waits)}/{len(results)}", f"{waits.count(expected)}/{len(waits)} {expected}",
+        t = _tally(arm, results)
+        out.append([arm, f"{size:.3f}x", f"{cpu:.3f}x", f"{len(waits)}/{len(results)}", f"{t.fraction} {t.expect}",
                     _range(wait_ratios), f"{floors.count(Verdict.NO_CHANGE)}/{len(floors)}"])
     return out
 
@@ -172,9 +177,10 @@ def render(folder: Path, *, command: str) -> str:
 
 def page(result: WaitingStudy, *, command: str) -> str:
     table_rows = rows(result)
-    headline = ", ".join(f"{row[0]} {row[4]}" for row in table_rows)
-    windows = sum(int(row[3].split("/")[1]) for row in table_rows)
-    not_judged = windows - sum(int(row[3].split("/")[0]) for row in table_rows)
+    tallies = [_tally(arm, results) for arm, results in result.comparisons.items() if results]
+    headline = study.verdict_summary(tallies)
+    windows = sum(len(results) for results in result.comparisons.values())
+    not_judged = windows - sum(t.total for t in tallies)
     arm_rows = [[arm, str(result.processes[arm]), f"{result.step_s[arm] * 1e3:.3f}", f"{result.cpu_step_s[arm] * 1e3:.3f}",
                  f"{result.waiting[arm]:.3f}"] for arm in result.step_s]
     env = result.env
