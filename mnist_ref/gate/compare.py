@@ -67,7 +67,7 @@ MIN_RUNS_FOR_RUN_LEVEL = 4
 # change where the interval lies within +-CLOCK_SAME_WITHIN (or excludes 1 by less than the minimum effect), and
 # "cannot tell" otherwise (not judged: more processes would tell; ab adds them, up to its budget).
 CLOCK_MIN_EFFECT = 1.02
-CLOCK_SAME_WITHIN = 0.03
+CLOCK_SAME_WITHIN = ratio.SAME_WITHIN
 # Machines whose usable cores differ by more than this factor are not compared for speed at all.
 MAX_CORE_RATIO = 4.0
 

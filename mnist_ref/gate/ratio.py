@@ -19,6 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 
 CONFIDENCE = 0.95
+# Two arms are "the same" where the whole interval lies within this of 1 (Ratio.answer): the gate's clock, the stacks
+# study and the versions page all answer with it.
+SAME_WITHIN = 0.03
 
 
 class Answer(enum.Enum):

@@ -13,7 +13,7 @@ import dataclasses
 import statistics
 from pathlib import Path
 
-from mnist_ref.gate.ratio import Ratio, between
+from mnist_ref.gate.ratio import SAME_WITHIN, Ratio, between
 from mnist_ref.plumbing import atomic
 from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting import index
@@ -23,8 +23,6 @@ from mnist_ref.store.files import BenchFile, runs_by_arm
 from mnist_ref.store.provenance import Provenance
 
 PATHS = ("fit", "evaluate", "predict", "predict_one")
-# Two arms are "the same" where the interval lies within this of 1 (gate.ratio.Ratio.answer).
-SAME_WITHIN = 0.03
 # The tox envs, in table order (tox.ini), and the newest release every version is divided by.
 VERSION_ENVS = ("tf215", "tf216", "tf217", "tf218", "tf219", "tf220", "tf221", "tfkeras221", "tfnightly")
 NEWEST = "tf221"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mnist_ref.core.config import BOOK_BATCH_SIZE, DEFAULT_SEED
 from mnist_ref.gate.compare import SAME_MACHINE_THRESHOLDS
+from mnist_ref.gate.ratio import SAME_WITHIN
 from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.reporting import stacks
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
@@ -226,7 +227,7 @@ def _interleaved_section(result: stacks.StackStudy) -> list[str]:
         table(stacks.versions_rows(result), stacks.VERSIONS_HEADERS, label_columns=3), "",
         stacks.left_out_line(result), "",
         f"Between consecutive releases (slower or faster: the interval excludes 1; the same: it lies within "
-        f"+-{100 * stacks.SAME_WITHIN:.0f}%; else more processes are needed to tell):", "",
+        f"+-{100 * SAME_WITHIN:.0f}%; else more processes are needed to tell):", "",
         table(changes, ["path", "TensorFlow", "after / before [95%]", "half-width", "processes", "answer"], label_columns=2),
         "",
         "The tables below come from the separate tox runs (`tox -p`, one run an env): correctness, and the throughput "

@@ -143,7 +143,7 @@ def rows(result: WaitingStudy) -> list[list[str]]:
         cpu = 1.0 if arm == "A/A" else result.cpu_step_s[arm] / unchanged_cpu
         waits, wait_ratios = _ratios(results, Quantity.WAITING)
         floors, _ = _ratios(results, Quantity.WAITING, floor=True)
-        t = _tally(arm, results)
+        t = study.Tally.of(arm, waits, EXPECTED[arm])  # as _tally, from the verdicts at hand
         out.append([arm, f"{size:.3f}x", f"{cpu:.3f}x", f"{len(waits)}/{len(results)}", f"{t.fraction} {t.expect}",
                     _range(wait_ratios), f"{floors.count(Verdict.NO_CHANGE)}/{len(floors)}"])
     return out
