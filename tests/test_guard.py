@@ -73,6 +73,18 @@ def test_across_stacks_the_clock_decides_and_wall_over_cpu_is_shown(tmp_path):
     assert "the clock decides" in result.comparison.why
 
 
+def test_ab_measure_time_lets_the_clock_decide_within_one_stack(tmp_path):
+    base = side(tmp_path, "a", n=8)
+    work = side(tmp_path, "k", n=8, wall=1.05, cpu=1.05)  # 5% slower on the clock, wall over CPU unchanged
+    written = [{"A": [f.path for f in base], "B": [f.path for f in work]}]
+    result = compare.judge_ab(written, guard=False, counting=False, policy=compare.Policy())
+    clock = fit(result, Quantity.SECONDS)
+    assert clock.decides and clock.verdict is Verdict.SLOWER and result.exit_code == ExitCode.SLOWER
+    assert clock.interval.low <= 1.05 + 1e-9 and clock.interval.high >= 1.05 - 1e-9
+    assert not fit(result, Quantity.WAITING).decides
+    assert compare.compare(base, work).exit_code == ExitCode.OK, "the timed guard after counts: wall over CPU decides"
+
+
 def test_counts_of_two_stacks_do_not_block_when_the_clock_judges_them(tmp_path):
     counted = copy.deepcopy(REAL)
     counted["mnist_ref"]["measure"] = {"name": "instructions", "unit": "instructions"}

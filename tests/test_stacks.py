@@ -4,6 +4,9 @@ the arms and their interpreters."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -61,3 +64,22 @@ def test_every_question_names_two_known_arms():
     names = {a.name for a in collect.ARMS}
     assert all(q.a in names and q.b in names for q in stacks.QUESTIONS)
     assert set(stacks.VERSION_ENVS) <= names
+
+
+def test_version_questions_are_timed_in_the_versions_study_and_counted_where_counted():
+    def counted(name, per_step, count, version="2.21"):
+        return dataclasses.replace(arm(name, per_step, version), instructions_per_step=count, instructions_per_sample=count / 32)
+
+    few = [1.0, 1.02, 0.98, 1.01, 0.99]
+    many = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99]
+    main = stacks.StackStudy(Path("stacks"), {"book": counted("book", few, 5e6), "tf220": counted("tf220", few, 4e6, "2.20"),
+                                              "tf221": arm("tf221", few)}, 5)
+    versions = stacks.StackStudy(Path("stacks-versions"), {"tf220": arm("tf220", many, "2.20"),
+                                                           "tf221": arm("tf221", [x * 1.25 * (1 + 0.01 * (-1) ** k) for k, x in enumerate(many)])}, 8)
+    answers = {v.question.text: v for v in stacks.validity(main, versions)}
+    step = answers["TensorFlow 2.20 -> 2.21"]
+    assert step.a is versions.arms["tf220"] and (step.timed.n_a, step.timed.n_b) == (8, 8)
+    assert step.timed.low > 1 and step.counted == pytest.approx(1.25)  # tf221 counted as book: the very same stack
+    assert step.agreement == stacks.AGREES
+    alone = {v.question.text: v for v in stacks.validity(main)}["TensorFlow 2.20 -> 2.21"]
+    assert alone.a is main.arms["tf220"] and alone.timed.n_a == 5

@@ -6,7 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from mnist_ref.reporting import versions
+from mnist_ref.reporting import stacks, versions
+from mnist_ref.store.provenance import Provenance
 
 SAMPLE = Path(__file__).parent / "data" / "bench-sample.json"
 
@@ -128,3 +129,34 @@ def test_legacy_keras_without_tf_keras_says_what_to_install(monkeypatch):
     monkeypatch.setenv(framework.LEGACY_KERAS_ENV, "1")
     with pytest.raises(BackendError, match="tf-keras"):
         framework.keras.__wrapped__()  # uncached: the choice is made before anything is imported
+
+
+def _study(scales: dict[str, float]) -> stacks.StackStudy:
+    """An interleaved study of 8 processes an env, each env's fit steps the same few values times its scale (the
+    third decimal jittered so that two envs of one scale read as the same, not as identical)."""
+    base = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99]
+    arms = {}
+    for i, (env, scale) in enumerate(scales.items()):
+        steps = [x * scale * (1 + 0.001 * i * (-1) ** k) for k, x in enumerate(base)]
+        env_of = Provenance.of({"framework": {"backend": "tensorflow", "tensorflow": env, "keras": "3"}})
+        arms[env] = stacks.Arm(env, env_of, {"fit": steps}, {"fit": steps}, {}, None, None, None, tuple(range(1, 9)))
+    return stacks.StackStudy(Path("stacks-versions"), arms, 8)
+
+
+def test_with_an_interleaved_study_the_page_gives_one_speed_answer(tmp_path, monkeypatch):
+    study = _study({"tf215": 1.0, "tf216": 1.3, "tfkeras221": 1.0, "tf221": 1.3})
+    monkeypatch.setattr(stacks, "analyse", lambda folder: study)
+    _four(tmp_path, k2="a" * 64)
+    text = versions.render(tmp_path, ["tf215", "tf216", "tf221", "tfkeras221"], study=Path("stacks-versions"))
+    assert "samples/s" not in text and "## Against the newest release" not in text and "## Correctness" in text
+    sentence = text.strip().splitlines()[-1]
+    assert "Keras 3 against Keras 2 on the same TensorFlow slower by 1.30" in sentence
+    assert "Keras 2 on the newer TensorFlow against 2.15 the same within +-3%" in sentence
+    assert sentence.endswith("so Keras moved the speed.")
+    assert "median half-width between consecutive releases: fit +-" in text
+
+
+def test_without_a_study_the_separate_runs_keep_their_speed_tables(tmp_path):
+    _four(tmp_path, k2="a" * 64)
+    text = versions.render(tmp_path, ["tf215", "tf216", "tf221", "tfkeras221"])
+    assert "## Speed" in text and "## Against the newest release" in text and "## Correctness" in text

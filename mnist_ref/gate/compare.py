@@ -489,7 +489,7 @@ def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, perf: st
 
 
 def _outcomes(key: CaseKey, path: str, base_runs, new_runs, comparison: Comparison, *, perf: str, alpha: float,
-              clock_elsewhere: bool, clock_estimator: bool = True) -> list:
+              clock_elsewhere: bool, clock_estimator: bool = True, clock_decides: bool = False) -> list:
     """One path's verdicts (or why not): one in counts or seconds; two for the timed guard, waiting and the clock."""
     common = {"perf": perf, "alpha": alpha, "contended": comparison.contended,
               "clock": clock_estimator and comparison.machines is Machines.INTERLEAVED and not comparison.counted}
@@ -500,7 +500,7 @@ def _outcomes(key: CaseKey, path: str, base_runs, new_runs, comparison: Comparis
                        quantity=Quantity.INSTRUCTIONS, decides=decides, **common)]
     if not comparison.guard:
         return [_speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, why_not=comparison.why, **common)]
-    within = not comparison.stacks_differ
+    within = not (comparison.stacks_differ or clock_decides)  # waiting decides; else the clock
     waiting = WAITING_THRESHOLDS if comparison.thresholds is not None else None
     return [_speed(key, path, base_runs, new_runs, thresholds=waiting, why_not=comparison.why, quantity=Quantity.WAITING,
                    decides=within, **common),
@@ -528,7 +528,9 @@ class Policy:
     only_common: a baseline case missing from the new run does not block a pass. clock_elsewhere: counts of two stacks
     are shown and do not block a pass, because the clock judges them in the timed guard beside (`mnist-ref ab`).
     clock_estimator: the clock of one interleaved session is judged by the estimator (judge_clock); False for the
-    validation studies made before it, whose pages stay as measured."""
+    validation studies made before it, whose pages stay as measured. clock_decides: timed-guard files are judged on
+    the clock within one stack too (`mnist-ref ab --measure time`), wall over CPU shown beside; else wall over CPU
+    decides within a stack and the clock across stacks."""
 
     perf: str = "fail"
     perf_across_machines: str = "warn"
@@ -538,6 +540,7 @@ class Policy:
     only_common: bool = False
     clock_elsewhere: bool = False
     clock_estimator: bool = True
+    clock_decides: bool = False
 
 
 WARN_ONLY = Policy(perf="warn", perf_across_machines="warn", only_common=True)  # history and `report`: shown, never failed
@@ -582,7 +585,8 @@ def compare(base: list[BenchFile], new: list[BenchFile], policy: Policy = Policy
             if not any(path in r for r in base_runs + new_runs):
                 continue
             for outcome in _outcomes(key, path, base_runs, new_runs, comparison, perf=perf, alpha=policy.alpha,
-                                     clock_elsewhere=policy.clock_elsewhere, clock_estimator=policy.clock_estimator):
+                                     clock_elsewhere=policy.clock_elsewhere, clock_estimator=policy.clock_estimator,
+                                     clock_decides=policy.clock_decides):
                 (verdicts if isinstance(outcome, PathVerdict) else not_compared).append(outcome)
     return Result(comparison, base_env, new_env, verdicts, findings, not_compared, perf)
 
@@ -617,7 +621,7 @@ def judge_ab(written: list[dict[str, list[Path]]], *, guard: bool, counting: boo
     """`mnist-ref ab`'s verdict on exactly the runs its session wrote (phase by phase, A and B): the counts or seconds,
     and with a timed guard a Gate of both parts."""
     sides = [[[load_bench(p) for p in phase[name]] for name in ("A", "B")] for phase in written]
-    result = compare(*sides[0], dataclasses.replace(policy, clock_elsewhere=guard))
+    result = compare(*sides[0], dataclasses.replace(policy, clock_elsewhere=guard, clock_decides=not counting))
     if not guard:
         return result
     what = "instruction counts (work)" if counting else "seconds"

@@ -43,14 +43,18 @@ class Question:
     def count(self, arm: Arm) -> float | None:
         return arm.instructions_per_sample if self.per_sample else arm.instructions_per_step
 
+    @property
+    def across_versions(self) -> bool:
+        return self.a in VERSION_ENVS and self.b in VERSION_ENVS
+
 
 QUESTIONS = (
     Question("more CPU work in the step (same stack)", "book", "work0.125"),
     Question("tuned mode against the book's", "book", "tuned"),
     Question("JAX against TensorFlow", "book", "jax"),
     Question("torch against TensorFlow", "book", "torch"),
-    Question("TensorFlow 2.20 -> 2.21", "tf220", "book"),
-    Question("Keras 2 (tf-keras) -> Keras 3 on TF 2.21", "tfkeras221", "book"),
+    Question("TensorFlow 2.20 -> 2.21", "tf220", "tf221"),
+    Question("Keras 2 (tf-keras) -> Keras 3 on TF 2.21", "tfkeras221", "tf221"),
     Question("batch 128 against 32", "book", "bs128", per_sample=True),
 )
 
@@ -165,21 +169,38 @@ class Validity:
     waits: float | None  # wall over CPU, b over a
 
 
-def validity(result: StackStudy) -> list[Validity]:
+def validity(result: StackStudy, versions: StackStudy | None = None) -> list[Validity]:
     """Per question both arms measured: the counted ratio, the timed ratio with its interval, and whether the count
-    falls inside it."""
+    falls inside it. With a versions study, the questions between two tox envs are timed there (more processes a
+    version); an arm counted in neither study takes the count of a counted arm of the very same stack."""
+    studies = [s for s in (versions, result) if s is not None]
     out = []
     for q in QUESTIONS:
-        a, b = result.arms.get(q.a), result.arms.get(q.b)
+        timed_in = versions if versions is not None and q.across_versions else result
+        a, b = timed_in.arms.get(q.a), timed_in.arms.get(q.b)
         if a is None or b is None or "fit" not in a.per_step or "fit" not in b.per_step:
             continue
         timed = timed_ratio(a, b, "fit", per_sample=q.per_sample)
-        count_a, count_b = q.count(a), q.count(b)
-        counted = count_b / count_a if count_a and count_b else None
+        count_a, count_b = (counted_arm(arm, studies) for arm in (a, b))
+        counted = q.count(count_b) / q.count(count_a) if count_a and count_b else None
         agrees = "" if counted is None else agreement(counted, timed.low, timed.high)
         waits = (b.anatomy.get("wall_over_cpu", 0) / a.anatomy["wall_over_cpu"]) if a.anatomy.get("wall_over_cpu") else None
         out.append(Validity(q, a, b, timed, counted, agrees, waits))
     return out
+
+
+def _stack(arm: Arm) -> tuple:
+    return (arm.env.python, arm.env.numpy, arm.env.keras, arm.env.backend, arm.env.backend_version)
+
+
+def counted_arm(arm: Arm, studies: list[StackStudy]) -> Arm | None:
+    """The arm itself where it was counted, else a counted arm of the very same stack (Python, NumPy, Keras, the
+    backend and its version) with the same paths, the same name first, in any of the studies; None where none was."""
+    if arm.instructions_per_step:
+        return arm
+    candidates = [o for s in studies for o in s.arms.values() if o.instructions_per_step and o is not arm
+                  and o.per_step.keys() == arm.per_step.keys() and _stack(o) == _stack(arm)]
+    return next((o for o in candidates if o.name == arm.name), candidates[0] if candidates else None)
 
 
 def validity_rows(answers: list[Validity]) -> list[list[str]]:
@@ -274,15 +295,12 @@ def versions_rows(result: StackStudy) -> list[list[str]]:
 
 
 def _count_cell(arm: Arm, result: StackStudy) -> str:
-    """The arm's counted M instructions a fit step; where it was not counted, another arm's of the very same stack
-    (Python, NumPy, Keras, the backend and its version), named."""
-    if arm.instructions_per_step:
-        return f"{arm.instructions_per_step / 1e6:.2f}"
-    stack = (arm.env.python, arm.env.numpy, arm.env.keras, arm.env.backend, arm.env.backend_version)
-    twin = next((o for o in result.arms.values() if o.instructions_per_step and o.per_step.keys() == arm.per_step.keys()
-                 and (o.env.python, o.env.numpy, o.env.keras, o.env.backend, o.env.backend_version) == stack
-                 and o.name != arm.name), None)
-    return f"{twin.instructions_per_step / 1e6:.2f} ({twin.name}, same stack)" if twin else ""
+    """The arm's counted M instructions a fit step; where it was not counted, another arm's of the very same stack,
+    named."""
+    twin = counted_arm(arm, [result])
+    if twin is None:
+        return ""
+    return f"{twin.instructions_per_step / 1e6:.2f}" + ("" if twin is arm else f" ({twin.name}, same stack)")
 
 
 VERSIONS_HEADERS = ["env", "TensorFlow", "Keras", *(f"{p} (a step; vs {NEWEST} [95%])" for p in PATHS), "M instructions a fit step"]
@@ -339,20 +357,20 @@ def speed_headline(result: StackStudy) -> str:
     changes = consecutive_changes(result)
     if not changes:
         return "No two consecutive TensorFlow releases were measured in the interleaved study."
-    fits = [c for c in changes if c.path == "fit"]
-    width = statistics.median(c.ratio.half_width for c in fits) if fits else 0.0
+    widths = ", ".join(f"{path} +-{100 * statistics.median(c.ratio.half_width for c in changes if c.path == path):.1f}%"
+                       for path in PATHS if any(c.path == path for c in changes))
     real = [c.sentence() for c in changes if c.answer in (Answer.SLOWER, Answer.FASTER)]
     same = [f"{c.path} {c.before} -> {c.after}" for c in changes if c.answer is Answer.SAME]
     untold = sum(c.answer is Answer.CANNOT_TELL for c in changes)
     differ = [f"{env} {path} {interval_cell(r)}" for env, path, r in against_newest(result) if not r.low <= 1 <= r.high]
-    return (f"Interleaved, {result.cycles} processes a version, exact 95% intervals (the fit's about +-{100 * width:.0f}% "
-            f"here): between consecutive releases, real changes: {'; '.join(real) or 'none'}; the same within "
+    return (f"Interleaved, {result.cycles} processes a version, exact 95% intervals (median half-width between "
+            f"consecutive releases: {widths}): between consecutive releases, real changes: {'; '.join(real) or 'none'}; the same within "
             f"+-{100 * SAME_WITHIN:.0f}%: {', '.join(same) or 'none'}; {untold} of {len(changes)} steps cannot be told with "
             f"{result.cycles} processes; against {NEWEST}, outside the interval: {'; '.join(differ) or 'none'}.")
 
 
-def render_validity(result: StackStudy, *, command: str) -> str:
-    answers = validity(result)
+def render_validity(result: StackStudy, *, command: str, versions: StackStudy | None = None) -> str:
+    answers = validity(result, versions)
     rows = validity_rows(answers)
     said = {kind: [v.question.text for v in answers if v.agreement == kind] for kind in (AGREES, SAME_DIRECTION, UNDECIDED, OPPOSITE)}
     parted = []
@@ -381,6 +399,9 @@ def render_validity(result: StackStudy, *, command: str) -> str:
         "'count vs clock' says whether the counted ratio falls inside the timed interval. 'wall/CPU' compares how much of "
         "the wall each stack waits (all threads' CPU seconds over wall).",
         "",
+        *([f"The questions between two TensorFlow envs are timed in the versions study (`{versions.folder.name}/`: "
+           f"{versions.cycles} interleaved processes a version, the same bench), the others in `{result.folder.name}/`.",
+           ""] if versions is not None else []),
         table(rows, VALIDITY_HEADERS, label_columns=3),
         "",
         left_out_line(result),
@@ -392,8 +413,11 @@ def render_validity(result: StackStudy, *, command: str) -> str:
         *(parted or ["- no question here has the count and the clock apart."]),
         "",
     ]
-    lines += provenance(f"Generated by `{command}` from the bench JSON under `{result.folder.name}/timed/` and "
-                        f"`{result.folder.name}/counted/`. Machine: {env.machine}; Python {env.python}.")
+    sources = [result] if versions is None else [result, versions]
+    machines = ", ".join(sorted({next(iter(s.arms.values())).env.machine for s in sources}))
+    lines += provenance(f"Generated by `{command}` from the bench JSON under "
+                        f"{' and '.join(f'`{s.folder.name}/timed/` and `{s.folder.name}/counted/`' for s in sources)}. "
+                        f"Machine: {machines}; Python {env.python}.")
     return "\n".join(lines)
 
 
@@ -443,17 +467,19 @@ def _anatomy_headline(result: StackStudy) -> str:
     return f"TensorFlow's book step takes {ratio:.1f}x JAX's here: " + ", ".join(parts) + "."
 
 
-def pages(folder: Path, out: Path, *, command: str) -> dict[Path, bytes]:
-    """validity.md at out, anatomy.md beside it (both naming the one command that makes them), and the index."""
+def pages(folder: Path, out: Path, *, command: str, versions: Path | None = None) -> dict[Path, bytes]:
+    """validity.md at out, anatomy.md beside it (both naming the one command that makes them), and the index; with a
+    versions study (a folder), validity's questions between TensorFlow envs timed there."""
     anatomy_out = out.parent / "anatomy.md"
     index.with_index([(out, b""), (anatomy_out, b"")])  # refused before the study is read: a name it may not have
     result = analyse(folder)
-    return index.with_index([(out, atomic.encode(render_validity(result, command=command))),
+    across = analyse(versions) if versions is not None else None
+    return index.with_index([(out, atomic.encode(render_validity(result, command=command, versions=across))),
                              (anatomy_out, atomic.encode(render_anatomy(result, command=command)))])
 
 
-def write_pages(folder: Path, out: Path, *, command: str) -> list[Path]:
+def write_pages(folder: Path, out: Path, *, command: str, versions: Path | None = None) -> list[Path]:
     """pages(...), all written or none."""
-    written = pages(folder, out, command=command)
+    written = pages(folder, out, command=command, versions=versions)
     atomic.write_many(written)
     return list(written)

@@ -166,7 +166,7 @@ def newest_release(present: list[EnvResult]) -> EnvResult | None:
     return max(_tensorflow_releases(present) or present, key=_version_key) if present else None
 
 
-def keras_or_tensorflow(present: list[EnvResult], *, noise: float) -> str:
+def keras_or_tensorflow(present: list[EnvResult], *, noise: float, study: stacks.StackStudy | None = None) -> str:
     """One sentence, from the data, on the 2.15 -> 2.16 step (Keras 2 -> 3 and a new TensorFlow at once): did
     TensorFlow or Keras move the weights and the speed? Keras 2 on a newer TensorFlow (tf-keras) separates
     them. noise: the time ratio two separate runs of unchanged code reach on this machine; smaller speed
@@ -193,7 +193,30 @@ def keras_or_tensorflow(present: list[EnvResult], *, noise: float) -> str:
                    "the same TensorFlow")
     if fingerprint["before"] != fingerprint["after"] and fingerprint["after"] != fingerprint["k3"]:
         weights += f" (Keras 3's own weights differ again between TensorFlow 2.16 and {tf})"
-    return f"TensorFlow or Keras? For the 2.15 -> 2.16 step, {weights}; {_speed_clause(before, after, keras2, keras3, tf=tf, noise=noise)}."
+    speed = (_interleaved_speed_clause(study, tf=tf) if study is not None
+             else _speed_clause(before, after, keras2, keras3, tf=tf, noise=noise))
+    return f"TensorFlow or Keras? For the 2.15 -> 2.16 step, {weights}; {speed}."
+
+
+# The arms of the 2.15 -> 2.16 question in the interleaved study: (what it is, A, B).
+KERAS_OR_TENSORFLOW = (("the step", "tf215", "tf216"), ("Keras 3 against Keras 2 on the same TensorFlow", "tfkeras221", "tf221"),
+                       ("Keras 2 on the newer TensorFlow against 2.15", "tf215", "tfkeras221"))
+
+
+def _interleaved_speed_clause(study: stacks.StackStudy, *, tf: str) -> str:
+    """The fit's speed on the 2.15 -> 2.16 question from the interleaved study, each ratio with its interval, and which
+    of Keras and TensorFlow moved it (an interval that excludes 1)."""
+    ratios = {}
+    for what, a, b in KERAS_OR_TENSORFLOW:
+        if a not in study.arms or b not in study.arms or not (study.arms[a].per_step.get("fit") and study.arms[b].per_step.get("fit")):
+            return "speed: the interleaved study lacks an env of this question (tf215, tf216, tfkeras221, tf221)"
+        ratios[what] = stacks.timed_ratio(study.arms[a], study.arms[b], "fit")
+    moved = [name for name, (what, _, _) in (("Keras", KERAS_OR_TENSORFLOW[1]), ("TensorFlow", KERAS_OR_TENSORFLOW[2]))
+             if not ratios[what].low <= 1 <= ratios[what].high]
+    said = "; ".join(f"{what} {ratios[what].sentence(SAME_WITHIN)}" for what, _, _ in KERAS_OR_TENSORFLOW)
+    verdict = (f"so {' and '.join(moved)} moved the speed" if moved
+               else "neither interval excludes 1, so neither is said to move it")
+    return f"the fit a step, interleaved (TensorFlow {tf} for the newer): {said}; {verdict}"
 
 
 def _speed_clause(before: EnvResult, after: EnvResult, keras2: EnvResult, keras3: EnvResult, *, tf: str, noise: float) -> str:
@@ -212,6 +235,8 @@ def _interleaved_section(result: stacks.StackStudy) -> list[str]:
     """The speed of every env from the interleaved study: per path, the median time a step and the ratio to the newest
     release with its 95% interval."""
     env = next(iter(result.arms.values())).env
+    rows, headers = stacks.versions_rows(result), stacks.VERSIONS_HEADERS
+    counted = any(r[-1] for r in rows)
     changes = [[c.path, f"{c.before} -> {c.after}", c.ratio.cell(), f"+-{100 * c.ratio.half_width:.1f}%",
                 f"{c.ratio.n_a} / {c.ratio.n_b}{' paired' if c.ratio.paired else ''}", c.answer.value]
                for c in stacks.consecutive_changes(result)]
@@ -221,17 +246,15 @@ def _interleaved_section(result: stacks.StackStudy) -> list[str]:
         f"rotated every cycle, on {env.machine}: `--bench-measure steps` (book mode, batch {BOOK_BATCH_SIZE}, CPU, all cores, "
         "300 steps a round). Each cell: the median over processes of each process' median time a step, and its ratio to "
         f"{stacks.NEWEST}, the Hodges-Lehmann estimate with its exact 95% interval (`mnist_ref/gate/ratio.py`; '~': the "
-        "interval spans 1). The last "
-        "column: instructions a fit step, counted under callgrind, where [validity.md](validity.md) shows a count tracks "
-        "time across versions.", "",
-        table(stacks.versions_rows(result), stacks.VERSIONS_HEADERS, label_columns=3), "",
+        "interval spans 1)." + (" The last column: instructions a fit step, counted under callgrind, where "
+                                "[validity.md](validity.md) shows a count tracks time across versions." if counted else
+                                " No env of this study was counted (validity.md takes the counts of the study of the "
+                                "other stacks, stack by stack)."), "",
+        table([r if counted else r[:-1] for r in rows], headers if counted else headers[:-1], label_columns=3), "",
         stacks.left_out_line(result), "",
         f"Between consecutive releases (slower or faster: the interval excludes 1; the same: it lies within "
         f"+-{100 * SAME_WITHIN:.0f}%; else more processes are needed to tell):", "",
         table(changes, ["path", "TensorFlow", "after / before [95%]", "half-width", "processes", "answer"], label_columns=2),
-        "",
-        "The tables below come from the separate tox runs (`tox -p`, one run an env): correctness, and the throughput "
-        "each run measured on its own. They are separate runs, not compared: the speed answer is the interleaved one above.",
         "",
     ]
 
@@ -292,6 +315,34 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False, s
         headline(present, newest, speed_study=stacks.speed_headline(interleaved) if interleaved else None),
         "",
         *(_interleaved_section(interleaved) if interleaved else []),
+        *(_correctness(rows, present, machines, newest_tf, interleaved) if interleaved else
+          _separate_runs(rows, present, machines, newest_tf)),
+    ])
+
+
+def _correctness(rows: list[list[str]], present: list[EnvResult], machines: list[str], newest_tf: str,
+                 interleaved: stacks.StackStudy) -> list[str]:
+    """With the interleaved study: correctness from the tox runs, and no second speed answer."""
+    measured = [r for r in rows if any(r[2:])]
+    return [
+        "## Correctness", "",
+        f"One tox environment per TensorFlow minor version (`tox -p`), measured on {', '.join(machines) or 'no machine'}: "
+        f"`mnist-ref train --seed {DEFAULT_SEED}` (accuracy and fingerprint) and the oracle (one SGD step of the book's "
+        "model against the hand-written NumPy reference, `mnist-ref oracle`; 'not checked' where the env predates it). "
+        f"Weights need not match across versions; the 'same weights' column compares each with TensorFlow {newest_tf}'s. "
+        "Rows marked pre-release run nightly builds; 'Keras 2 via tf-keras' runs the tf-keras package on a newer "
+        "TensorFlow (`TF_USE_LEGACY_KERAS=1`). The tox runs' own throughput is not shown: the speed answer is the "
+        "interleaved one above.", "",
+        table([[r[0], *r[CORRECTNESS]] for r in measured] + [[r[0], r[1], *[""] * 4] for r in rows if not any(r[2:])],
+              [HEADERS[0], *HEADERS[CORRECTNESS]], label_columns=1), "",
+        keras_or_tensorflow(present, noise=SEPARATE_RUN_NOISE, study=interleaved),
+        "",
+    ]
+
+
+def _separate_runs(rows: list[list[str]], present: list[EnvResult], machines: list[str], newest_tf: str) -> list[str]:
+    """Without an interleaved study: the tox runs' own speed, correctness, and the noise separate runs reach."""
+    return [
         f"One tox environment per TensorFlow minor version (`tox -p`, then `tox -e report`), measured on "
         f"{', '.join(machines) or 'no machine'}. Throughput: the bench suite at the book's batch size ({BOOK_BATCH_SIZE}), "
         f"book mode, CPU, medians. Accuracy and fingerprint: `mnist-ref train --seed {DEFAULT_SEED}` in the same env. "
@@ -308,4 +359,4 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False, s
         *_tables(rows),
         keras_or_tensorflow(present, noise=SEPARATE_RUN_NOISE),
         "",
-    ])
+    ]

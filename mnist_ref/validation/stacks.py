@@ -1,18 +1,19 @@
 """Speed across stacks (TensorFlow versions, Keras 2 and 3, backends, modes, batch sizes), interleaved, with intervals;
 whether an instruction count agrees with the clock on each question; and where a step's time and work go.
 
-    python -m mnist_ref.validation.stacks collect --cycles 5 --out-dir results/stacks          # timed, then counted
-    python -m mnist_ref.validation.stacks analyse results/stacks --out results/validity.md     # + results/anatomy.md
-    mnist-ref versions results/tox --envs ... --study results/stacks                            # tf-versions.md's speed
+    python -m mnist_ref.validation.stacks collect --cycles 5 --out-dir results/stacks          # every arm
+    python -m mnist_ref.validation.stacks collect --cycles 20 --arms tf215 ... tfnightly --out-dir results/stacks-versions
+    python -m mnist_ref.validation.stacks analyse results/stacks --out results/validity.md --versions results/stacks-versions
+    mnist-ref versions results/tox --envs ... --study results/stacks-versions                   # tf-versions.md's speed
 
 collect: every arm's timed-guard bench process (`--bench-measure steps`: book mode unless the arm says otherwise, batch
 32, CPU, all cores, 300 steps a round of fit, evaluate and predict, 30 one-image predicts, the NumPy floor), one at a
 time, cycle after cycle, the order rotated every cycle so that drift on the machine hits every arm alike; then one
 counted process per counted arm (`--bench-measure instructions`, the fit), two at a time. An arm is a tox env's
 interpreter (.tox/ENV, made by `tox -e ENV --notest`) or this interpreter with other bench options.
-analyse: per arm and path, each process' median round over its steps; a ratio between two arms is the ratio of their
-medians over processes, with a 95% bootstrap percentile interval (processes resampled within each arm, 10,000 times,
-fixed seed).
+analyse: per arm and path, each process' median round over its steps; a ratio between two arms is gate.ratio.between():
+the Hodges-Lehmann estimate on log process medians with its exact 95% interval. With --versions, validity.md's
+questions between two TensorFlow envs are timed in that study (more processes a version).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ ARMS = (
     StackArm("bs128", options=("--bench-modes", "book", "--bench-batch-sizes", "128"), counted=True, label="TF 2.21, Keras 3, book, batch 128"),
     StackArm("work0.125", options=("--bench-modes", "book", "--bench-inject-work", "0.125"), counted=True,
              label="TF 2.21, Keras 3, book, batch 32, 0.125 extra products a step"),
-    *(StackArm(env, env=env, counted=env in ("tf220", "tfkeras221"), label=env) for env in VERSION_ENVS),
+    *(StackArm(env, env=env, counted=env in ("tf220", "tf221", "tfkeras221"), label=env) for env in VERSION_ENVS),
 )
 
 
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["collect"].add_argument("--arms", nargs="+", default=None, help="the arms to run (default: all)")
     sub.choices["collect"].add_argument("--phases", nargs="+", choices=("timed", "counted"), default=["timed", "counted"])
     sub.choices["collect"].add_argument("--toxworkdir", type=Path, default=CHECKOUT / ".tox")
+    sub.choices["analyse"].add_argument("--versions", type=Path, default=None,
+                                        help="a versions study's folder: validity's questions between TensorFlow envs timed there")
     args = parser.parse_args(argv)
 
     def body() -> None:
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             collect(args.out_dir, cycles=args.cycles, names=args.arms, phases=args.phases, toxworkdir=args.toxworkdir)
         else:
             command = portable(f"python -m {PROG} " + shlex.join(sys.argv[1:] if argv is None else argv))
-            for path in stacks.write_pages(args.folder, args.out, command=command):
+            for path in stacks.write_pages(args.folder, args.out, command=command, versions=args.versions):
                 print(f"wrote {path}")
 
     return study.main("stacks study", body)

@@ -139,6 +139,11 @@ def _tally(arm: str, results: list[compare.Result]) -> study.Tally:
     return study.Tally.of(arm, [_fit(r).verdict for r in results], _expected(arm))
 
 
+def tally(result: SteadyStudy, arm: str, *, per_side: int = 1) -> study.Tally:
+    """One arm's verdicts with per_side processes a side, as the page's count column gives them (other pages quote it)."""
+    return _tally(arm, result.comparisons[per_side][arm])
+
+
 def _row(arm: str, results: list[compare.Result], truth: dict[str, str]) -> list[str]:
     expected = _expected(arm)
     verdicts = [_fit(r).verdict for r in results]

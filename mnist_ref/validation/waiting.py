@@ -31,7 +31,7 @@ from mnist_ref.reporting.tables import provenance, table
 from mnist_ref.store import rounds
 from mnist_ref.store.files import BenchFile
 from mnist_ref.store.provenance import Provenance
-from mnist_ref.validation import study
+from mnist_ref.validation import steady, study
 
 PROG = "mnist_ref.validation.waiting"
 BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "fit", "--bench-measure", "steps")
@@ -171,11 +171,18 @@ def unflagged_rows(comparisons: dict[str, list[compare.Result]]) -> list[list[st
     return out
 
 
+WORK = "work0.125"  # the extra-work arm both this study and the steady one run
+
+
 def render(folder: Path, *, command: str) -> str:
-    return page(analyse(folder), command=command)
+    """The page from a collected folder, quoting the count's verdicts on the same extra work from the steady study
+    beside it (results/steady-validation/), where there is one."""
+    counted = folder.parent / "steady-validation"
+    work = steady.tally(steady.analyse(counted), WORK) if (counted / WORK).is_dir() else None
+    return page(analyse(folder), command=command, work_counted=work)
 
 
-def page(result: WaitingStudy, *, command: str) -> str:
+def page(result: WaitingStudy, *, command: str, work_counted: study.Tally | None = None) -> str:
     table_rows = rows(result)
     tallies = [_tally(arm, results) for arm, results in result.comparisons.items() if results]
     headline = study.verdict_summary(tallies)
@@ -201,7 +208,9 @@ def page(result: WaitingStudy, *, command: str) -> str:
         "time, the order reversed every other cycle: `same1`, `same2` unchanged; `wait1.2`, `wait1.5` sleeping 0.2 and 0.5 "
         "times each batch's own duration at its end (`--bench-inject-wait`: no more CPU work); `work0.125` with 0.125 extra "
         "products in every step (`--bench-inject-work`: about 5% more time, caught by the count in "
-        "[steady-validation.md](steady-validation.md), 23/23).",
+        "[steady-validation.md](steady-validation.md)"
+        + (f", {work_counted.fraction})." if work_counted else ").")
+        ,
         "",
         "The rules were fixed in code (`WAITING_THRESHOLDS` in mnist_ref/gate/compare.py, "
         + ", ".join(f"{p} {t:g}x" for p, t in compare.WAITING_THRESHOLDS.items())
