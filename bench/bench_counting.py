@@ -26,7 +26,9 @@ def count_instructions(config) -> None:
         return
     folder = instructions.dump_folder()
     try:
-        command = instructions.valgrind_command([sys.executable, "-m", "pytest", *config.invocation_params.args], folder)
+        command = instructions.valgrind_command(
+            [sys.executable, "-m", "pytest", *config.invocation_params.args], folder
+        )
     except MnistRefError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         raise pytest.UsageError(str(exc)) from None

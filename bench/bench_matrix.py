@@ -35,7 +35,9 @@ class Case:
     @property
     def id(self) -> str:
         """The pytest id: backend-device-bs<batch>-mode, with -x<replicas> for a data-parallel case."""
-        return f"{self.backend}-{self.device.replace(':', '')}-bs{self.batch_size}-{self.mode}" + (f"-x{self.replicas}" if self.replicas > 1 else "")
+        return f"{self.backend}-{self.device.replace(':', '')}-bs{self.batch_size}-{self.mode}" + (
+            f"-x{self.replicas}" if self.replicas > 1 else ""
+        )
 
     @property
     def key(self) -> CaseKey:
@@ -44,8 +46,12 @@ class Case:
 
     def config(self) -> Config:
         """The book's configuration with this case's batch size, mode, device and replicas (the floor: book mode)."""
-        return Config(batch_size=self.batch_size, mode="book" if self.mode == FLOOR_MODE else self.mode, device=self.device,
-                      replicas=self.replicas)
+        return Config(
+            batch_size=self.batch_size,
+            mode="book" if self.mode == FLOOR_MODE else self.mode,
+            device=self.device,
+            replicas=self.replicas,
+        )
 
     @property
     def layout(self) -> data_parallel.Layout:

@@ -87,8 +87,11 @@ def note_report(config, report) -> None:
 def finish(session, exitstatus) -> None:
     """Whether the session is complete (before pytest-benchmark writes its JSON), and how busy the machine was."""
     bench = bench_session(session.config)
-    not_completed = [item.nodeid.split("::")[-1] for item in session.items
-                     if bench.outcomes.get(item.nodeid) not in ("passed", "skipped")]
+    not_completed = [
+        item.nodeid.split("::")[-1]
+        for item in session.items
+        if bench.outcomes.get(item.nodeid) not in ("passed", "skipped")
+    ]
     if exitstatus == pytest.ExitCode.INTERRUPTED:
         outcome = "interrupted"
     elif not_completed:
@@ -102,8 +105,10 @@ def finish(session, exitstatus) -> None:
     if outcome == "complete" and bench.json is not None and not measured:
         # Every selected case was skipped: no file would be written, and exit 0 would say all is well.
         why = "; ".join(sorted(set(bench.skip_reasons.values()))) or "no case was selected"
-        sys.stderr.write(f"mnist-ref bench: nothing was measured ({why}); {bench.json[1]} was left as it was: "
-                         "choose cases that run here (-k, --bench-devices, --bench-measure)\n")
+        sys.stderr.write(
+            f"mnist-ref bench: nothing was measured ({why}); {bench.json[1]} was left as it was: "
+            "choose cases that run here (-k, --bench-devices, --bench-measure)\n"
+        )
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
     if bench.machine_start is not None:
         from mnist_ref.measure import contention
@@ -124,8 +129,10 @@ def publish(config) -> None:
         temporary.unlink()
     if not temporary.exists():
         if outcome["partial"]:
-            sys.stderr.write(f"mnist-ref bench: the session did not complete ({outcome['outcome']}) before anything was "
-                             f"measured; {target} was left as it was\n")
+            sys.stderr.write(
+                f"mnist-ref bench: the session did not complete ({outcome['outcome']}) before anything was "
+                f"measured; {target} was left as it was\n"
+            )
         return
     refused = None if outcome["partial"] else _refused(temporary)
     if not outcome["partial"] and refused is None:
@@ -133,8 +140,14 @@ def publish(config) -> None:
         return
     destination = files.partial_path(target)
     atomic.publish(temporary, destination)
-    why = f"its JSON breaks the bench schema ({refused})" if refused else f"the session did not complete ({outcome['outcome']})"
-    sys.stderr.write(f"mnist-ref bench: {why}; {target} was left as it was, and what was measured went to {destination}\n")
+    why = (
+        f"its JSON breaks the bench schema ({refused})"
+        if refused
+        else f"the session did not complete ({outcome['outcome']})"
+    )
+    sys.stderr.write(
+        f"mnist-ref bench: {why}; {target} was left as it was, and what was measured went to {destination}\n"
+    )
 
 
 def _refused(path: Path) -> str | None:
@@ -152,14 +165,26 @@ def _refused(path: Path) -> str | None:
 def mnist_ref_block(config, measure: dict) -> dict:
     """The JSON's mnist_ref block: schema, outcome, command, configuration, skipped cases, injections, measure."""
     bench = bench_session(config)
-    injections = Injections(slowdown=config.getoption("--bench-inject-slowdown"), wait=config.getoption("--bench-inject-wait"),
-                            work=config.getoption("--bench-inject-work"), steps=config.getoption("--bench-inject-steps"))
+    injections = Injections(
+        slowdown=config.getoption("--bench-inject-slowdown"),
+        wait=config.getoption("--bench-inject-wait"),
+        work=config.getoption("--bench-inject-work"),
+        steps=config.getoption("--bench-inject-steps"),
+    )
     return Session(
-        schema=BENCH_SCHEMA, partial=bench.outcome["partial"], outcome=bench.outcome["outcome"],
-        not_completed=tuple(bench.outcome["not_completed"]), command=portable(shlex.join(["pytest", *sys.argv[1:]])),
+        schema=BENCH_SCHEMA,
+        partial=bench.outcome["partial"],
+        outcome=bench.outcome["outcome"],
+        not_completed=tuple(bench.outcome["not_completed"]),
+        command=portable(shlex.join(["pytest", *sys.argv[1:]])),
         smoke=config.getoption("--bench-smoke"),
         # The book's configuration every case starts from; each case overrides device, batch size and mode.
-        config=Config().to_dict(), skipped=tuple(bench.skipped.values()), replicas=config.getoption("--bench-replicas"),
-        injections=injections, measure=measure, ab_session=os.environ.get(SESSION_ENV), oracle=bench.oracle,
+        config=Config().to_dict(),
+        skipped=tuple(bench.skipped.values()),
+        replicas=config.getoption("--bench-replicas"),
+        injections=injections,
+        measure=measure,
+        ab_session=os.environ.get(SESSION_ENV),
+        oracle=bench.oracle,
         contention=Contention(bench.contention),
     ).block()

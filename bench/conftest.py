@@ -40,7 +40,9 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     """Check the options, rerun under callgrind when counting, pick the backend, and send pytest-benchmark's
     JSON to a temporary file (first, so that pytest-benchmark's own configure reads the changed option)."""
-    config.addinivalue_line("markers", "floor: the reference floor's benchmarks (NumPy, one case per batch size, no Keras backend)")
+    config.addinivalue_line(
+        "markers", "floor: the reference floor's benchmarks (NumPy, one case per batch size, no Keras backend)"
+    )
     bench_options.check(config)
     if bench_options.counting(config):
         count_instructions(config)

@@ -19,7 +19,9 @@ from mnist_ref.store.record import diverged, finite
 ROUNDS = {"evaluate": 5, "predict": 5, "predict_one": 30}
 
 
-def test_fit(benchmark, case, mnist, workload, matmul_flops, trained, slowdown, wait, extra_work, extra_steps, oracle_verdict):
+def test_fit(
+    benchmark, case, mnist, workload, matmul_flops, trained, slowdown, wait, extra_work, extra_steps, oracle_verdict
+):
     """One epoch a round over the book's 5-epoch schedule; the first epoch is the warm-up. Counting
     instructions or timing steps, a round is an epoch of a bounded number of batches, and the accuracy band is not
     judged (the time-measured bench trains the book's schedule and judges it)."""
@@ -32,15 +34,22 @@ def test_fit(benchmark, case, mnist, workload, matmul_flops, trained, slowdown, 
         model = build_model(extra_work=extra_work)
         compile_model(model, cfg)
         epoch = iter(range(rounds + 1))
-        round_call = workload.counted("train", framework.steps_per_execution(model),
-                                     lambda callbacks: fit_epoch(model, data, cfg, epoch=next(epoch), callbacks=callbacks), wait=wait)
+        round_call = workload.counted(
+            "train",
+            framework.steps_per_execution(model),
+            lambda callbacks: fit_epoch(model, data, cfg, epoch=next(epoch), callbacks=callbacks),
+            wait=wait,
+        )
         call = TimedCall(round_call, slowdown)
         interrupts.stage(f"fit-{case.mode}")
         # warm-up: tracing and compilation (counting: not counted, and call.inside holds only the rounds)
         history = [fit_epoch(model, data, cfg, epoch=next(epoch)) if workload.counting else call()]
         benchmark.pedantic(lambda: history.append(call()), rounds=rounds, warmup_rounds=0, iterations=1)
-        loss, accuracy = (None, None) if workload.bounded_work else \
-            model.evaluate(mnist.x_test, mnist.y_test, batch_size=cfg.batch_size, verbose=0)
+        loss, accuracy = (
+            (None, None)
+            if workload.bounded_work
+            else model.evaluate(mnist.x_test, mnist.y_test, batch_size=cfg.batch_size, verbose=0)
+        )
     trained[case] = model
     times = round_times(benchmark)
     band = None if workload.bounded_work else book.band_for(cfg)
@@ -48,11 +57,22 @@ def test_fit(benchmark, case, mnist, workload, matmul_flops, trained, slowdown, 
     steps = workload.counted_steps(-(-len(data.x_train) // cfg.batch_size), "fit", framework.steps_per_execution(model))
     samples = min(len(data.x_train), steps * cfg.batch_size)
     record(
-        benchmark, case, path="fit", call=call, samples=samples, steps=steps, workload=workload,
-        flops=train_flops(samples), throughput=matmul_flops(case.device),
-        **({} if workload.bounded_work else {"warmup_s": call.inside[0],
-                                        "compile_s": call.inside[0] - float(np.median(times)) if times else None}),
-        test_accuracy=finite(accuracy), test_loss=finite(loss),
+        benchmark,
+        case,
+        path="fit",
+        call=call,
+        samples=samples,
+        steps=steps,
+        workload=workload,
+        flops=train_flops(samples),
+        throughput=matmul_flops(case.device),
+        **(
+            {}
+            if workload.bounded_work
+            else {"warmup_s": call.inside[0], "compile_s": call.inside[0] - float(np.median(times)) if times else None}
+        ),
+        test_accuracy=finite(accuracy),
+        test_loss=finite(loss),
         diverged=diverged(history, loss),
         band=None if band is None else [band.low, band.high],
         in_band=None if band is None else band.contains(float(accuracy)),
@@ -70,16 +90,36 @@ def _model_for(case, trained):
     return trained[case]
 
 
-def _time_test_set(benchmark, case, *, path: str, keras_call, samples: int, workload, matmul_flops, slowdown: float,
-                   steps_per_execution: int) -> None:
-    """Time a Keras call over the test images (all 10,000; workload.steps batches when counting) at the case's batch size."""
+def _time_test_set(
+    benchmark,
+    case,
+    *,
+    path: str,
+    keras_call,
+    samples: int,
+    workload,
+    matmul_flops,
+    slowdown: float,
+    steps_per_execution: int,
+) -> None:
+    """Time a Keras call over the test images (all 10,000; workload.steps batches when counting) at the case's batch
+    size."""
     call = TimedCall(keras_call, slowdown)
     with case.scope():
         benchmark.pedantic(call, rounds=workload.rounds_for(path, ROUNDS[path]), warmup_rounds=1, iterations=1)
     steps = workload.counted_steps(-(-samples // case.batch_size), path, steps_per_execution)
     samples = min(samples, steps * case.batch_size)
-    record(benchmark, case, path=path, call=call, samples=samples, steps=steps, workload=workload,
-           flops=forward_flops(samples), throughput=matmul_flops(case.device))
+    record(
+        benchmark,
+        case,
+        path=path,
+        call=call,
+        samples=samples,
+        steps=steps,
+        workload=workload,
+        flops=forward_flops(samples),
+        throughput=matmul_flops(case.device),
+    )
 
 
 def test_evaluate(benchmark, case, mnist, workload, matmul_flops, trained, slowdown, wait):
@@ -87,10 +127,24 @@ def test_evaluate(benchmark, case, mnist, workload, matmul_flops, trained, slowd
     model = _model_for(case, trained)
     spe = framework.steps_per_execution(model)
     data = workload.bounded(mnist, case.batch_size, spe)
-    _time_test_set(benchmark, case, path="evaluate", samples=len(data.x_test), workload=workload, matmul_flops=matmul_flops,
-                   slowdown=slowdown, steps_per_execution=spe,
-                   keras_call=workload.counted("test", spe, lambda callbacks: model.evaluate(
-                       data.x_test, data.y_test, batch_size=case.batch_size, verbose=0, callbacks=callbacks), wait=wait))
+    _time_test_set(
+        benchmark,
+        case,
+        path="evaluate",
+        samples=len(data.x_test),
+        workload=workload,
+        matmul_flops=matmul_flops,
+        slowdown=slowdown,
+        steps_per_execution=spe,
+        keras_call=workload.counted(
+            "test",
+            spe,
+            lambda callbacks: model.evaluate(
+                data.x_test, data.y_test, batch_size=case.batch_size, verbose=0, callbacks=callbacks
+            ),
+            wait=wait,
+        ),
+    )
 
 
 def test_predict(benchmark, case, mnist, workload, matmul_flops, trained, slowdown, wait):
@@ -98,10 +152,22 @@ def test_predict(benchmark, case, mnist, workload, matmul_flops, trained, slowdo
     model = _model_for(case, trained)
     spe = framework.steps_per_execution(model)
     data = workload.bounded(mnist, case.batch_size, spe)
-    _time_test_set(benchmark, case, path="predict", samples=len(data.x_test), workload=workload, matmul_flops=matmul_flops,
-                   slowdown=slowdown, steps_per_execution=spe,
-                   keras_call=workload.counted("predict", spe, lambda callbacks: model.predict(
-                       data.x_test, batch_size=case.batch_size, verbose=0, callbacks=callbacks), wait=wait))
+    _time_test_set(
+        benchmark,
+        case,
+        path="predict",
+        samples=len(data.x_test),
+        workload=workload,
+        matmul_flops=matmul_flops,
+        slowdown=slowdown,
+        steps_per_execution=spe,
+        keras_call=workload.counted(
+            "predict",
+            spe,
+            lambda callbacks: model.predict(data.x_test, batch_size=case.batch_size, verbose=0, callbacks=callbacks),
+            wait=wait,
+        ),
+    )
 
 
 def test_predict_one(benchmark, case, mnist, workload, matmul_flops, trained, slowdown):
@@ -110,7 +176,18 @@ def test_predict_one(benchmark, case, mnist, workload, matmul_flops, trained, sl
     first = mnist.x_test[0:1]
     call = TimedCall(workload.whole(lambda: model.predict(first, verbose=0)), slowdown)
     with case.scope():
-        prediction = benchmark.pedantic(call, rounds=workload.rounds_for("predict_one", ROUNDS["predict_one"]), warmup_rounds=2,
-                                        iterations=1)
-    record(benchmark, case, path="predict_one", call=call, samples=1, steps=1, flops=forward_flops(1), workload=workload,
-           throughput=matmul_flops(case.device), predicted_class=int(np.argmax(prediction[0])))
+        prediction = benchmark.pedantic(
+            call, rounds=workload.rounds_for("predict_one", ROUNDS["predict_one"]), warmup_rounds=2, iterations=1
+        )
+    record(
+        benchmark,
+        case,
+        path="predict_one",
+        call=call,
+        samples=1,
+        steps=1,
+        flops=forward_flops(1),
+        workload=workload,
+        throughput=matmul_flops(case.device),
+        predicted_class=int(np.argmax(prediction[0])),
+    )

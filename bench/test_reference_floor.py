@@ -26,22 +26,49 @@ def test_floor_fit(benchmark, case, mnist, workload, matmul_flops, slowdown):
     x, y = data.x_train, data.y_train
     w = numpy_model.initial_weights(cfg.seed)
     rng, spaces = np.random.default_rng(cfg.seed), {}
-    call = TimedCall(workload.whole(lambda: numpy_model.fit_epoch(x, y, w, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                                                               order=rng.permutation(len(x)), spaces=spaces)), slowdown)
+    call = TimedCall(
+        workload.whole(
+            lambda: numpy_model.fit_epoch(
+                x,
+                y,
+                w,
+                batch_size=cfg.batch_size,
+                learning_rate=cfg.learning_rate,
+                order=rng.permutation(len(x)),
+                spaces=spaces,
+            )
+        ),
+        slowdown,
+    )
     interrupts.stage("fit-floor")
     with numpy_model.single_threaded_blas():
         losses = [call()]  # warm-up, as for Keras
-        benchmark.pedantic(lambda: losses.append(call()), rounds=workload.rounds_for("fit", cfg.epochs - 1), warmup_rounds=0,
-                           iterations=1)
+        benchmark.pedantic(
+            lambda: losses.append(call()),
+            rounds=workload.rounds_for("fit", cfg.epochs - 1),
+            warmup_rounds=0,
+            iterations=1,
+        )
     loss, accuracy = numpy_model.evaluate(mnist.x_test, mnist.y_test, w)
     band = None if workload.bounded_work else book.band_for(cfg)
     record(
-        benchmark, case, path="fit", call=call, samples=len(x), steps=-(-len(x) // cfg.batch_size), workload=workload,
-        flops=train_flops(len(x)), throughput=matmul_flops("cpu:0"), **({} if workload.bounded_work else {"warmup_s": call.inside[0]}),
-        test_accuracy=finite(accuracy), test_loss=finite(loss), diverged=diverged(losses, loss),
+        benchmark,
+        case,
+        path="fit",
+        call=call,
+        samples=len(x),
+        steps=-(-len(x) // cfg.batch_size),
+        workload=workload,
+        flops=train_flops(len(x)),
+        throughput=matmul_flops("cpu:0"),
+        **({} if workload.bounded_work else {"warmup_s": call.inside[0]}),
+        test_accuracy=finite(accuracy),
+        test_loss=finite(loss),
+        diverged=diverged(losses, loss),
         band=None if band is None else [band.low, band.high],
         in_band=None if band is None else band.contains(accuracy),
-        history=finite({"loss": losses}), fingerprint=arrays_fingerprint(w.as_list()),
+        history=finite({"loss": losses}),
+        fingerprint=arrays_fingerprint(w.as_list()),
     )
     failure = None if workload.bounded_work else book.gate_failure(cfg, accuracy)
     if failure:

@@ -19,11 +19,12 @@ from mnist_ref.store.measures import Measure
 
 @dataclasses.dataclass(frozen=True)
 class Workload:
-    """What a round is, and what its number holds (measure, store.measures). time: seconds of the whole workload (an epoch of 60,000 images, the 10,000
-    test images). instructions: instructions counted by callgrind (mnist_ref.measure.instructions) over a bounded
-    workload of `steps` batches a round, which an instrumented process gets through in seconds rather than hours.
-    steps: seconds of a bounded workload of `steps` batches a round, with each round's CPU seconds beside (the
-    regression gate's timed guard: a process takes seconds, and wall over CPU shows a step that waits)."""
+    """What a round is, and what its number holds (measure, store.measures). time: seconds of the whole workload (an
+    epoch of 60,000 images, the 10,000 test images). instructions: instructions counted by callgrind
+    (mnist_ref.measure.instructions) over a bounded workload of `steps` batches a round, which an instrumented
+    process gets through in seconds rather than hours. steps: seconds of a bounded workload of `steps` batches a
+    round, with each round's CPU seconds beside (the regression gate's timed guard: a process takes seconds, and
+    wall over CPU shows a step that waits)."""
 
     measure: Measure = Measure.TIME
     steps: int = 40  # batches a round when the workload is bounded (counting instructions, or the steps measure)
@@ -54,9 +55,16 @@ class Workload:
         def head(a):
             return None if a is None else a[:n]
 
-        return dataclasses.replace(data, x_train=head(data.x_train), y_train=head(data.y_train), x_val=head(data.x_val),
-                                   y_val=head(data.y_val), x_test=head(data.x_test), y_test=head(data.y_test),
-                                   test_labels=head(data.test_labels))
+        return dataclasses.replace(
+            data,
+            x_train=head(data.x_train),
+            y_train=head(data.y_train),
+            x_val=head(data.x_val),
+            y_val=head(data.y_val),
+            x_test=head(data.x_test),
+            y_test=head(data.y_test),
+            test_labels=head(data.test_labels),
+        )
 
     def rounds_for(self, path: str, default: int) -> int:
         return self.rounds.get(path, default) if self.bounded_work else default
@@ -106,7 +114,9 @@ def steps_counted(kind: str, steps_per_execution: int = 1):
         def _steps(self) -> int:
             steps = (self.params or {}).get("steps")
             if not steps or steps < 2:
-                raise RuntimeError(f"counting the steps of a {kind} call needs at least 2 batches and Keras' step count, got {steps}")
+                raise RuntimeError(
+                    f"counting the steps of a {kind} call needs at least 2 batches and Keras' step count, got {steps}"
+                )
             return steps
 
         def _whole(self) -> bool:
@@ -172,8 +182,11 @@ def with_extra_steps(data, batch_size: int, fraction: float):
         return data
     extra = round(fraction * -(-len(data.x_train) // batch_size)) * batch_size
     repeat = np.resize(np.arange(len(data.x_train)), extra)
-    return dataclasses.replace(data, x_train=np.concatenate([data.x_train, data.x_train[repeat]]),
-                               y_train=np.concatenate([data.y_train, data.y_train[repeat]]))
+    return dataclasses.replace(
+        data,
+        x_train=np.concatenate([data.x_train, data.x_train[repeat]]),
+        y_train=np.concatenate([data.y_train, data.y_train[repeat]]),
+    )
 
 
 class TimedCall:
@@ -190,7 +203,9 @@ class TimedCall:
         self.inside: list[float] = []
         self.cpu: list[float] = []  # the process's CPU seconds (all threads) in each call: contention evidence
         self.thread_cpu: list[float] = []  # the calling (main) thread's CPU seconds in each call
-        self.switches: list[tuple[int, int]] = []  # the process's voluntary and involuntary context switches in each call
+        self.switches: list[
+            tuple[int, int]
+        ] = []  # the process's voluntary and involuntary context switches in each call
 
     def __call__(self):
         before = resource.getrusage(resource.RUSAGE_SELF)
@@ -210,12 +225,14 @@ class TimedCall:
         the main thread's CPU, the share of wall the main thread spent off the CPU, and context switches."""
         inside, cpu, thread = (np.array(v[-rounds:]) for v in (self.inside, self.cpu, self.thread_cpu))
         switches = np.array(self.switches[-rounds:], dtype=float)
-        return {"round_cpu_s": [float(c) for c in cpu],
-                "cpu_per_step_s": float(np.median(cpu)) / steps,
-                "main_thread_cpu_per_step_s": float(np.median(thread)) / steps,
-                "main_thread_off_cpu_share": float(np.median(1 - thread / inside)),
-                "voluntary_switches_per_step": float(np.median(switches[:, 0])) / steps,
-                "involuntary_switches_per_step": float(np.median(switches[:, 1])) / steps}
+        return {
+            "round_cpu_s": [float(c) for c in cpu],
+            "cpu_per_step_s": float(np.median(cpu)) / steps,
+            "main_thread_cpu_per_step_s": float(np.median(thread)) / steps,
+            "main_thread_off_cpu_share": float(np.median(1 - thread / inside)),
+            "voluntary_switches_per_step": float(np.median(switches[:, 0])) / steps,
+            "involuntary_switches_per_step": float(np.median(switches[:, 1])) / steps,
+        }
 
 
 def _parts_since_last() -> dict[str, float]:
@@ -233,22 +250,47 @@ def round_times(benchmark) -> list[float] | None:
     return None if benchmark.stats is None else list(benchmark.stats.stats.data)
 
 
-def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: int, flops: int, throughput: float | None,
-           workload: Workload, **extra) -> None:
+def record(
+    benchmark,
+    case,
+    *,
+    path: str,
+    call: TimedCall,
+    samples: int,
+    steps: int,
+    flops: int,
+    throughput: float | None,
+    workload: Workload,
+    **extra,
+) -> None:
     """Common extra_info: the case, throughput, speed of light and the harness overhead; for instruction
     counts, instructions a step and a sample."""
     data = round_times(benchmark)
-    info = {"path": path, "backend": case.backend, "device": case.device, "batch_size": case.batch_size, "mode": case.mode,
-            "replicas": case.replicas, "strategy": strategy_name(case.backend, case.layout), **extra}
+    info = {
+        "path": path,
+        "backend": case.backend,
+        "device": case.device,
+        "batch_size": case.batch_size,
+        "mode": case.mode,
+        "replicas": case.replicas,
+        "strategy": strategy_name(case.backend, case.layout),
+        **extra,
+    }
     info.update(samples_per_round=samples, steps_per_round=steps, flops_per_round=flops)
     if workload.counting:
         if data and min(data) <= 0:
-            raise RuntimeError(f"no instructions counted in a {path} round of {case.id}: the counted region never opened")
+            raise RuntimeError(
+                f"no instructions counted in a {path} round of {case.id}: the counted region never opened"
+            )
         if data:
             median = float(np.median(data))
-            info.update(measure=workload.measure.value, round_spread=rounds.spread(data),
-                        instructions_per_step=median / steps, instructions_per_sample=median / samples,
-                        instructions_by_part=_parts_since_last())
+            info.update(
+                measure=workload.measure.value,
+                round_spread=rounds.spread(data),
+                instructions_per_step=median / steps,
+                instructions_per_sample=median / samples,
+                instructions_by_part=_parts_since_last(),
+            )
         benchmark.extra_info.update(info)
         return
     info.update(matmul_flops_per_s=throughput)
@@ -256,8 +298,8 @@ def record(benchmark, case, *, path: str, call: TimedCall, samples: int, steps: 
         info.update(measure=workload.measure.value)
     if data:
         median = float(np.median(data))
-        inside = call.inside[-len(data):]
-        cpu = float(np.median(call.cpu[-len(data):]))
+        inside = call.inside[-len(data) :]
+        cpu = float(np.median(call.cpu[-len(data) :]))
         info.update(call.anatomy(len(data), steps))
         info.update(
             # IQR over median of the rounds, and wall over CPU time: a round that waited for the CPU (other

@@ -28,7 +28,9 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "mnist_ref", *args]
 
 
-def run(command: list[str], *, env: dict | None = None, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
+def run(
+    command: list[str], *, env: dict | None = None, cwd: Path = ROOT, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run command in a fresh process to the end, output captured as text."""
     return subprocess.run(command, capture_output=True, text=True, env=process_env(env), cwd=cwd, timeout=timeout)
 
@@ -42,8 +44,15 @@ def _default_sigint() -> None:
 def start(command: list[str], *, env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
     """Start command in a fresh process and return at once (for signals and workers), output piped as text, with
     Ctrl-C (SIGINT) at its default whatever this process inherited."""
-    return subprocess.Popen(command, cwd=cwd, env=process_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint)
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=process_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:

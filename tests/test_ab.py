@@ -14,7 +14,14 @@ from mnist_ref.plumbing.errors import ConfigError
 
 def test_ab_schedule_alternates_which_side_goes_first():
     a, b = (ab.Arm(name, "python", ROOT) for name in "AB")
-    assert [(i, arm.name) for i, arm in ab.schedule([a, b], 3)] == [(1, "A"), (1, "B"), (2, "B"), (2, "A"), (3, "A"), (3, "B")]
+    assert [(i, arm.name) for i, arm in ab.schedule([a, b], 3)] == [
+        (1, "A"),
+        (1, "B"),
+        (2, "B"),
+        (2, "A"),
+        (3, "A"),
+        (3, "B"),
+    ]
 
 
 def test_a_side_is_an_interpreter_a_virtualenv_or_a_checkout(tmp_path):
@@ -58,7 +65,9 @@ def test_counting_runs_both_sides_at_once_timing_one_at_a_time(tmp_path, monkeyp
     fake.chmod(0o755)
     monkeypatch.setenv("LOG", str(tmp_path / "events.log"))
     arms = [ab.Arm(name, str(fake), tmp_path) for name in "AB"]
-    written = ab.run_interleaved(arms, repeats=2, out_dir=tmp_path / "out", together=together, progress=lambda line: None)
+    written = ab.run_interleaved(
+        arms, repeats=2, out_dir=tmp_path / "out", together=together, progress=lambda line: None
+    )
     assert [p.name for p in written["A"]] == ["run-1.json", "run-2.json"] and len(written["B"]) == 2
     assert _overlaps(tmp_path / "events.log") is (together == 2)
 
@@ -73,6 +82,9 @@ def test_ab_b_extra_goes_to_the_b_side_only(monkeypatch, tmp_path):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ab, "run_interleaved", fake_run)
-    assert cli.main(["ab", "--b", sys.executable, "--b-extra", "--bench-inject-steps 0.05", "--out-dir", str(tmp_path)]) == 130
+    assert (
+        cli.main(["ab", "--b", sys.executable, "--b-extra", "--bench-inject-steps 0.05", "--out-dir", str(tmp_path)])
+        == 130
+    )
     assert seen["B"][-2:] == ("--bench-inject-steps", "0.05") and "--bench-inject-steps" not in seen["A"]
     assert ("--bench-measure", "instructions") == seen["A"][-2:] and seen["together"] == 2

@@ -26,7 +26,11 @@ def test_fingerprints_compared_across_runs(tmp_path):
     second = write_run(tmp_path / "run2.json", {"book": "a" * 64, "tuned": "d" * 64})
     text = backends.render([first, second], command="mnist-ref report --backends")
     correctness = text.split("## Correctness", 1)[1]
-    rows = {tuple(c.strip() for c in line.split("|")[1:4]): line for line in correctness.splitlines() if line.startswith("| tensorflow")}
+    rows = {
+        tuple(c.strip() for c in line.split("|")[1:4]): line
+        for line in correctness.splitlines()
+        if line.startswith("| tensorflow")
+    }
     assert rows[("tensorflow cpu:0", "book", "32")].rstrip(" |").endswith("yes (2 runs)")
     assert rows[("tensorflow cpu:0", "tuned", "32")].rstrip(" |").endswith("**no** (2 runs)")
     assert "- tensorflow gpu:0, book, batch 32: not present" in text  # listed, not dropped

@@ -20,13 +20,25 @@ from mnist_ref import cli
 pytestmark = pytest.mark.long
 
 
-
 def test_smoke_bench_runs_and_reports(real_data_dir, tmp_path):
     out = tmp_path / "smoke.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "--bench-smoke", f"--benchmark-json={out}",
-         "-p", "no:cacheprovider", "-q"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "bench",
+            "--benchmark-only",
+            "--bench-smoke",
+            f"--benchmark-json={out}",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     document = json.loads(out.read_text())

@@ -64,7 +64,12 @@ def test_checksum_mismatch(real_data_dir, tmp_path, out):
 @pytest.mark.slow
 def test_no_local_data_and_no_network(tmp_path, out):
     # An empty Keras cache and a proxy that refuses connections: Keras' download must fail.
-    env = {"MNIST_REF_DATA": "", "KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    env = {
+        "MNIST_REF_DATA": "",
+        "KERAS_HOME": str(tmp_path / "keras"),
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
     proc = run_cli("train", "--out", str(out), env=env)
     assert_one_line_error(proc, "download of mnist.npz failed")
     assert "MNIST_REF_DATA" in proc.stderr
@@ -113,15 +118,27 @@ def test_help_everywhere():
 def test_unwritable_output_is_one_line(real_data_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    proc = run_cli("train", "--epochs", "1", "--batch-size", "512", "--data-dir", str(real_data_dir), "--out", str(blocker / "run.json"))
+    proc = run_cli(
+        "train",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "512",
+        "--data-dir",
+        str(real_data_dir),
+        "--out",
+        str(blocker / "run.json"),
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "cannot write" in proc.stderr.strip().splitlines()[-1] and str(blocker / "run.json") in proc.stderr
     assert blocker.read_text() == "not a directory"
 
 
 def test_sweep_needs_two_seeds(tiny_dir, out):
-    assert_one_line_error(run_cli("sweep", "--seeds", "1", "--data-dir", str(tiny_dir), "--out", str(out)), "takes a whole number from 2 to")
-
+    assert_one_line_error(
+        run_cli("sweep", "--seeds", "1", "--data-dir", str(tiny_dir), "--out", str(out)),
+        "takes a whole number from 2 to",
+    )
 
 
 def test_one_report_page_at_a_time(capsys):
@@ -155,12 +172,17 @@ def test_one_mapping_from_failures_to_exit_codes(capsys, monkeypatch):
     def raising(exc):
         def body():
             raise exc
+
         return body
 
-    cases = [(raising(ReportError("bad.json: not valid JSON")), ExitCode.BAD_INPUT),
-             (raising(WorkerError("worker 1 was killed by signal 9")), ExitCode.INCOMPLETE),
-             (raising(FileNotFoundError(2, "No such file or directory", "x.json")), ExitCode.BAD_INPUT),
-             (raising(KeyboardInterrupt()), 130), (lambda: ExitCode.SLOWER, ExitCode.SLOWER), (lambda: None, ExitCode.OK)]
+    cases = [
+        (raising(ReportError("bad.json: not valid JSON")), ExitCode.BAD_INPUT),
+        (raising(WorkerError("worker 1 was killed by signal 9")), ExitCode.INCOMPLETE),
+        (raising(FileNotFoundError(2, "No such file or directory", "x.json")), ExitCode.BAD_INPUT),
+        (raising(KeyboardInterrupt()), 130),
+        (lambda: ExitCode.SLOWER, ExitCode.SLOWER),
+        (lambda: None, ExitCode.OK),
+    ]
     for body, code in cases:
         assert interrupts.guarded("prog", body) == code
         err = capsys.readouterr().err.splitlines()

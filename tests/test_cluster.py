@@ -53,8 +53,16 @@ def test_serial_local_cluster_and_lost_worker_give_the_same_seeds(real_data_dir,
     # The worker that starts seed 1 holds there and writes its pid; it is killed with SIGKILL mid-seed.
     pid_file = tmp_path / "held.pid"
     lost = tmp_path / "lost.json"
-    proc = sweep_cli("--seeds", "3", *SMALL, "--jobs", "2", "--out", str(lost),
-                     env={HOLD_ENV: "seed-1", HOLD_ONCE_ENV: str(pid_file)})
+    proc = sweep_cli(
+        "--seeds",
+        "3",
+        *SMALL,
+        "--jobs",
+        "2",
+        "--out",
+        str(lost),
+        env={HOLD_ENV: "seed-1", HOLD_ONCE_ENV: str(pid_file)},
+    )
     deadline = time.monotonic() + 120
     while not (pid_file.exists() and pid_file.read_text()):
         assert time.monotonic() < deadline and proc.poll() is None, "no worker reached seed 1"
@@ -72,8 +80,21 @@ def test_serial_local_cluster_and_lost_worker_give_the_same_seeds(real_data_dir,
 @pytest.mark.long
 def test_running_scheduler_and_a_grid_over_backends(real_data_dir, tmp_path):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        proc = sweep_cli("--seeds", "2", "--epochs", "1", "--batch-size", "1024", "--backend", "tensorflow", "jax",
-                         "--scheduler", cluster.scheduler_address, "--out-dir", str(tmp_path))
+        proc = sweep_cli(
+            "--seeds",
+            "2",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "1024",
+            "--backend",
+            "tensorflow",
+            "jax",
+            "--scheduler",
+            cluster.scheduler_address,
+            "--out-dir",
+            str(tmp_path),
+        )
         out = finish(proc)
     assert "restarting the Dask workers for the jax backend" in out
     names = sorted(p.name for p in tmp_path.glob("*.json"))
@@ -102,8 +123,18 @@ class Scripted:
                 yield cell, seed, sweep.failed(seed, MemoryError("out of memory"))
             else:
                 accuracy = None if seed in self.diverge else 0.93 + seed / 1000
-                yield cell, seed, {"seed": seed, "test_accuracy": accuracy, "test_loss": None, "fingerprint": f"f{seed}",
-                                   "fit_s": 1.0, "status": "diverged" if accuracy is None else "ok"}
+                yield (
+                    cell,
+                    seed,
+                    {
+                        "seed": seed,
+                        "test_accuracy": accuracy,
+                        "test_loss": None,
+                        "fingerprint": f"f{seed}",
+                        "fit_s": 1.0,
+                        "status": "diverged" if accuracy is None else "ok",
+                    },
+                )
 
 
 class Raw:

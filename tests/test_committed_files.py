@@ -22,7 +22,10 @@ def tracked() -> list[str]:
 
 def machine_marks() -> list[re.Pattern]:
     """What identifies this machine in a text: its checkout's folder, its home folder, a file URL, pip's log lines."""
-    marks = [re.compile(r"file://"), re.compile(r"Looking in indexes|Successfully installed|Requirement already satisfied")]
+    marks = [
+        re.compile(r"file://"),
+        re.compile(r"Looking in indexes|Successfully installed|Requirement already satisfied"),
+    ]
     for folder in (_workspace(), os.path.expanduser("~")):
         if folder not in ("", "/"):
             marks.append(re.compile(r"(?<![\w.~-])" + re.escape(folder.rstrip("/")) + r"/"))
@@ -46,4 +49,7 @@ def test_the_marks_would_catch_what_was_committed():
     assert any(m.search(pip_line) for m in machine_marks())
     here = f"{ROOT}/results/x.json"
     assert any(m.search(here) for m in machine_marks()) and not any(m.search(portable(here)) for m in machine_marks())
-    assert portable("/proc/stat") == "/proc/stat" and portable("/tmp/mnist-ref-baseline.json") == "/tmp/mnist-ref-baseline.json"
+    assert (
+        portable("/proc/stat") == "/proc/stat"
+        and portable("/tmp/mnist-ref-baseline.json") == "/tmp/mnist-ref-baseline.json"
+    )

@@ -220,8 +220,14 @@ def test_cli_refuses_a_partial_file_unless_asked(tmp_path, real, capsys):
 def test_four_runs_a_side_are_compared_by_their_medians(tmp_path, real):
     interleaved = copy.deepcopy(real)
     interleaved["mnist_ref"]["ab_session"] = "s2"
-    base = [load_bench(write(tmp_path, f"a{i}.json", variant(interleaved, scale=s))) for i, s in enumerate((1.0, 1.03, 0.97, 1.01))]
-    new = [load_bench(write(tmp_path, f"b{i}.json", variant(interleaved, scale=s))) for i, s in enumerate((1.50, 1.48, 1.55, 1.51))]
+    base = [
+        load_bench(write(tmp_path, f"a{i}.json", variant(interleaved, scale=s)))
+        for i, s in enumerate((1.0, 1.03, 0.97, 1.01))
+    ]
+    new = [
+        load_bench(write(tmp_path, f"b{i}.json", variant(interleaved, scale=s)))
+        for i, s in enumerate((1.50, 1.48, 1.55, 1.51))
+    ]
     result = compare.compare(base, new)
     assert result.comparison.machines is compare.Machines.INTERLEAVED
     assert {v.unit for v in result.paths} == {"runs"} and {v.new_rounds for v in result.paths} == {4}

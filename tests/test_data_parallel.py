@@ -23,8 +23,10 @@ from mnist_ref.scale.data_parallel import Layout
 pytestmark = [pytest.mark.distributed, pytest.mark.long]
 
 SMALL = ("--epochs", "1", "--batch-size", "1024")
-REPLICA_BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(not backend_installed(b), reason=f"{b} not installed"))
-                    for b in ("tensorflow", "jax")]
+REPLICA_BACKENDS = [
+    pytest.param(b, marks=pytest.mark.skipif(not backend_installed(b), reason=f"{b} not installed"))
+    for b in ("tensorflow", "jax")
+]
 needs_jax = pytest.mark.skipif(not backend_installed("jax"), reason="jax not installed")
 
 
@@ -40,22 +42,28 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     return proc
 
 
-@pytest.mark.parametrize("backend, layout, words", [
-    ("torch", Layout(replicas=2), "released Keras"),
-    ("torch", Layout(workers=2, coordinator="h:1"), "released Keras"),
-    ("tensorflow", Layout(workers=2, coordinator="h:1"), "keras-team/keras#20585"),
-])
+@pytest.mark.parametrize(
+    "backend, layout, words",
+    [
+        ("torch", Layout(replicas=2), "released Keras"),
+        ("torch", Layout(workers=2, coordinator="h:1"), "released Keras"),
+        ("tensorflow", Layout(workers=2, coordinator="h:1"), "keras-team/keras#20585"),
+    ],
+)
 def test_unsupported_combinations_name_the_upstream_limitation(backend, layout, words):
     with pytest.raises(BackendError, match=words):
         data_parallel.check(backend, layout, 32)
 
 
-@pytest.mark.parametrize("layout, batch, words", [
-    (Layout(replicas=3), 32, "divisible by 3"),
-    (Layout(replicas=0), 32, "1 or more"),
-    (Layout(workers=2), 32, "coordinator"),
-    (Layout(workers=2, process_id=2, coordinator="h:1"), 32, "outside 0..1"),
-])
+@pytest.mark.parametrize(
+    "layout, batch, words",
+    [
+        (Layout(replicas=3), 32, "divisible by 3"),
+        (Layout(replicas=0), 32, "1 or more"),
+        (Layout(workers=2), 32, "coordinator"),
+        (Layout(workers=2, process_id=2, coordinator="h:1"), 32, "outside 0..1"),
+    ],
+)
 def test_bad_layouts(layout, batch, words):
     with pytest.raises(ConfigError, match=words):
         data_parallel.check("jax", layout, batch)
@@ -119,10 +127,14 @@ def test_two_replicas_land_in_the_band(real_data_dir, tmp_path, backend, mode):
         # XLA:CPU's all-reduce across host devices has, twice on this 2-core VM, waited for a participant that never
         # arrived and ended the process at its termination timeout (upstream: jax-ml/jax#31818, openxla/xla#32115).
         # A hang is not a wrong result: rerun once, and say so.
-        warnings.warn("XLA:CPU all-reduce rendezvous hung and was ended by its termination timeout; retried once", stacklevel=1)
+        warnings.warn(
+            "XLA:CPU all-reduce rendezvous hung and was ended by its termination timeout; retried once", stacklevel=1
+        )
         proc = mnist_ref(*args)
         if proc.returncode != 0 and XLA_CPU_RENDEZVOUS_HANG in proc.stderr:
-            pytest.xfail("XLA:CPU all-reduce rendezvous hung twice in a row (upstream jax-ml/jax#31818); no result to judge")
+            pytest.xfail(
+                "XLA:CPU all-reduce rendezvous hung twice in a row (upstream jax-ml/jax#31818); no result to judge"
+            )
     ok(proc)
     record = json.loads(out.read_text())
     assert record["band"]["inside"], record["evaluate"]
@@ -130,7 +142,9 @@ def test_two_replicas_land_in_the_band(real_data_dir, tmp_path, backend, mode):
 
 
 def test_tuned_mode_under_mirrored_strategy_is_refused(tiny_dir):
-    proc = mnist_ref("train", "--backend", "tensorflow", "--replicas", "2", "--mode", "tuned", "--data-dir", str(tiny_dir))
+    proc = mnist_ref(
+        "train", "--backend", "tensorflow", "--replicas", "2", "--mode", "tuned", "--data-dir", str(tiny_dir)
+    )
     assert proc.returncode == 2 and "keras-team/keras#19246" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -142,8 +156,12 @@ def test_two_workers_land_in_the_band_and_the_chief_writes_one_record(real_data_
     out = tmp_path / "run.json"
     ok(mnist_ref("train", "--backend", "jax", "--workers", "2", "--mode", "tuned", "--out", str(out)))
     record = json.loads(out.read_text())
-    assert record["distribution"] == {"strategy": "keras DataParallel (jax.distributed)", "replicas": 2, "workers": 2,
-                                      "devices_per_worker": 1}
+    assert record["distribution"] == {
+        "strategy": "keras DataParallel (jax.distributed)",
+        "replicas": 2,
+        "workers": 2,
+        "devices_per_worker": 1,
+    }
     assert record["band"]["inside"], record["evaluate"]
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
@@ -152,8 +170,17 @@ def test_two_workers_land_in_the_band_and_the_chief_writes_one_record(real_data_
 @needs_jax
 def test_a_dead_worker_ends_the_run_with_one_line_and_no_orphans(real_data_dir, tmp_path):
     pid_file = tmp_path / "held.pid"
-    proc = start_cli("train", "--backend", "jax", "--workers", "2", *SMALL, "--out", str(tmp_path / "run.json"),
-                     env={HOLD_ENV: "fit", HOLD_ONCE_ENV: str(pid_file)})
+    proc = start_cli(
+        "train",
+        "--backend",
+        "jax",
+        "--workers",
+        "2",
+        *SMALL,
+        "--out",
+        str(tmp_path / "run.json"),
+        env={HOLD_ENV: "fit", HOLD_ONCE_ENV: str(pid_file)},
+    )
     deadline = time.monotonic() + 180
     while not (pid_file.exists() and pid_file.read_text()):
         assert time.monotonic() < deadline and proc.poll() is None, "no worker reached fit"
@@ -167,7 +194,9 @@ def test_a_dead_worker_ends_the_run_with_one_line_and_no_orphans(real_data_dir, 
     last = err.strip().splitlines()[-1]
     assert last.startswith("mnist-ref: error: worker") and "killed by signal 9" in last and "stopped" in last
     assert not (tmp_path / "run.json").exists()
-    survivors = subprocess.run(["pgrep", "-f", f"--out {tmp_path / 'run.json'}"], capture_output=True, text=True).stdout.split()
+    survivors = subprocess.run(
+        ["pgrep", "-f", f"--out {tmp_path / 'run.json'}"], capture_output=True, text=True
+    ).stdout.split()
     assert survivors == []
 
 
@@ -180,7 +209,11 @@ def test_hung_workers_are_stopped_after_the_timeout(tiny_dir, tmp_path, monkeypa
     out = tmp_path / "run.json"
     start = time.monotonic()
     with pytest.raises(WorkerError, match=r"worker\(s\) 0, 1 still running after 8 s; all were stopped"):
-        launch.run_workers(["train", "--backend", "jax", "--workers", "2", "--data-dir", str(tiny_dir), "--out", str(out)], 2, timeout_s=8)
+        launch.run_workers(
+            ["train", "--backend", "jax", "--workers", "2", "--data-dir", str(tiny_dir), "--out", str(out)],
+            2,
+            timeout_s=8,
+        )
     assert time.monotonic() - start < 30
     assert subprocess.run(["pgrep", "-f", f"--out {out}"], capture_output=True, text=True).stdout.split() == []
 

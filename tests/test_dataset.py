@@ -25,7 +25,12 @@ def test_tiny_gzipped_files_load_with_their_shapes(tiny_dir):
     assert np.array_equal(raw.x_train, expected["train-images-idx3-ubyte"])
     assert np.array_equal(raw.y_test, expected["t10k-labels-idx1-ubyte"])
     assert raw.x_train.dtype == np.uint8
-    assert set(raw.checksums) == {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
+    assert set(raw.checksums) == {
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    }
 
 
 def test_uncompressed_files_load_too(tmp_path):

@@ -25,8 +25,13 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Where the browser test leaves its screenshots (CI keeps this folder as an artifact).
 SCREENSHOTS = Path(os.environ.get("MNIST_REF_SCREENSHOTS", ROOT / "build" / "screenshots"))
 # The pages a newcomer opens first, looked at in the browser.
-LOOKED_AT = {"home": "", "getting-started": "getting-started/", "regression-checks": "regression-checks/", "results": "results/",
-             "history": "results/history/"}
+LOOKED_AT = {
+    "home": "",
+    "getting-started": "getting-started/",
+    "regression-checks": "regression-checks/",
+    "results": "results/",
+    "history": "results/history/",
+}
 
 
 def manual_texts() -> dict[str, str]:
@@ -73,11 +78,17 @@ def test_every_command_and_option_the_manual_names_exists():
         if command not in parsers():
             wrong.append(f"{name}: mnist-ref {command} is no command")
             continue
-        wrong += [f"{name}: mnist-ref {command} has no {o}" for o in options if o not in parsers()[command] | parsers()[""]]
+        wrong += [
+            f"{name}: mnist-ref {command} has no {o}" for o in options if o not in parsers()[command] | parsers()[""]
+        ]
     texts = "\n".join(manual_texts().values())
     cli_options = set().union(*parsers().values())
     for option, family in set(re.findall(r"(--bench-[a-z][\w-]*?)(-?\*?)(?![\w-])", texts)):
-        known = any(o.startswith(option + "-") for o in bench_options()) if family else option in bench_options() | cli_options
+        known = (
+            any(o.startswith(option + "-") for o in bench_options())
+            if family
+            else option in bench_options() | cli_options
+        )
         if not known:
             wrong.append(f"{option}{family}: no such bench option")
     assert not wrong, "\n".join(wrong)
@@ -86,8 +97,13 @@ def test_every_command_and_option_the_manual_names_exists():
 def test_every_command_and_option_that_exists_is_in_the_manual():
     texts = "\n".join(manual_texts().values())
     missing = [f"mnist-ref {c}" for c in parsers() if c and f"mnist-ref {c}" not in texts]
-    missing += [f"mnist-ref {c} {o}" for c, options in parsers().items() if c for o in sorted(options)
-                if o not in ("-h", "--help") and not re.search(rf"{re.escape(o)}(?![\w-])", texts)]
+    missing += [
+        f"mnist-ref {c} {o}"
+        for c, options in parsers().items()
+        if c
+        for o in sorted(options)
+        if o not in ("-h", "--help") and not re.search(rf"{re.escape(o)}(?![\w-])", texts)
+    ]
     missing += [o for o in sorted(bench_options()) if not re.search(rf"{re.escape(o)}(?![\w-])", texts)]
     assert not missing, "named nowhere in README.md or docs/: " + ", ".join(missing)
 
@@ -107,7 +123,9 @@ def test_the_readme_is_a_front_door():
     first_screen = "\n".join(text.splitlines()[:60])
     assert "pip install -e" in first_screen and "python -m pytest" in first_screen
     assert "mnist-ref train --seed 42" in "\n".join(text.splitlines()[:70])
-    assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text), "no dated measurements in the README: they belong to results pages"
+    assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text), (
+        "no dated measurements in the README: they belong to results pages"
+    )
     for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
         assert link.startswith("http") or (ROOT / link).exists(), link
 
@@ -121,8 +139,14 @@ def site(tmp_path_factory) -> Path:
     if shutil.which("mkdocs", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("the manual's tools are not installed: pip install -e '.[docs]'")
     out = tmp_path_factory.mktemp("site")
-    proc = subprocess.run([str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "-d", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "-d", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
 
@@ -159,8 +183,17 @@ def browser():
         pytest.skip("no Chromium: apt-get install chromium (.ci/run installs it)")
     playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[docs]'")
     with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                                                     "--disable-component-update", "--disable-sync", "--no-first-run"])
+        launched = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield launched
         launched.close()
 
@@ -215,7 +248,12 @@ def test_every_list_starts_after_a_blank_line():
         fenced = False
         for number, (before, line) in enumerate(zip(lines, lines[1:], strict=False), 2):
             fenced ^= before.startswith("```")
-            if (not fenced and LIST_ITEM.match(line) and before.strip() and not LIST_ITEM.match(before.lstrip())
-                    and not before.startswith((" ", "|"))):
+            if (
+                not fenced
+                and LIST_ITEM.match(line)
+                and before.strip()
+                and not LIST_ITEM.match(before.lstrip())
+                and not before.startswith((" ", "|"))
+            ):
                 glued.append(f"{page.relative_to(ROOT)}:{number}")
     assert glued == [], "put a blank line before these lists"

@@ -69,7 +69,9 @@ def interrupted_mid_case(document: dict) -> dict:
     unfinished["name"] = "test_fit[tensorflow-cpu0-bs32-unfinished]"
     unfinished["extra_info"] = {}
     doc["benchmarks"].append(unfinished)
-    doc["mnist_ref"].update(partial=True, outcome="interrupted", not_completed=["test_evaluate[tensorflow-cpu0-bs32-tuned]"])
+    doc["mnist_ref"].update(
+        partial=True, outcome="interrupted", not_completed=["test_evaluate[tensorflow-cpu0-bs32-tuned]"]
+    )
     return doc
 
 
@@ -91,13 +93,16 @@ def test_the_generated_by_command_can_be_run_again():
     assert shlex.split(cli._command(SimpleNamespace(argv=argv)))[1:] == argv
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["train", "--learning-rate", "inf"], "learning rate must be above 0 and at most 100"),
-    (["train", "--learning-rate", "nan"], "learning rate must be above 0 and at most 100"),
-    (["train", "--epochs", "100000"], "epochs must be a whole number from 1 to 1000"),
-    (["sweep", "--seeds", "99999999999"], "takes a whole number from 2 to 10000"),
-    (["oracle", "--steps", "-1"], "takes a whole number from 0 to 100000"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["train", "--learning-rate", "inf"], "learning rate must be above 0 and at most 100"),
+        (["train", "--learning-rate", "nan"], "learning rate must be above 0 and at most 100"),
+        (["train", "--epochs", "100000"], "epochs must be a whole number from 1 to 1000"),
+        (["sweep", "--seeds", "99999999999"], "takes a whole number from 2 to 10000"),
+        (["oracle", "--steps", "-1"], "takes a whole number from 0 to 100000"),
+    ],
+)
 def test_every_number_is_bounded_and_finite(capsys, args, needle):
     try:
         code = cli.main(args)
@@ -112,7 +117,9 @@ def test_a_study_into_a_folder_with_runs_is_refused(tmp_path, capsys):
 
     (tmp_path / "study" / "timed" / "book").mkdir(parents=True)
     (tmp_path / "study" / "timed" / "book" / "run-1.json").write_text("{}")
-    assert stacks.main(["collect", "--out-dir", str(tmp_path / "study"), "--arms", "book", "tuned"]) == ExitCode.BAD_INPUT
+    assert (
+        stacks.main(["collect", "--out-dir", str(tmp_path / "study"), "--arms", "book", "tuned"]) == ExitCode.BAD_INPUT
+    )
     assert "already holds timed/book/run-1.json" in capsys.readouterr().err
     assert stacks.main(["collect", "--out-dir", str(tmp_path / "new"), "--cycles", "0"]) == ExitCode.BAD_INPUT
     assert "--cycles takes 1 to 200" in capsys.readouterr().err
@@ -135,4 +142,6 @@ def test_a_baseline_folder_that_holds_a_counted_file_is_not_replaced(capsys, tmp
     counted = ROOT / "results" / "bench" / "cpu-tensorflow-instructions.json"
     (folder / "counted.json").write_text(counted.read_text())
     assert cli.main(["baseline", str(BASELINE), "--dir", str(folder)]) == ExitCode.BAD_INPUT
-    assert "measures instructions" in capsys.readouterr().err and sorted(p.name for p in folder.iterdir()) == ["counted.json"]
+    assert "measures instructions" in capsys.readouterr().err and sorted(p.name for p in folder.iterdir()) == [
+        "counted.json"
+    ]

@@ -34,7 +34,9 @@ def write(tmp_path: Path, name: str, document: dict | str) -> Path:
 
 
 def bench_of(document: dict, path: str, mode: str = "book") -> dict:
-    return next(b for b in document["benchmarks"] if b["extra_info"]["path"] == path and b["extra_info"]["mode"] == mode)
+    return next(
+        b for b in document["benchmarks"] if b["extra_info"]["path"] == path and b["extra_info"]["mode"] == mode
+    )
 
 
 def slower(document: dict, factor: float = 3.0) -> dict:
@@ -75,7 +77,9 @@ def blocked(tmp_path) -> Path:
 def test_unwritable_out_keeps_a_correctness_verdict(tmp_path, real, blocked, capsys):
     wrong = copy.deepcopy(real)
     bench_of(wrong, "fit")["extra_info"]["test_accuracy"] = 0.5
-    code = cli.main(["compare", str(write(tmp_path, "a.json", real)), str(write(tmp_path, "b.json", wrong)), "--out", str(blocked)])
+    code = cli.main(
+        ["compare", str(write(tmp_path, "a.json", real)), str(write(tmp_path, "b.json", wrong)), "--out", str(blocked)]
+    )
     assert code == ExitCode.INCORRECT
     line = one_line_error(capsys, str(blocked))
     assert ".tmp" not in line
@@ -90,7 +94,10 @@ def test_unwritable_out_after_a_clean_comparison_is_exit_2(tmp_path, real, block
 def test_unwritable_summary_is_named_and_out_is_not_written(tmp_path, real, blocked, capsys, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(blocked))
     base, out = write(tmp_path, "a.json", real), tmp_path / "report.md"
-    assert cli.main(["compare", str(base), str(write(tmp_path, "b.json", slower(real))), "--out", str(out)]) == ExitCode.SLOWER
+    assert (
+        cli.main(["compare", str(base), str(write(tmp_path, "b.json", slower(real))), "--out", str(out)])
+        == ExitCode.SLOWER
+    )
     one_line_error(capsys, "$GITHUB_STEP_SUMMARY")
     assert not out.exists()
 
@@ -131,12 +138,21 @@ def _set(doc: dict, dotted: str, value) -> dict:
 
 
 WRONG = [
-    ("benchmarks.0.stats.data.0", "slow"), ("benchmarks.0.stats.data.0", None), ("benchmarks.0.stats.data.0", {}),
-    ("benchmarks", [1, 2]), ("benchmarks.0.extra_info", None), ("benchmarks.0.extra_info.batch_size", "32"),
-    ("benchmarks.0.extra_info.test_accuracy", "0.93"), ("benchmarks.0.extra_info.band", "wide"),
-    ("benchmarks.0.extra_info.fingerprint", 12345), ("machine_info.mnist_ref", []),
-    ("benchmarks.0.extra_info.path", "train"), ("benchmarks.0.stats.data", []), ("benchmarks.0.stats", "fast"),
-    ("mnist_ref.oracle", {"matches": "yes"}), ("benchmarks.1.extra_info.test_accuracy", 7),
+    ("benchmarks.0.stats.data.0", "slow"),
+    ("benchmarks.0.stats.data.0", None),
+    ("benchmarks.0.stats.data.0", {}),
+    ("benchmarks", [1, 2]),
+    ("benchmarks.0.extra_info", None),
+    ("benchmarks.0.extra_info.batch_size", "32"),
+    ("benchmarks.0.extra_info.test_accuracy", "0.93"),
+    ("benchmarks.0.extra_info.band", "wide"),
+    ("benchmarks.0.extra_info.fingerprint", 12345),
+    ("machine_info.mnist_ref", []),
+    ("benchmarks.0.extra_info.path", "train"),
+    ("benchmarks.0.stats.data", []),
+    ("benchmarks.0.stats", "fast"),
+    ("mnist_ref.oracle", {"matches": "yes"}),
+    ("benchmarks.1.extra_info.test_accuracy", 7),
 ]
 
 
@@ -144,9 +160,11 @@ WRONG = [
 @pytest.mark.parametrize("command", ["compare", "report", "baseline"])
 def test_wrong_content_is_one_line_and_exit_2(tmp_path, real, capsys, command, field, value):
     bad = write(tmp_path, "bad.json", _set(real, field, value))
-    args = {"compare": ["compare", str(write(tmp_path, "a.json", real)), str(bad)],
-            "report": ["report", str(bad), "--out-dir", str(tmp_path / "out")],
-            "baseline": ["baseline", str(bad), "--dir", str(tmp_path / "base")]}[command]
+    args = {
+        "compare": ["compare", str(write(tmp_path, "a.json", real)), str(bad)],
+        "report": ["report", str(bad), "--out-dir", str(tmp_path / "out")],
+        "baseline": ["baseline", str(bad), "--dir", str(tmp_path / "base")],
+    }[command]
     assert cli.main(args) == ExitCode.BAD_INPUT
     one_line_error(capsys, "bad.json")
 
@@ -171,7 +189,10 @@ def test_rounds_missing_from_the_new_run_block_a_pass(tmp_path, real, capsys):
 def test_a_path_missing_from_the_new_run_blocks_a_pass(tmp_path, real, capsys):
     doc = copy.deepcopy(real)
     doc["benchmarks"].remove(bench_of(doc, "evaluate", "tuned"))
-    assert cli.main(["compare", str(write(tmp_path, "a.json", real)), str(write(tmp_path, "b.json", doc))]) == ExitCode.BAD_INPUT
+    assert (
+        cli.main(["compare", str(write(tmp_path, "a.json", real)), str(write(tmp_path, "b.json", doc))])
+        == ExitCode.BAD_INPUT
+    )
     assert "missing from the new run" in capsys.readouterr().out
 
 
@@ -192,17 +213,28 @@ def test_a_new_case_without_baseline_still_has_its_band_checked(tmp_path, real):
     bench_of(doc, "fit", "tuned")["extra_info"]["test_accuracy"] = 0.5
     base = copy.deepcopy(real)
     base["benchmarks"] = [b for b in base["benchmarks"] if b["extra_info"]["mode"] == "book"]
-    assert cli.main(["compare", str(write(tmp_path, "a.json", base)), str(write(tmp_path, "b.json", doc))]) == ExitCode.INCORRECT
+    assert (
+        cli.main(["compare", str(write(tmp_path, "a.json", base)), str(write(tmp_path, "b.json", doc))])
+        == ExitCode.INCORRECT
+    )
 
 
 def test_no_environment_block_means_speed_cannot_be_compared(tmp_path, real, capsys):
     doc = slower(real)
     del doc["machine_info"]["mnist_ref"]
     bench_of(doc, "fit")["extra_info"]["fingerprint"] = "0" * 64
-    assert cli.main(["compare", str(write(tmp_path, "a.json", real)), str(write(tmp_path, "b.json", doc))]) == ExitCode.BAD_INPUT
+    assert (
+        cli.main(["compare", str(write(tmp_path, "a.json", real)), str(write(tmp_path, "b.json", doc))])
+        == ExitCode.BAD_INPUT
+    )
     out = capsys.readouterr().out
     assert "unknown environment" in out and "speed cannot be compared" in out and "weights changed" in out
-    assert cli.main(["compare", str(write(tmp_path, "a.json", real)), str(write(tmp_path, "b.json", doc)), "--perf", "warn"]) == ExitCode.OK
+    assert (
+        cli.main(
+            ["compare", str(write(tmp_path, "a.json", real)), str(write(tmp_path, "b.json", doc)), "--perf", "warn"]
+        )
+        == ExitCode.OK
+    )
 
 
 # --- 5. validated options ---------------------------------------------------------------------------------
@@ -301,7 +333,10 @@ def test_new_files_follow_the_umask_and_replaced_files_keep_their_mode(tmp_path)
 def test_baseline_on_a_partial_file_does_not_offer_a_missing_option(tmp_path, real, capsys):
     doc = copy.deepcopy(real)
     doc["mnist_ref"].update(partial=True, outcome="interrupted")
-    assert cli.main(["baseline", str(write(tmp_path, "cut.json", doc)), "--dir", str(tmp_path / "b")]) == ExitCode.BAD_INPUT
+    assert (
+        cli.main(["baseline", str(write(tmp_path, "cut.json", doc)), "--dir", str(tmp_path / "b")])
+        == ExitCode.BAD_INPUT
+    )
     line = one_line_error(capsys, "complete session")
     assert "--allow-partial" not in line
 
@@ -325,7 +360,10 @@ def test_every_committed_results_file_passes_the_reader():
             assert set(entry["params"]) == {"backend", "device", "batch_size", "mode", "replicas"}, path
     for path in (ROOT / "results" / "seed-sweep").glob("*.json"):
         files.load_sweep(path)
-    for path in [*(ROOT / "results" / "tox").glob("*/run.json"), *(ROOT / "results" / "gpu-h200" / "runs").glob("*.json")]:
+    for path in [
+        *(ROOT / "results" / "tox").glob("*/run.json"),
+        *(ROOT / "results" / "gpu-h200" / "runs").glob("*.json"),
+    ]:
         files.load_document(path, "run record")
     for path in (ROOT / "results" / "tox").glob("*/oracle.json"):
         files.load_document(path, "oracle result")
@@ -349,7 +387,11 @@ def _pointers(node, prefix=()):
 
 POINTERS = [p for p in _pointers(_REAL) if p]
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=6,
 )
@@ -370,20 +412,33 @@ def _mutate(document: dict, pointer: tuple, action: str, value) -> dict:
     return doc
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(pointer=st.sampled_from(POINTERS), action=st.sampled_from(["delete", "replace", "scale"]), value=JSON_VALUES,
-       mutate_baseline=st.booleans())
-def test_no_mutation_gives_a_traceback_or_a_pass_without_comparing_everything(tmp_path_factory, pointer, action, value, mutate_baseline):
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    pointer=st.sampled_from(POINTERS),
+    action=st.sampled_from(["delete", "replace", "scale"]),
+    value=JSON_VALUES,
+    mutate_baseline=st.booleans(),
+)
+def test_no_mutation_gives_a_traceback_or_a_pass_without_comparing_everything(
+    tmp_path_factory, pointer, action, value, mutate_baseline
+):
     from mnist_ref.gate import compare
     from mnist_ref.store import files
 
     folder = tmp_path_factory.mktemp("mutated")
     mutated = _mutate(_REAL, pointer, action, value)
-    a, b = write(folder, "a.json", mutated if mutate_baseline else _REAL), write(folder, "b.json", _REAL if mutate_baseline else mutated)
+    a, b = (
+        write(folder, "a.json", mutated if mutate_baseline else _REAL),
+        write(folder, "b.json", _REAL if mutate_baseline else mutated),
+    )
     code = cli.main(["compare", str(a), str(b), "--perf", "fail", "--perf-across-machines", "fail"])
     assert code in set(ExitCode)
     if code == ExitCode.OK:
-        result = compare.compare([files.load_bench(a)], [files.load_bench(b)], compare.Policy(perf_across_machines="fail"))
+        result = compare.compare(
+            [files.load_bench(a)], [files.load_bench(b)], compare.Policy(perf_across_machines="fail")
+        )
         judged = {(v.key, v.path) for v in result.paths}
         expected = {(k, p) for k, paths in files.cells([files.load_bench(a)]).items() for p in paths}
         assert judged == expected
@@ -395,8 +450,19 @@ def test_pytest_benchmark_groups_committed_files_by_their_params():
 
     files = [ROOT / "results" / "tox" / "tf215" / "bench.json", ROOT / "results" / "distributed" / "jax-x2.json"]
     for group in ("param:batch_size", "param:replicas"):
-        proc = subprocess.run([sys.executable, "-c", "from pytest_benchmark.cli import main; main()", "compare", f"--group-by={group}",
-                               *map(str, files)], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from pytest_benchmark.cli import main; main()",
+                "compare",
+                f"--group-by={group}",
+                *map(str, files),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         assert f"benchmark '{group.split(':')[1]}=" in proc.stdout  # the group header, e.g. benchmark 'replicas=2'
     assert "benchmark 'replicas=2'" in proc.stdout and "benchmark 'replicas=1'" in proc.stdout

@@ -28,7 +28,9 @@ from mnist_ref.store.schema import PATHS
 
 BASELINE = ROOT / "results" / "baseline" / "cpu-tensorflow-smoke.json"
 REAL = json.loads(BASELINE.read_text())
-PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 def write(folder: Path, name: str, document: dict) -> Path:
@@ -65,7 +67,9 @@ def fake_ab(monkeypatch, *, stale: dict | None = None) -> dict:
 
     def run_interleaved(arms, *, repeats, out_dir, **_):
         seen["ran"] = True
-        written = {a.name: [write(out_dir / a.name, f"run-{i}.json", REAL) for i in range(1, repeats + 1)] for a in arms}
+        written = {
+            a.name: [write(out_dir / a.name, f"run-{i}.json", REAL) for i in range(1, repeats + 1)] for a in arms
+        }
         if stale:
             for name in written:
                 write(out_dir / name, "run-9.json", stale)
@@ -77,7 +81,9 @@ def fake_ab(monkeypatch, *, stale: dict | None = None) -> dict:
         seen["compared"].append((len(base), len(new)))
         return real_compare(base, new, policy)
 
-    monkeypatch.setattr(ab, "arm", lambda name, spec, *, bench_args: ab.Arm(name, sys.executable, ROOT, tuple(bench_args)))
+    monkeypatch.setattr(
+        ab, "arm", lambda name, spec, *, bench_args: ab.Arm(name, sys.executable, ROOT, tuple(bench_args))
+    )
     monkeypatch.setattr(ab, "run_interleaved", run_interleaved)
     monkeypatch.setattr(ab, "check_measure", lambda measure: None)
     monkeypatch.setattr(ab, "check_bench_args", lambda arms: None)
@@ -90,7 +96,9 @@ NAMES = st.sampled_from(["A/run-1.json", "A/run-2.json", "B/run-2.json", "B/run-
 
 @PROPERTY
 @given(existing=st.lists(NAMES, max_size=3, unique=True), repeats=st.integers(1, 3))
-def test_ab_refuses_a_folder_that_holds_anything_and_compares_only_its_own_runs(tmp_path_factory, monkeypatch, capsys, existing, repeats):
+def test_ab_refuses_a_folder_that_holds_anything_and_compares_only_its_own_runs(
+    tmp_path_factory, monkeypatch, capsys, existing, repeats
+):
     out_dir = tmp_path_factory.mktemp("ab") / "out"
     for name in existing:
         (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
@@ -104,14 +112,18 @@ def test_ab_refuses_a_folder_that_holds_anything_and_compares_only_its_own_runs(
     else:
         assert code == ExitCode.OK, capsys.readouterr()
         # the counts, then the timed guard's runs (ab.GUARD_REPEATS a side)
-        assert seen["compared"] == [(repeats, repeats), (ab.GUARD_REPEATS, ab.GUARD_REPEATS)], "the stale 3x slower run-9.json was read"
+        assert seen["compared"] == [(repeats, repeats), (ab.GUARD_REPEATS, ab.GUARD_REPEATS)], (
+            "the stale 3x slower run-9.json was read"
+        )
 
 
 def test_ab_refuses_before_any_run_starts(tmp_path, monkeypatch, capsys):
     seen = fake_ab(monkeypatch)
-    for argv, needle in ((["--repeats", "0"], "--repeats takes 1 to"),
-                         (["--out", str(tmp_path)], "is a folder"),
-                         (["--out", str(tmp_path / "new" / "A" / "report.md"), "--out-dir", str(tmp_path / "new")], "or inside one")):
+    for argv, needle in (
+        (["--repeats", "0"], "--repeats takes 1 to"),
+        (["--out", str(tmp_path)], "is a folder"),
+        (["--out", str(tmp_path / "new" / "A" / "report.md"), "--out-dir", str(tmp_path / "new")], "or inside one"),
+    ):
         assert cli.main(["ab", "--b", sys.executable, *argv]) == ExitCode.BAD_INPUT
         captured = capsys.readouterr()
         assert needle in captured.err and "bench runs per side" not in captured.out and "Traceback" not in captured.err
@@ -129,13 +141,18 @@ def test_a_failed_run_names_its_cause_and_a_run_without_json_says_so(tmp_path):
     log = tmp_path / "run-1.log"
     log.write_text("collected 0 items\nERROR: --bench-batch-sizes takes whole numbers separated by commas, got 'x'\n\n")
     assert ab.cause(log) == "ERROR: --bench-batch-sizes takes whole numbers separated by commas, got 'x'"
-    log.write_text("! _pytest.outcomes.Exit: mnist-ref bench: no local MNIST data !\nmnist-ref bench: the session did not complete\n")
+    log.write_text(
+        "! _pytest.outcomes.Exit: mnist-ref bench: no local MNIST data !\nmnist-ref bench: the session did not "
+        "complete\n"
+    )
     assert ab.cause(log) == "mnist-ref bench: no local MNIST data"
     quiet = tmp_path / "python"
     quiet.write_text("#!/bin/sh\nexit 0\n")
     quiet.chmod(0o755)
     with pytest.raises(ConfigError, match=r"ended \(exit 0\) without writing .*--benchmark-json"):
-        ab.run_interleaved([ab.Arm("B", str(quiet), tmp_path)], repeats=1, out_dir=tmp_path / "out", progress=lambda line: None)
+        ab.run_interleaved(
+            [ab.Arm("B", str(quiet), tmp_path)], repeats=1, out_dir=tmp_path / "out", progress=lambda line: None
+        )
 
 
 # --- 2. baseline refuses a run that would hide regressions ---------------------------------------------------------
@@ -146,22 +163,51 @@ def cases_and_paths(document: dict) -> set:
 
 
 @PROPERTY
-@given(slowdown=st.sampled_from([1.0, 2.0]), work=st.sampled_from([0, 0.5]), steps=st.sampled_from([0, 0.05]),
-       outcome=st.sampled_from(["complete", "interrupted"]), partial=st.booleans(), keep=st.integers(0, len(REAL["benchmarks"])),
-       verdict=st.sampled_from(["steady", "contended"]), busy=st.sampled_from([0.0, 1.5]), allow_narrower=st.booleans())
+@given(
+    slowdown=st.sampled_from([1.0, 2.0]),
+    work=st.sampled_from([0, 0.5]),
+    steps=st.sampled_from([0, 0.05]),
+    outcome=st.sampled_from(["complete", "interrupted"]),
+    partial=st.booleans(),
+    keep=st.integers(0, len(REAL["benchmarks"])),
+    verdict=st.sampled_from(["steady", "contended"]),
+    busy=st.sampled_from([0.0, 1.5]),
+    allow_narrower=st.booleans(),
+)
 def test_baseline_accepts_only_a_clean_complete_steady_run_as_wide_as_the_current_one(
-        tmp_path_factory, capsys, slowdown, work, steps, outcome, partial, keep, verdict, busy, allow_narrower):
+    tmp_path_factory, capsys, slowdown, work, steps, outcome, partial, keep, verdict, busy, allow_narrower
+):
     folder = tmp_path_factory.mktemp("baseline")
     current = write(folder / "base", "cpu-tensorflow-smoke.json", REAL)
     before = current.read_bytes()
     doc = copy.deepcopy(REAL)
     doc["benchmarks"] = doc["benchmarks"][:keep]
-    doc["mnist_ref"].update(injected_slowdown=slowdown, injected_work=work, injected_steps=steps, outcome=outcome, partial=partial,
-                            contention={"verdict": verdict, "reasons": [], "other_busy_cores": busy, "steal_share": 0.0, "probe_drift": 1.0})
+    doc["mnist_ref"].update(
+        injected_slowdown=slowdown,
+        injected_work=work,
+        injected_steps=steps,
+        outcome=outcome,
+        partial=partial,
+        contention={
+            "verdict": verdict,
+            "reasons": [],
+            "other_busy_cores": busy,
+            "steal_share": 0.0,
+            "probe_drift": 1.0,
+        },
+    )
     new = write(folder, "new.json", doc)
     argv = ["baseline", str(new), "--dir", str(current.parent), *(["--allow-narrower"] if allow_narrower else [])]
     code = cli.main(argv)
-    clean = (slowdown, work, steps, outcome, partial, verdict, busy) == (1.0, 0, 0, "complete", False, "steady", 0.0) and keep > 0
+    clean = (slowdown, work, steps, outcome, partial, verdict, busy) == (
+        1.0,
+        0,
+        0,
+        "complete",
+        False,
+        "steady",
+        0.0,
+    ) and keep > 0
     narrower = cases_and_paths(doc) < cases_and_paths(REAL)
     if clean and (allow_narrower or not narrower):
         assert code == ExitCode.OK
@@ -178,7 +224,10 @@ def test_baseline_refuses_an_incorrect_run(tmp_path, capsys):
     doc = copy.deepcopy(REAL)
     fit = next(b for b in doc["benchmarks"] if b["extra_info"]["path"] == "fit")
     fit["extra_info"]["test_accuracy"] = 0.5
-    assert cli.main(["baseline", str(write(tmp_path, "bad.json", doc)), "--dir", str(tmp_path / "base")]) == ExitCode.BAD_INPUT
+    assert (
+        cli.main(["baseline", str(write(tmp_path, "bad.json", doc)), "--dir", str(tmp_path / "base")])
+        == ExitCode.BAD_INPUT
+    )
     assert "outside the band" in error_line(capsys)
 
 
@@ -201,7 +250,10 @@ def test_too_few_rounds_is_cannot_judge_not_a_pass(tmp_path, capsys, rounds, fac
 
 
 def test_four_rounds_a_side_still_catch_a_slowdown(tmp_path):
-    base, new = write(tmp_path, "base.json", scaled(REAL, 1.0, rounds=4)), write(tmp_path, "new.json", scaled(REAL, 3.0, rounds=4))
+    base, new = (
+        write(tmp_path, "base.json", scaled(REAL, 1.0, rounds=4)),
+        write(tmp_path, "new.json", scaled(REAL, 3.0, rounds=4)),
+    )
     assert cli.main(["compare", str(base), str(new), "--perf", "fail"]) == ExitCode.SLOWER
 
 
@@ -216,17 +268,23 @@ def counted(document: dict) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("damage, needle", [
-    (lambda d: d["mnist_ref"].pop("measure"), "file's measure (mnist_ref.measure) is time (absent)"),
-    (lambda d: d["mnist_ref"].update(measure={"name": "time"}), "inconsistent"),
-    (lambda d: d["benchmarks"][0]["extra_info"].pop("instructions_per_step"), "records no instructions_per_step"),
-    (lambda d: d["benchmarks"][0]["extra_info"].update(instructions_per_step=-1.0), "instructions_per_step"),
-])
+@pytest.mark.parametrize(
+    "damage, needle",
+    [
+        (lambda d: d["mnist_ref"].pop("measure"), "file's measure (mnist_ref.measure) is time (absent)"),
+        (lambda d: d["mnist_ref"].update(measure={"name": "time"}), "inconsistent"),
+        (lambda d: d["benchmarks"][0]["extra_info"].pop("instructions_per_step"), "records no instructions_per_step"),
+        (lambda d: d["benchmarks"][0]["extra_info"].update(instructions_per_step=-1.0), "instructions_per_step"),
+    ],
+)
 def test_a_file_whose_measure_is_not_one_thing_is_bad_input(tmp_path, capsys, damage, needle):
     doc = counted(REAL)
     damage(doc)
     path = write(tmp_path, "counted.json", doc)
-    for argv in (["compare", str(path), str(path)], ["report", "--history", str(path), "--out-dir", str(tmp_path / "pages")]):
+    for argv in (
+        ["compare", str(path), str(path)],
+        ["report", "--history", str(path), "--out-dir", str(tmp_path / "pages")],
+    ):
         assert cli.main(argv) == ExitCode.BAD_INPUT, "never a false 'diverged' (3) or counts read as seconds"
         assert needle in error_line(capsys)
 
@@ -238,15 +296,19 @@ ABSOLUTE = st.lists(SEGMENT, min_size=1, max_size=4).map(lambda parts: "/" + "/"
 
 
 @PROPERTY
-@given(inside=st.lists(ABSOLUTE, min_size=1, max_size=5, unique=True), outside=st.lists(ABSOLUTE, max_size=3, unique=True))
+@given(
+    inside=st.lists(ABSOLUTE, min_size=1, max_size=5, unique=True), outside=st.lists(ABSOLUTE, max_size=3, unique=True)
+)
 def test_portable_paths_are_relative_and_never_merge(inside, outside):
     """Paths of the checkout's folder become relative to the checkout; system paths stay as they are; none merge."""
     here = [f"{CHECKOUT.parent}{p}" for p in inside]
     system = [f"/proc{p}" for p in outside]
     rewritten = [portable_path(p) for p in here + system]
     assert len(set(rewritten)) == len(here + system)
-    assert all(os.path.normpath(os.path.join(CHECKOUT, r)) == p for p, r in zip(here, rewritten[:len(here)], strict=True))
-    assert rewritten[len(here):] == system
+    assert all(
+        os.path.normpath(os.path.join(CHECKOUT, r)) == p for p, r in zip(here, rewritten[: len(here)], strict=True)
+    )
+    assert rewritten[len(here) :] == system
 
 
 @PROPERTY
@@ -272,7 +334,9 @@ def test_a_rewrite_that_would_merge_entries_is_refused_and_writes_nothing(tmp_pa
 
 
 def test_a_file_that_cannot_be_read_or_renamed_leaves_every_file_as_it_was(tmp_path, monkeypatch, capsys):
-    good = [write(tmp_path, f"{i}.json", {"command": f"pytest --benchmark-json={CHECKOUT}/out/{i}.json"}) for i in range(3)]
+    good = [
+        write(tmp_path, f"{i}.json", {"command": f"pytest --benchmark-json={CHECKOUT}/out/{i}.json"}) for i in range(3)
+    ]
     before = {p: p.read_bytes() for p in good}
     (tmp_path / "3.json").write_bytes(b'{"x": "\xff/tmp/a/b"}')
     assert portable_files.main([str(tmp_path)]) == ExitCode.BAD_INPUT
@@ -321,7 +385,10 @@ def test_the_committed_counted_table_reads_back_by_header():
     section = page.split("## Instruction counts")[1]
     rows = tables_by_header(section)[0]
     counted_file = files.load_bench(ROOT / "results" / "bench" / "cpu-tensorflow-instructions.json")
-    expected = {(files.case_key(b["extra_info"]).label, b["extra_info"]["path"]): b["extra_info"] for b in counted_file.benchmarks}
+    expected = {
+        (files.case_key(b["extra_info"]).label, b["extra_info"]["path"]): b["extra_info"]
+        for b in counted_file.benchmarks
+    }
     assert len(rows) == len(expected)
     for row in rows:
         assert row["path"] in PATHS and row["batch"].isdigit()
@@ -364,8 +431,14 @@ def test_a_file_named_twice_is_read_once(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("options, needle", [(["--bench-batch-sizes=-32"], "at least 1")])
 def test_a_bad_bench_option_is_one_line(options, needle):
-    proc = subprocess.run([sys.executable, "-m", "pytest", "bench", "--benchmark-only", "-p", "no:cacheprovider", "-q", *options],
-                          capture_output=True, text=True, env=process_env(), cwd=ROOT, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "-p", "no:cacheprovider", "-q", *options],
+        capture_output=True,
+        text=True,
+        env=process_env(),
+        cwd=ROOT,
+        timeout=300,
+    )
     output = (proc.stdout + proc.stderr).strip().splitlines()
     assert proc.returncode == 4 and "Traceback" not in proc.stdout + proc.stderr, output
     assert len(output) == 1 and output[0].startswith("ERROR:") and needle in output[0], output
@@ -375,9 +448,31 @@ def test_a_bad_bench_option_is_one_line(options, needle):
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_a_counted_session_leaves_no_dump_folder(tmp_path):
     out = tmp_path / "counted.json"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "bench", "--benchmark-only", "-p", "no:cacheprovider", "-q", "--bench-smoke",
-                           "--bench-devices", "cpu", "-k", "floor", "--bench-measure", "instructions", f"--benchmark-json={out}"],
-                          capture_output=True, text=True, env=process_env({"TMPDIR": str(tmp_path)}), cwd=ROOT, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "bench",
+            "--benchmark-only",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--bench-smoke",
+            "--bench-devices",
+            "cpu",
+            "-k",
+            "floor",
+            "--bench-measure",
+            "instructions",
+            f"--benchmark-json={out}",
+        ],
+        capture_output=True,
+        text=True,
+        env=process_env({"TMPDIR": str(tmp_path)}),
+        cwd=ROOT,
+        timeout=900,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert files.load_bench(out).measure == "instructions"
     assert not list(tmp_path.glob("mnist-ref-callgrind-*"))

@@ -24,10 +24,18 @@ from mnist_ref.reporting import compare as compare_report
 from mnist_ref.store import files
 
 
-def guard_file(folder: Path, name: str, *, wall: float = 1.0, cpu: float = 1.0, session: str = "s1", keras: str | None = None,
-               jitter: float = 0.0) -> files.BenchFile:
-    """A guard file (--bench-measure steps) from the baseline: every round `wall` times as long, its CPU seconds such that
-    wall over CPU is 0.8 * wall / cpu; jitter moves the rounds a little apart."""
+def guard_file(
+    folder: Path,
+    name: str,
+    *,
+    wall: float = 1.0,
+    cpu: float = 1.0,
+    session: str = "s1",
+    keras: str | None = None,
+    jitter: float = 0.0,
+) -> files.BenchFile:
+    """A guard file (--bench-measure steps) from the baseline: every round `wall` times as long, its CPU seconds
+    such that wall over CPU is 0.8 * wall / cpu; jitter moves the rounds a little apart."""
     doc = copy.deepcopy(REAL)
     doc["mnist_ref"]["measure"] = {"name": "steps", "unit": "s", "steps_per_round": 300}
     doc["mnist_ref"]["ab_session"] = session
@@ -45,7 +53,11 @@ def side(folder: Path, label: str, n: int = 4, **kwargs) -> list[files.BenchFile
 
 
 def fit(result: compare.Result, quantity: Quantity) -> compare.PathVerdict:
-    return next(v for v in result.paths if v.path == "fit" and not v.key.floor and v.key.mode == "book" and v.quantity is quantity)
+    return next(
+        v
+        for v in result.paths
+        if v.path == "fit" and not v.key.floor and v.key.mode == "book" and v.quantity is quantity
+    )
 
 
 def test_a_step_that_waits_is_slower_and_more_work_is_not(tmp_path):
@@ -113,11 +125,15 @@ def test_wall_over_cpu_moves_with_waiting_only(tmp_path_factory, wait, work):
 
 def test_the_report_says_which_measure_decided(tmp_path):
     base, waits = side(tmp_path, "a"), side(tmp_path, "w", wall=1.5)
-    gate = compare.Gate((("instruction counts (work)", compare.compare(base, base)), ("timed guard", compare.compare(base, waits))))
+    gate = compare.Gate(
+        (("instruction counts (work)", compare.compare(base, base)), ("timed guard", compare.compare(base, waits)))
+    )
     assert gate.exit_code == ExitCode.SLOWER
     line = compare_report.gate_summary(gate)
     assert line.startswith("SLOWER: ") and "tensorflow cpu:0 bs32 book fit in wall/CPU (1.500x)" in line, line
-    assert line.endswith("judged on wall/CPU; exit 1"), "both parts here compare guard files: only wall over CPU decides"
+    assert line.endswith("judged on wall/CPU; exit 1"), (
+        "both parts here compare guard files: only wall over CPU decides"
+    )
     markdown = compare_report.render_gate_markdown(gate, command="mnist-ref ab", refresh="x")
     assert "## timed guard" in markdown and "fit (seconds)" in markdown and "(shown)" in markdown
 
@@ -134,7 +150,9 @@ def test_ab_counts_then_guards_and_a_guard_of_too_few_is_refused(tmp_path, monke
 
 
 def test_the_guard_arm_measures_steps_with_the_same_selection():
-    a = ab.Arm("B", sys.executable, Path("."), ("-k", "fit", "--bench-measure", "instructions", "--bench-inject-wait", "1.5"))
+    a = ab.Arm(
+        "B", sys.executable, Path("."), ("-k", "fit", "--bench-measure", "instructions", "--bench-inject-wait", "1.5")
+    )
     assert ab.guard_arm(a).bench_args == ("-k", "fit", "--bench-inject-wait", "1.5", "--bench-measure", "steps")
 
 

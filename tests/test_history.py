@@ -13,7 +13,15 @@ SAMPLE = Path(__file__).resolve().parent / "data" / "bench-sample.json"
 BOOK = files.CaseKey("tensorflow", "cpu:0", 32, "book")
 
 
-def variant(tmp_path: Path, name: str, *, when: str, slower: float = 1.0, keras: str | None = None, fingerprint: str | None = None):
+def variant(
+    tmp_path: Path,
+    name: str,
+    *,
+    when: str,
+    slower: float = 1.0,
+    keras: str | None = None,
+    fingerprint: str | None = None,
+):
     """The sample bench file as if run at `when`, its rounds `slower` times as long, another Keras or other weights."""
     document = json.loads(SAMPLE.read_text())
     document["datetime"] = when

@@ -82,7 +82,12 @@ def test_counts_repeat_and_grow_with_the_work(tmp_path):
     folder = tmp_path / "dumps"
     folder.mkdir()
     command = instructions.valgrind_command([sys.executable, "-c", COUNT_SCRIPT, "50", "50", "100"], folder)
-    env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", instructions.OUT_ENV: str(folder), "PATH": "/usr/bin:/bin"}
+    env = {
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        instructions.OUT_ENV: str(folder),
+        "PATH": "/usr/bin:/bin",
+    }
     out = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     *totals, (parts, kernels) = [list(map(int, line.split())) for line in out.stdout.splitlines()]

@@ -91,15 +91,32 @@ def test_interrupted_sweep_resumes_to_the_uninterrupted_result(real_data_dir, tm
 
 def test_sweep_of_another_configuration_does_not_resume(real_data_dir, tmp_path):
     out = tmp_path / "sweep.json"
-    (tmp_path / "sweep.partial.json").write_text(json.dumps({"schema": "mnist-ref/seed-sweep/1", "config": {}, "runs": []}))
+    (tmp_path / "sweep.partial.json").write_text(
+        json.dumps({"schema": "mnist-ref/seed-sweep/1", "config": {}, "runs": []})
+    )
     proc = subprocess.run(sweep_command(out), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "--fresh" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def bench_command(target: Path) -> list[str]:
     # -s: pytest would otherwise capture the "holding at" line the test waits for; batch 2048: epochs of a second
-    return [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "--bench-smoke", "--bench-devices", "cpu",
-            "--bench-batch-sizes", "2048", "-p", "no:cacheprovider", "-q", "-s", f"--benchmark-json={target}"]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "bench",
+        "--benchmark-only",
+        "--bench-smoke",
+        "--bench-devices",
+        "cpu",
+        "--bench-batch-sizes",
+        "2048",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-s",
+        f"--benchmark-json={target}",
+    ]
 
 
 def test_bench_interrupted_before_any_measurement_leaves_the_file_alone(real_data_dir, tmp_path):
@@ -126,8 +143,13 @@ def test_interrupted_bench_keeps_what_it_measured_beside_the_complete_file(real_
     assert any("tuned" in name for name in partial["mnist_ref"]["not_completed"])
     assert "bench.partial.json" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.partial.json"]
-    report = subprocess.run(mnist_ref("report", str(tmp_path / "bench.partial.json"), "--out-dir", str(tmp_path / "r")),
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    report = subprocess.run(
+        mnist_ref("report", str(tmp_path / "bench.partial.json"), "--out-dir", str(tmp_path / "r")),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert report.returncode == 2 and "partial bench file" in report.stderr and not (tmp_path / "r").exists()
 
 
@@ -145,8 +167,22 @@ def wait_for_text(path: Path, text: str, *, timeout_s: float = 180) -> None:
 def test_interrupted_ab_run_stops_its_bench_process(real_data_dir, tmp_path, measure):
     out_dir = tmp_path / "ab"
     bench_args = "--bench-smoke --bench-modes book --bench-devices cpu -k fit -s"
-    proc = start_held(mnist_ref("ab", "--b", sys.executable, "--repeats", "1", "--measure", measure, "--out-dir", str(out_dir),
-                                "--bench-args", bench_args), hold="fit-book")
+    proc = start_held(
+        mnist_ref(
+            "ab",
+            "--b",
+            sys.executable,
+            "--repeats",
+            "1",
+            "--measure",
+            measure,
+            "--out-dir",
+            str(out_dir),
+            "--bench-args",
+            bench_args,
+        ),
+        hold="fit-book",
+    )
     wait_for_text(out_dir / "A" / "run-1.log", "holding at fit-book")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)

@@ -67,7 +67,9 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     bad = PACKAGE / "core" / "_upward_probe.py"
     bad.write_text("from mnist_ref.scale import data_parallel\n")
     try:
-        assert violations() == ["mnist_ref/core/_upward_probe.py:1 (core) imports mnist_ref.scale.data_parallel (scale)"]
+        assert violations() == [
+            "mnist_ref/core/_upward_probe.py:1 (core) imports mnist_ref.scale.data_parallel (scale)"
+        ]
     finally:
         bad.unlink()
 
@@ -95,8 +97,13 @@ RAW_BENCHMARK = re.compile(r"""\[["'](stats|extra_info)["']\]|extra_info\[|\.get
 def test_raw_benchmark_dicts_stay_in_the_store():
     """Outside mnist_ref/store/ (and the bench's writer, which fills pytest-benchmark's own objects), results are read
     through the typed view (store.measured.Measured), never by subscripting pytest-benchmark's dicts."""
-    found = [f"{p.relative_to(ROOT)}:{n}" for p in sorted(PACKAGE.rglob("*.py")) if "store" not in p.relative_to(PACKAGE).parts
-             for n, line in enumerate(p.read_text().splitlines(), 1) if RAW_BENCHMARK.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if "store" not in p.relative_to(PACKAGE).parts
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if RAW_BENCHMARK.search(line)
+    ]
     assert found == [], "read benchmarks through mnist_ref.store.measured"
 
 

@@ -54,7 +54,9 @@ def test_train_step_is_gradient_then_sgd():
     w = numpy_model.initial_weights(3, np.float64)
     loss, grads = numpy_model.gradients(x, y, w)
     expected = [p - 0.01 * g for p, g in zip(w.as_list(), grads, strict=True)]
-    assert numpy_model.train_step(x, y, w, numpy_model.Workspace(32, np.float64), learning_rate=0.01) == pytest.approx(loss)
+    assert numpy_model.train_step(x, y, w, numpy_model.Workspace(32, np.float64), learning_rate=0.01) == pytest.approx(
+        loss
+    )
     for got, want in zip(w.as_list(), expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
 
@@ -63,8 +65,15 @@ def test_an_epoch_visits_every_image_once_with_a_short_last_batch():
     x, y = batch(70)
     w = numpy_model.initial_weights(4)
     spaces: dict = {}
-    numpy_model.fit_epoch(x.astype(np.float32), y.astype(np.float32), w, batch_size=32, learning_rate=0.01,
-                        order=np.random.default_rng(0).permutation(70), spaces=spaces)
+    numpy_model.fit_epoch(
+        x.astype(np.float32),
+        y.astype(np.float32),
+        w,
+        batch_size=32,
+        learning_rate=0.01,
+        order=np.random.default_rng(0).permutation(70),
+        spaces=spaces,
+    )
     assert sorted(spaces) == [6, 32]
 
 

@@ -59,7 +59,9 @@ def test_an_index_of_ours_is_brought_up_to_date(capsys, tmp_path):
 
 def test_versions_refuses_the_index_name_as_its_page(capsys, tmp_path):
     (tmp_path / "tox").mkdir()
-    code = cli.main(["versions", str(tmp_path / "tox"), "--envs", "tf221", "--out", str(tmp_path / "out" / "README.md")])
+    code = cli.main(
+        ["versions", str(tmp_path / "tox"), "--envs", "tf221", "--out", str(tmp_path / "out" / "README.md")]
+    )
     _, err = capsys.readouterr()
     assert code == 2 and "README.md is the index" in err and not (tmp_path / "out").exists()
 

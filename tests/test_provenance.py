@@ -14,8 +14,11 @@ from mnist_ref.store import portable as portable_files
 
 
 def test_no_committed_results_file_holds_an_absolute_path():
-    held = {str(f.relative_to(ROOT)): portable_files.machine_paths(f)[:3]
-            for f in portable_files.text_files([ROOT / "results"]) if portable_files.machine_paths(f)}
+    held = {
+        str(f.relative_to(ROOT)): portable_files.machine_paths(f)[:3]
+        for f in portable_files.text_files([ROOT / "results"])
+        if portable_files.machine_paths(f)
+    }
     assert held == {}, "absolute paths in results files; run `python -m mnist_ref.store.portable results` and commit"
 
 
@@ -24,21 +27,36 @@ def test_paths_become_relative_to_the_checkout_whatever_the_current_folder(tmp_p
     for cwd in (CHECKOUT, tmp_path):
         monkeypatch.chdir(cwd)
         assert portable_path(CHECKOUT / "results" / "bench" / "x.json") == "results/bench/x.json"
-        assert portable(f"pytest bench --benchmark-json={CHECKOUT}/results/a.json") == "pytest bench --benchmark-json=results/a.json"
+        assert (
+            portable(f"pytest bench --benchmark-json={CHECKOUT}/results/a.json")
+            == "pytest bench --benchmark-json=results/a.json"
+        )
         assert portable("--benchmark-json=/tmp/out/cpu.json") == f"--benchmark-json={outside}"
-        assert portable(portable("--benchmark-json=/tmp/out/cpu.json")) == f"--benchmark-json={outside}", "a second pass changes nothing"
+        assert portable(portable("--benchmark-json=/tmp/out/cpu.json")) == f"--benchmark-json={outside}", (
+            "a second pass changes nothing"
+        )
 
 
 def test_urls_ratios_and_relative_paths_are_left_alone():
-    for text in ("https://pypi.org/simple/a/b", "file:///opt/pypi/simple", "T1 / (N * TN)", "samples/s", "results/bench.md",
-                 "IQR/median base / new"):
+    for text in (
+        "https://pypi.org/simple/a/b",
+        "file:///opt/pypi/simple",
+        "T1 / (N * TN)",
+        "samples/s",
+        "results/bench.md",
+        "IQR/median base / new",
+    ):
         assert portable(text) == text
 
 
 def test_the_environment_block_is_portable_and_still_names_the_machine():
     env = environment.capture()
     assert portable(json.dumps(env)) == json.dumps(env), env["executable"]
-    assert env["cpu"]["model"] and env["cpu"]["usable_cores"] >= 1 and env["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert (
+        env["cpu"]["model"]
+        and env["cpu"]["usable_cores"] >= 1
+        and env["python"] == ".".join(map(str, sys.version_info[:3]))
+    )
 
 
 def test_the_rewrite_is_atomic_and_changes_only_what_holds_paths(tmp_path):

@@ -78,7 +78,8 @@ def test_too_few_processes_have_no_interval():
 
 
 def test_the_interval_covers_in_simulation():
-    """Random processes with a known ratio: the exact 95% interval holds it at least 94% of the time (2000 draws: 3 standard errors below 95.4%)."""
+    """Random processes with a known ratio: the exact 95% interval holds it at least 94% of the time (2000 draws: 3
+    standard errors below 95.4%)."""
     rng = np.random.default_rng(7)
     held = 0
     for _ in range(2000):

@@ -66,8 +66,11 @@ def test_crossover_is_where_the_gpu_stays_faster():
         ("[1, 2]", "expected a JSON object"),
         ('{"benchmarks": [], "machine_info": {}}', "not an mnist-ref benchmark file or seed sweep"),
         ('{"mnist_ref": {"schema": "mnist-ref/bench/1"}, "machine_info": {}}', "'benchmarks' is a required property"),
-        ('{"mnist_ref": {"schema": "mnist-ref/bench/1"}, "machine_info": {}, "benchmarks": [{"name": "x", "extra_info": {}, "stats": {"median": 1}}]}',
-         "benchmark 'x', field extra_info: 'path' is a required property"),
+        (
+            '{"mnist_ref": {"schema": "mnist-ref/bench/1"}, "machine_info": {}, "benchmarks": [{"name": "x", '
+            '"extra_info": {}, "stats": {"median": 1}}]}',
+            "benchmark 'x', field extra_info: 'path' is a required property",
+        ),
     ],
 )
 def test_malformed_or_foreign_files_are_rejected(tmp_path, content, message):
@@ -79,7 +82,12 @@ def test_malformed_or_foreign_files_are_rejected(tmp_path, content, message):
 
 def test_cli_report_writes_tables_plots_and_index(tmp_path, capsys):
     assert cli.main(["report", str(SAMPLE), "--out-dir", str(tmp_path)]) == 0
-    assert {p.name for p in tmp_path.iterdir()} == {"bench.md", "bench-throughput.png", "bench-training.png", "README.md"}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "bench.md",
+        "bench-throughput.png",
+        "bench-training.png",
+        "README.md",
+    }
     assert (tmp_path / "bench-training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "[bench.md](bench.md)" in (tmp_path / "README.md").read_text()
 
@@ -96,10 +104,15 @@ def test_cli_report_on_a_bad_file_is_one_line_and_writes_nothing(tmp_path, capsy
 
 def test_sweep_rendering(tmp_path):
     sweep = {
-        "schema": files.SWEEP_SCHEMA, "backend": "tensorflow", "data_source": "idx:/data",
+        "schema": files.SWEEP_SCHEMA,
+        "backend": "tensorflow",
+        "data_source": "idx:/data",
         "config": {"batch_size": 32, "mode": "book"},
         "summary": {"n": 2, "mean": 0.933, "std": 0.001, "min": 0.932, "max": 0.934, "band": [0.927, 0.939]},
-        "runs": [{"seed": s, "test_accuracy": a, "test_loss": 0.24, "fit_s": 12.0, "fingerprint": "ab" * 32} for s, a in ((0, 0.932), (1, 0.934))],
+        "runs": [
+            {"seed": s, "test_accuracy": a, "test_loss": 0.24, "fit_s": 12.0, "fingerprint": "ab" * 32}
+            for s, a in ((0, 0.932), (1, 0.934))
+        ],
     }
     path = tmp_path / "s.json"
     path.write_text(json.dumps(sweep))
@@ -110,7 +123,9 @@ def test_sweep_rendering(tmp_path):
 
 def test_keras_epochs_are_shown_as_multiples_of_the_floor(tmp_path):
     document = json.loads(SAMPLE.read_text())
-    fit = next(b for b in document["benchmarks"] if b["extra_info"]["path"] == "fit" and b["extra_info"]["mode"] == "book")
+    fit = next(
+        b for b in document["benchmarks"] if b["extra_info"]["path"] == "fit" and b["extra_info"]["mode"] == "book"
+    )
     floor = copy.deepcopy(fit)
     floor["extra_info"].update(backend="numpy", mode="floor")
     floor["stats"]["median"] = fit["stats"]["median"] / 4
@@ -118,7 +133,7 @@ def test_keras_epochs_are_shown_as_multiples_of_the_floor(tmp_path):
     path = tmp_path / "with-floor.json"
     path.write_text(json.dumps(document))
     lines = bench_report.performance_tables([files.load_bench(path)])
-    training = lines[lines.index("## Training speed"):lines.index("## Inference and warm-up")]
+    training = lines[lines.index("## Training speed") : lines.index("## Inference and warm-up")]
     rows = [line for line in "\n".join(training).splitlines() if " cpu:0 " in line]
     book = next(r for r in rows if r.startswith("| tensorflow cpu:0 ") and "| book " in r)
     assert "4.00x" in book
@@ -126,7 +141,8 @@ def test_keras_epochs_are_shown_as_multiples_of_the_floor(tmp_path):
 
 
 def with_replicas(document: dict, replicas: int, factor: float) -> dict:
-    """A copy of a bench document as if every case ran on `replicas` replicas, its medians factor times the originals."""
+    """A copy of a bench document as if every case ran on `replicas` replicas, its medians factor times the
+    originals."""
     doc = copy.deepcopy(document)
     for bench in doc["benchmarks"]:
         bench["extra_info"].update(replicas=replicas, strategy="keras DataParallel")

@@ -33,6 +33,10 @@ OTHER_SPREADS = re.compile(r"""\["iqr"\]|quantiles\(|percentile\([^)]*\[\s*75"""
 
 def test_no_other_module_computes_a_spread():
     sources = [p for folder in ("mnist_ref", "bench") for p in (ROOT / folder).rglob("*.py") if p.name != "rounds.py"]
-    found = [f"{p.relative_to(ROOT)}:{n}" for p in sources for n, line in enumerate(p.read_text().splitlines(), 1)
-             if OTHER_SPREADS.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in sources
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if OTHER_SPREADS.search(line)
+    ]
     assert found == [], "compute the spread with mnist_ref.store.rounds.spread"

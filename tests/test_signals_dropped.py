@@ -57,8 +57,9 @@ def test_an_interrupt_python_drops_is_raised_again(tmp_path, where, signum, code
     import subprocess
 
     script = DROPPED_INSIDE.format(signum=int(signum), where=where)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=process_env(), cwd=ROOT,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=process_env(), cwd=ROOT, timeout=60
+    )
     assert proc.stdout.strip() == f"raised {code}", proc.stdout + proc.stderr
     assert "Exception ignored" not in proc.stderr
 
@@ -90,15 +91,32 @@ def test_train_interrupted_at_random_moments_never_replaces_the_record(real_data
 @pytest.mark.long
 @pytest.mark.signals
 def test_a_bench_interrupted_at_random_moments_never_replaces_its_file(real_data_dir, tmp_path):
-    """SIGTERM or Ctrl-C at 4 moments drawn from 2 s to 8 s of a smoke bench (its handler is in place by then): pytest ends interrupted (2), the
-    target keeps its previous content, and no traceback or dropped exception is printed."""
+    """SIGTERM or Ctrl-C at 4 moments drawn from 2 s to 8 s of a smoke bench (its handler is in place by then):
+    pytest ends interrupted (2), the target keeps its previous content, and no traceback or dropped exception is
+    printed."""
     moments = sorted(random.Random(37).sample([round(2.0 + 0.5 * i, 2) for i in range(13)], 4))
     for n, moment in enumerate(moments):
         signum = (signal.SIGTERM, signal.SIGINT)[n % 2]
         target = tmp_path / f"bench-{n}.json"
         target.write_text(PREVIOUS)
-        proc = start([sys.executable, "-m", "pytest", "bench", "--benchmark-only", "--bench-smoke", "--bench-devices", "cpu",
-                      "--bench-modes", "book", "-p", "no:cacheprovider", "-q", f"--benchmark-json={target}"])
+        proc = start(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "bench",
+                "--benchmark-only",
+                "--bench-smoke",
+                "--bench-devices",
+                "cpu",
+                "--bench-modes",
+                "book",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                f"--benchmark-json={target}",
+            ]
+        )
         time.sleep(moment)
         assert proc.poll() is None, f"the bench ended before {moment} s: {proc.stderr.read()[-1500:]}"
         proc.send_signal(signum)

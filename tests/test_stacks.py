@@ -22,8 +22,9 @@ POSITIVE = st.lists(st.floats(0.5, 2.0), min_size=4, max_size=8)
 
 def arm(name: str, per_step: list[float], version: str = "2.21") -> stacks.Arm:
     env = Provenance.of({"framework": {"backend": "tensorflow", "tensorflow": version, "keras": "3"}})
-    return stacks.Arm(name, env, {"fit": per_step}, {"fit": per_step}, {}, None, None, None,
-                      tuple(range(1, len(per_step) + 1)))
+    return stacks.Arm(
+        name, env, {"fit": per_step}, {"fit": per_step}, {}, None, None, None, tuple(range(1, len(per_step) + 1))
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -43,9 +44,15 @@ def test_the_same_processes_span_one_and_a_real_shift_does_not():
 
 def test_the_headline_names_real_changes_and_the_same(monkeypatch):
     base = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99]
-    study = stacks.StackStudy(None, {"tf215": arm("tf215", base, "2.15"), "tf216": arm("tf216", [x * 1.3 for x in base], "2.16"),
-                                     "tf217": arm("tf217", [x * 1.3 * (1 + 0.002 * (-1) ** i) for i, x in enumerate(base)],
-                                                  "2.17")}, 8)
+    study = stacks.StackStudy(
+        None,
+        {
+            "tf215": arm("tf215", base, "2.15"),
+            "tf216": arm("tf216", [x * 1.3 for x in base], "2.16"),
+            "tf217": arm("tf217", [x * 1.3 * (1 + 0.002 * (-1) ** i) for i, x in enumerate(base)], "2.17"),
+        },
+        8,
+    )
     changes = stacks.consecutive_changes(study)
     assert [c.answer for c in changes] == [ratio.Answer.SLOWER, ratio.Answer.SAME]
     headline = stacks.speed_headline(study)
@@ -68,14 +75,25 @@ def test_every_question_names_two_known_arms():
 
 def test_version_questions_are_timed_in_the_versions_study_and_counted_where_counted():
     def counted(name, per_step, count, version="2.21"):
-        return dataclasses.replace(arm(name, per_step, version), instructions_per_step=count, instructions_per_sample=count / 32)
+        return dataclasses.replace(
+            arm(name, per_step, version), instructions_per_step=count, instructions_per_sample=count / 32
+        )
 
     few = [1.0, 1.02, 0.98, 1.01, 0.99]
     many = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99]
-    main = stacks.StackStudy(Path("stacks"), {"book": counted("book", few, 5e6), "tf220": counted("tf220", few, 4e6, "2.20"),
-                                              "tf221": arm("tf221", few)}, 5)
-    versions = stacks.StackStudy(Path("stacks-versions"), {"tf220": arm("tf220", many, "2.20"),
-                                                           "tf221": arm("tf221", [x * 1.25 * (1 + 0.01 * (-1) ** k) for k, x in enumerate(many)])}, 8)
+    main = stacks.StackStudy(
+        Path("stacks"),
+        {"book": counted("book", few, 5e6), "tf220": counted("tf220", few, 4e6, "2.20"), "tf221": arm("tf221", few)},
+        5,
+    )
+    versions = stacks.StackStudy(
+        Path("stacks-versions"),
+        {
+            "tf220": arm("tf220", many, "2.20"),
+            "tf221": arm("tf221", [x * 1.25 * (1 + 0.01 * (-1) ** k) for k, x in enumerate(many)]),
+        },
+        8,
+    )
     answers = {v.question.text: v for v in stacks.validity(main, versions)}
     step = answers["TensorFlow 2.20 -> 2.21"]
     assert step.a is versions.arms["tf220"] and (step.timed.n_a, step.timed.n_b) == (8, 8)

@@ -12,8 +12,17 @@ from mnist_ref.store.provenance import Provenance
 SAMPLE = Path(__file__).parent / "data" / "bench-sample.json"
 
 
-def write_env(root: Path, env: str, *, tf: str, keras: str, fingerprint: str, fit_scale: float = 1.0,
-              oracle: bool | None = None, package: str = "keras") -> None:
+def write_env(
+    root: Path,
+    env: str,
+    *,
+    tf: str,
+    keras: str,
+    fingerprint: str,
+    fit_scale: float = 1.0,
+    oracle: bool | None = None,
+    package: str = "keras",
+) -> None:
     """One env's folder: the sample bench JSON (fit throughput scaled), a minimal run record and, unless
     oracle is None, the oracle's verdict."""
     folder = root / env
@@ -26,8 +35,10 @@ def write_env(root: Path, env: str, *, tf: str, keras: str, fingerprint: str, fi
     run = {
         "schema": "mnist-ref/run-record/1",
         "fingerprint": fingerprint,
-        "environment": {"framework": {"tensorflow": tf, "keras": keras, "keras_package": package, "backend": "tensorflow"},
-                        "cpu": {"model": "Test CPU", "usable_cores": 2}},
+        "environment": {
+            "framework": {"tensorflow": tf, "keras": keras, "keras_package": package, "backend": "tensorflow"},
+            "cpu": {"model": "Test CPU", "usable_cores": 2},
+        },
         "evaluate": {"accuracy": 0.934, "loss": 0.23},
         "band": {"low": 0.924, "high": 0.945, "inside": True},
     }
@@ -60,7 +71,9 @@ def test_table_compares_each_version_with_the_newest(tmp_path):
 
 def test_a_version_that_fails_the_oracle_says_so(tmp_path):
     write_env(tmp_path, "tf221", tf="2.21.0", keras="3.15.1", fingerprint="b" * 64, oracle=False)
-    row = [line for line in versions.render(tmp_path, ["tf221"]).splitlines() if line.startswith("| tf221")][-1]  # correctness
+    row = [line for line in versions.render(tmp_path, ["tf221"]).splitlines() if line.startswith("| tf221")][
+        -1
+    ]  # correctness
     assert row.rstrip("| ").endswith("**no**")
 
 
@@ -80,16 +93,23 @@ def test_committed_results_render(tmp_path):
     assert all(f"| {env} " in text for env in envs)
 
 
-
-
 def test_nightly_and_tf_keras_rows_are_marked_and_not_the_reference(tmp_path):
     write_env(tmp_path, "tf221", tf="2.21.0", keras="3.15.1", fingerprint="b" * 64)
-    write_env(tmp_path, "tfnightly", tf="2.23.0-dev20261026", keras="3.16.0.dev2026102704", fingerprint="c" * 64,
-              fit_scale=2.0, package="keras-nightly")
+    write_env(
+        tmp_path,
+        "tfnightly",
+        tf="2.23.0-dev20261026",
+        keras="3.16.0.dev2026102704",
+        fingerprint="c" * 64,
+        fit_scale=2.0,
+        package="keras-nightly",
+    )
     write_env(tmp_path, "tfkeras221", tf="2.21.0", keras="2.21.0", fingerprint="d" * 64, package="tf-keras")
     rows = rows_of(versions.render(tmp_path, ["tf221", "tfnightly", "tfkeras221"]))
     assert rows["tfnightly"][0] == "tfnightly (pre-release)" and "nightly of 2026-10-26" in rows["tfnightly"][1]
-    assert "(keras-nightly)" in rows["tfnightly"][2] and "2.00x" in rows["tfnightly"]  # relative to the release, not itself
+    assert (
+        "(keras-nightly)" in rows["tfnightly"][2] and "2.00x" in rows["tfnightly"]
+    )  # relative to the release, not itself
     assert rows["tfkeras221"][0] == "tfkeras221 (Keras 2 via tf-keras)" and rows["tfkeras221"][2] == "2.21.0 (tf-keras)"
     assert rows["tf221"][6] == "1.00x"
 
@@ -98,7 +118,9 @@ def _four(tmp_path, *, k2: str, k3: str = "b" * 64, k2_speed: float = 1.0, k3_sp
     write_env(tmp_path, "tf215", tf="2.15.1", keras="2.15.0", fingerprint="a" * 64)
     write_env(tmp_path, "tf216", tf="2.16.2", keras="3.3.3", fingerprint="e" * 64, fit_scale=2.0)
     write_env(tmp_path, "tf221", tf="2.21.0", keras="3.15.1", fingerprint=k3, fit_scale=k3_speed)
-    write_env(tmp_path, "tfkeras221", tf="2.21.0", keras="2.21.0", fingerprint=k2, package="tf-keras", fit_scale=k2_speed)
+    write_env(
+        tmp_path, "tfkeras221", tf="2.21.0", keras="2.21.0", fingerprint=k2, package="tf-keras", fit_scale=k2_speed
+    )
     return versions.render(tmp_path, ["tf215", "tf216", "tf221", "tfkeras221"]).strip().splitlines()[-1]
 
 
@@ -125,7 +147,9 @@ def test_legacy_keras_without_tf_keras_says_what_to_install(monkeypatch):
     from mnist_ref.plumbing.errors import BackendError
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf_keras" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tf_keras" else real_find_spec(name, *a)
+    )
     monkeypatch.setenv(framework.LEGACY_KERAS_ENV, "1")
     with pytest.raises(BackendError, match="tf-keras"):
         framework.keras.__wrapped__()  # uncached: the choice is made before anything is imported

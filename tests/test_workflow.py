@@ -36,7 +36,11 @@ def test_the_workflows_lint_clean(actionlint, workflow):
 def test_a_broken_workflow_is_caught(actionlint, tmp_path):
     broken = tmp_path / ".github" / "workflows" / "broken.yml"
     broken.parent.mkdir(parents=True)
-    broken.write_text(WORKFLOW.read_text().replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latest\n    timeout-minutes: ${{ matrix.missing }}"))
+    broken.write_text(
+        WORKFLOW.read_text().replace(
+            "runs-on: ubuntu-latest", "runs-on: ubuntu-latest\n    timeout-minutes: ${{ matrix.missing }}"
+        )
+    )
     proc = lint(actionlint, broken)
     assert proc.returncode != 0 and "matrix" in proc.stdout
 
@@ -49,8 +53,12 @@ def test_the_workflow_runs_the_tests_the_bench_and_the_gate():
 
 def test_the_speed_job_counts_the_pull_request_against_its_base():
     text = WORKFLOW.read_text()
-    speed = text[text.index("  speed:"):]
-    for step in ("github.event.pull_request.base.sha", "apt-get install -y -q valgrind", "mnist-ref ab --a base --b pr --perf fail"):
+    speed = text[text.index("  speed:") :]
+    for step in (
+        "github.event.pull_request.base.sha",
+        "apt-get install -y -q valgrind",
+        "mnist-ref ab --a base --b pr --perf fail",
+    ):
         assert step in speed
 
 

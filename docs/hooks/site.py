@@ -22,8 +22,11 @@ HELP_WIDTH = "100"
 def on_files(files, config):
     """Every committed file under results/ (pages, plots, the JSON they come from) at results/ in the site."""
     # Pages are the results pages themselves; a markdown file deeper down (a run's compare.md) is a run's artifact.
-    for path in sorted(p for p in RESULTS.rglob("*") if p.is_file() and not p.name.startswith(".")
-                       and not (p.suffix == ".md" and p.parent != RESULTS)):
+    for path in sorted(
+        p
+        for p in RESULTS.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and not (p.suffix == ".md" and p.parent != RESULTS)
+    ):
         relative = path.relative_to(ROOT).as_posix()
         if files.get_file_from_path(relative) is None:
             files.append(File(relative, str(ROOT), config["site_dir"], config["use_directory_urls"]))
@@ -42,11 +45,24 @@ def schemas() -> str:
     """Each results file's JSON Schema, as mnist_ref.store.schema holds it."""
     from mnist_ref.store import schema
 
-    ids = {"bench": ", ".join(schema.BENCH_SCHEMAS), "sweep": schema.SWEEP_SCHEMA, "run record": schema.RUN_SCHEMA,
-           "oracle result": schema.ORACLE_SCHEMA}
+    ids = {
+        "bench": ", ".join(schema.BENCH_SCHEMAS),
+        "sweep": schema.SWEEP_SCHEMA,
+        "run record": schema.RUN_SCHEMA,
+        "oracle result": schema.ORACLE_SCHEMA,
+    }
     parts = []
     for kind, document in schema.SCHEMAS.items():
-        parts += [f"## The {kind} file", "", f"Schema ID: `{ids[kind]}`.", "", "```json", json.dumps(document, indent=2), "```", ""]
+        parts += [
+            f"## The {kind} file",
+            "",
+            f"Schema ID: `{ids[kind]}`.",
+            "",
+            "```json",
+            json.dumps(document, indent=2),
+            "```",
+            "",
+        ]
     return "\n".join(parts)
 
 
@@ -66,12 +82,19 @@ def _help(argv: list[str]) -> str:
 def bench_options() -> str:
     """The bench plugin's own options, as `pytest bench --help` prints them."""
     env = {**os.environ, "COLUMNS": HELP_WIDTH}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "bench", "--help", "-p", "no:cacheprovider"], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=300, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench", "--help", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+        check=True,
+    )
     text = proc.stdout
     start = text.index("mnist-ref benchmark matrix:")
     end = text.find("\n\n", start)
-    return text[start:end if end > 0 else None].rstrip()
+    return text[start : end if end > 0 else None].rstrip()
 
 
 def commands() -> str:

@@ -67,9 +67,7 @@ def validate(cfg: Config) -> None:
     if not isinstance(cfg.seed, int) or not 0 <= cfg.seed <= MAX_SEED:
         raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, got {cfg.seed!r}")
     if not 0.0 <= cfg.validation_split < 1.0:
-        raise ConfigError(
-            f"validation split must be in [0, 1), got {cfg.validation_split!r} (0.1 keeps 6,000 images)"
-        )
+        raise ConfigError(f"validation split must be in [0, 1), got {cfg.validation_split!r} (0.1 keeps 6,000 images)")
     if not isinstance(cfg.device, str) or not _DEVICE_PATTERN.match(cfg.device):
         raise ConfigError(f"device must be cpu, gpu or gpu:N, got {cfg.device!r}")
     for name in ("replicas", "workers"):

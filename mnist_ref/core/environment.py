@@ -74,7 +74,9 @@ def capture() -> dict:
         "numpy": numpy.__version__,
         "framework": _safe(_framework),
         "cpu": _safe(_cpu),
-        "os": _safe(lambda: {"system": platform.system(), "release": platform.release(), "platform": platform.platform()}),
+        "os": _safe(
+            lambda: {"system": platform.system(), "release": platform.release(), "platform": platform.platform()}
+        ),
         "git": _safe(_git_info),
         "executable": portable_path(sys.executable),
     }

@@ -89,8 +89,10 @@ def keras():
     name = "keras"
     if legacy_keras_requested():
         if importlib.util.find_spec("tf_keras") is None:
-            raise BackendError(f"{LEGACY_KERAS_ENV}=1 asks for Keras 2 through the tf-keras package, which is not installed; "
-                               "pip install tf-keras==<your TensorFlow's major.minor>, or unset the variable")
+            raise BackendError(
+                f"{LEGACY_KERAS_ENV}=1 asks for Keras 2 through the tf-keras package, which is not installed; "
+                "pip install tf-keras==<your TensorFlow's major.minor>, or unset the variable"
+            )
         name = "tf_keras"
     module = importlib.import_module(name)
     if module.__version__.startswith("2.") and os.environ.get(BACKEND_ENV, DEFAULT_BACKEND) != DEFAULT_BACKEND:
@@ -151,9 +153,14 @@ def single_thread_environment() -> dict[str, str]:
     """Environment variables that keep each backend's CPU kernels on one thread (TensorFlow's op pools, XLA's
     Eigen pool, OpenMP and BLAS); read when the backend starts, so they are set for a new process."""
     xla, single = os.environ.get("XLA_FLAGS", ""), "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    return {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "XLA_FLAGS": xla if single in xla else f"{xla} {single}".strip()}
+    return {
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "XLA_FLAGS": xla if single in xla else f"{xla} {single}".strip(),
+    }
 
 
 def set_seed(seed: int, *, deterministic: bool = False) -> None:

@@ -50,8 +50,10 @@ def extra_work_layer(products: float):
         book_layer = False  # left out of the weight fingerprint
 
         def build(self, input_shape):
-            self.kernels = [self.add_weight(name=f"extra_kernel_{i}", shape=(int(input_shape[-1]), width), initializer="zeros")
-                            for i, width in enumerate(widths)]
+            self.kernels = [
+                self.add_weight(name=f"extra_kernel_{i}", shape=(int(input_shape[-1]), width), initializer="zeros")
+                for i, width in enumerate(widths)
+            ]
             self.zero = self.add_weight(name="zero", shape=(), initializer="zeros", trainable=False)
 
         def call(self, x):
@@ -73,8 +75,10 @@ def check_extra_work(products: float) -> float:
     1/64 (one of the 64 columns); ConfigError otherwise (a smaller fraction would be recorded and never built)."""
     columns = products * HIDDEN_UNITS if math.isfinite(products) else -1
     if not 0 <= products <= MAX_EXTRA_WORK or abs(columns - round(columns)) > 1e-9:
-        raise ConfigError(f"extra work takes a number of products from 0 to {MAX_EXTRA_WORK} in steps of 1/{HIDDEN_UNITS} "
-                          f"({1 / HIDDEN_UNITS:g}: one of the {HIDDEN_UNITS} columns), got {products:g}")
+        raise ConfigError(
+            f"extra work takes a number of products from 0 to {MAX_EXTRA_WORK} in steps of 1/{HIDDEN_UNITS} "
+            f"({1 / HIDDEN_UNITS:g}: one of the {HIDDEN_UNITS} columns), got {products:g}"
+        )
     return products
 
 
@@ -98,7 +102,9 @@ def compile_model(model, cfg: Config) -> None:
 
 def weight_fingerprint(model) -> str:
     """sha256 over every weight array's shape and float32 bytes of the book's layers, in layer order."""
-    return arrays_fingerprint([w for layer in model.layers if getattr(layer, "book_layer", True) for w in layer.get_weights()])
+    return arrays_fingerprint(
+        [w for layer in model.layers if getattr(layer, "book_layer", True) for w in layer.get_weights()]
+    )
 
 
 def arrays_fingerprint(arrays) -> str:

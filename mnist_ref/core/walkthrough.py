@@ -34,12 +34,15 @@ def _predict_on_device(model, x, *, device: str, verbose: int | str):
 class Placement:
     """Where the seven steps run. The default is the book's: one device, the whole training set, the whole batch."""
 
-    scope: Callable = framework.device_scope  # (device) -> the context the model is built, compiled, fit and evaluated in
+    scope: Callable = (
+        framework.device_scope
+    )  # (device) -> the context the model is built, compiled, fit and evaluated in
     shard: Callable = _whole  # (x, y) -> this process's share of the training set
     batch_share: int = 1  # this process's share of every global batch is batch_size // batch_share
     predict: Callable = _predict_on_device  # (model, x, *, device, verbose) -> model's predictions for x
-    description: dict = dataclasses.field(default_factory=lambda: {
-        "strategy": "single device", "replicas": 1, "workers": 1, "devices_per_worker": 1})
+    description: dict = dataclasses.field(
+        default_factory=lambda: {"strategy": "single device", "replicas": 1, "workers": 1, "devices_per_worker": 1}
+    )
     spread: bool = False  # whether it spreads the steps over several devices or processes
 
     def batch(self, global_batch: int) -> int:
@@ -129,9 +132,12 @@ def _timed(call, *args, **kwargs):
 
 
 def run(cfg: Config, raw: RawMnist, *, verbose: int | str = 0, placement: Placement = ONE_DEVICE) -> RunResult:
-    """Walk the book's seven steps under cfg's seed on cfg's device (or placement's), timing fit, evaluate and predict."""
+    """Walk the book's seven steps under cfg's seed on cfg's device (or placement's), timing fit, evaluate and
+    predict."""
     if (cfg.replicas > 1 or cfg.workers > 1) and not placement.spread:
-        raise ConfigError("a data-parallel configuration needs its placement: scale.data_parallel.placement(backend, layout)")
+        raise ConfigError(
+            "a data-parallel configuration needs its placement: scale.data_parallel.placement(backend, layout)"
+        )
     framework.set_seed(cfg.seed, deterministic=cfg.deterministic)
     device = framework.resolve_device(cfg.device)
     data = prepare(raw, validation_split=cfg.validation_split, seed=cfg.seed)  # step 1: dataset
@@ -139,10 +145,15 @@ def run(cfg: Config, raw: RawMnist, *, verbose: int | str = 0, placement: Placem
         model = build_model()  # step 2: model
         compile_model(model, cfg)  # step 3: compile
         interrupts.stage("fit")
-        (history, epoch_seconds), fit_s = _timed(fit, model, data, cfg, verbose=verbose, placement=placement)  # step 4: fit
-        (loss, accuracy), evaluate_s = _timed(model.evaluate, data.x_test, data.y_test,
-                                              batch_size=placement.batch(cfg.batch_size), verbose=verbose)  # step 6: evaluate
-    yhat, predict_s = _timed(placement.predict, model, data.x_test[0:1], device=device, verbose=verbose)  # step 7: predict
+        (history, epoch_seconds), fit_s = _timed(
+            fit, model, data, cfg, verbose=verbose, placement=placement
+        )  # step 4: fit
+        (loss, accuracy), evaluate_s = _timed(
+            model.evaluate, data.x_test, data.y_test, batch_size=placement.batch(cfg.batch_size), verbose=verbose
+        )  # step 6: evaluate
+    yhat, predict_s = _timed(
+        placement.predict, model, data.x_test[0:1], device=device, verbose=verbose
+    )  # step 7: predict
     return RunResult(
         config=cfg,
         device=device,

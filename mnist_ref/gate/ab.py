@@ -1,14 +1,13 @@
 """Same-machine A/B runs: the bench suite of two environments, one process each, repeated.
 
-By default the bench counts instructions (--bench-measure instructions): a count does not move with the
-machine's load, so A and B of each repeat run at once, one on each core; one process a side suffices
-(results/steady-validation.md). A count sees work, not waiting, so a timed guard follows: short processes
-(--bench-measure steps) interleaved one at a time, whose wall over CPU seconds shows a step that waits, and whose
-clock judges two different stacks (results/waiting-validation.md). With --measure time the runs are timed 300-step rounds
-of every path (--bench-measure steps), interleaved A B B A ..., one at a time: drift on a shared machine (other
-tenants, thermal state, page cache) moves whole processes by up to 1.5x here, and interleaving makes it hit both sides
-alike; the clock is judged by gate/ratio.py's estimator (results/clock-validation.md), with processes added where it
-cannot tell.
+By default the bench counts instructions (--bench-measure instructions): a count does not move with the machine's load,
+so A and B of each repeat run at once, one on each core; one process a side suffices (results/steady-validation.md). A
+count sees work, not waiting, so a timed guard follows: short processes (--bench-measure steps) interleaved one at a
+time, whose wall over CPU seconds shows a step that waits, and whose clock judges two different stacks
+(results/waiting-validation.md). With --measure time the runs are timed 300-step rounds of every path (--bench-measure
+steps), interleaved A B B A ..., one at a time: drift on a shared machine (other tenants, thermal state, page cache)
+moves whole processes by up to 1.5x here, and interleaving makes it hit both sides alike; the clock is judged by
+gate/ratio.py's estimator (results/clock-validation.md), with processes added where it cannot tell.
 """
 
 from __future__ import annotations
@@ -32,7 +31,8 @@ SESSION_ENV = "MNIST_REF_AB_SESSION"  # recorded by bench/conftest.py in the JSO
 # The default selection: the book's batch-32 fit (one warm-up and the timed epochs per process) and the NumPy
 # floor, which no Keras change should move (a control).
 DEFAULT_BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "fit")
-# ab's --measure, and what each side's bench measures for it (store.measures): counts, or the clock of 300-step rounds of
+# ab's --measure, and what each side's bench measures for it (store.measures): counts, or the clock of 300-step rounds
+# of
 # every path (about 15-20 s a process, most of it start-up, so the budget goes to more processes than longer ones).
 BENCH_MEASURE = {"instructions": Measure.INSTRUCTIONS, "time": Measure.STEPS}
 MEASURES = tuple(BENCH_MEASURE)
@@ -74,8 +74,10 @@ def resolve_python(spec: str) -> str:
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
-    raise ConfigError(f"{spec}: not a Python interpreter, a virtualenv (bin/python) or a checkout with .venv; "
-                      "pass e.g. .tox/tf220 or ../other-checkout")
+    raise ConfigError(
+        f"{spec}: not a Python interpreter, a virtualenv (bin/python) or a checkout with .venv; "
+        "pass e.g. .tox/tf220 or ../other-checkout"
+    )
 
 
 PROBE_MARK = "mnist-ref-root:"
@@ -83,19 +85,27 @@ PROBE_MARK = "mnist-ref-root:"
 
 def project_root(python: str) -> Path:
     """The checkout an interpreter's mnist_ref is installed from (editable install), whose bench/ it runs."""
-    probe = f"import mnist_ref, pathlib; print({PROBE_MARK!r}, pathlib.Path(mnist_ref.__file__).resolve().parent.parent)"
+    probe = (
+        f"import mnist_ref, pathlib; print({PROBE_MARK!r}, pathlib.Path(mnist_ref.__file__).resolve().parent.parent)"
+    )
     try:
         out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     except (OSError, subprocess.SubprocessError):
-        raise ConfigError(f"{python}: cannot import mnist_ref; install the project there with `pip install -e .`") from None
+        raise ConfigError(
+            f"{python}: cannot import mnist_ref; install the project there with `pip install -e .`"
+        ) from None
     said = out.stdout.strip()
     if not said.startswith(PROBE_MARK + " "):
         # Anything that exits 0 without running the probe (/bin/true, a shell script) is not an interpreter.
-        raise ConfigError(f"{python}: not a Python interpreter (it did not run `python -c`); pass a virtualenv, a tox env "
-                          "folder or its bin/python")
+        raise ConfigError(
+            f"{python}: not a Python interpreter (it did not run `python -c`); pass a virtualenv, a tox env "
+            "folder or its bin/python"
+        )
     root = Path(said.removeprefix(PROBE_MARK + " "))
     if not (root / "bench" / "conftest.py").is_file():
-        raise ConfigError(f"{python}: mnist_ref comes from {root}, which has no bench/; use an editable install (`pip install -e .`)")
+        raise ConfigError(
+            f"{python}: mnist_ref comes from {root}, which has no bench/; use an editable install (`pip install -e .`)"
+        )
     return root
 
 
@@ -111,8 +121,10 @@ def check_repeats(repeats: int, *, guard: int = GUARD_REPEATS, option: str = "--
     if not 1 <= repeats <= MAX_REPEATS:
         raise ConfigError(f"{option} takes 1 to {MAX_REPEATS} processes a side, got {repeats}")
     if guard != 0 and not GUARD_REPEATS <= guard <= MAX_REPEATS:
-        raise ConfigError(f"--guard-repeats takes 0 (no timed guard: waiting goes unseen) or {GUARD_REPEATS} to {MAX_REPEATS}, "
-                          f"got {guard}")
+        raise ConfigError(
+            f"--guard-repeats takes 0 (no timed guard: waiting goes unseen) or {GUARD_REPEATS} to {MAX_REPEATS}, "
+            f"got {guard}"
+        )
 
 
 def guard_arm(a: Arm) -> Arm:
@@ -120,12 +132,19 @@ def guard_arm(a: Arm) -> Arm:
     args = list(a.bench_args)
     if "--bench-measure" in args:
         i = args.index("--bench-measure")
-        del args[i:i + 2]
+        del args[i : i + 2]
     return dataclasses.replace(a, bench_args=(*args, "--bench-measure", Measure.STEPS.value))
 
 
-def schedule(arms: list[Arm], repeats: int, *, alternate: bool = True, rotate: bool = False,
-             shuffle: int | None = None, first: int = 1) -> list[tuple[int, Arm]]:
+def schedule(
+    arms: list[Arm],
+    repeats: int,
+    *,
+    alternate: bool = True,
+    rotate: bool = False,
+    shuffle: int | None = None,
+    first: int = 1,
+) -> list[tuple[int, Arm]]:
     """(repeat index, arm), every arm once per repeat; with alternate, the order reversed every other repeat
     (A B B A A B ...): the second process of a pair ran slower than the first on average here, so each side
     takes each place equally often. With rotate, repeat i starts at arm i (A B C, B C A, C A B, ...): with many
@@ -139,18 +158,39 @@ def schedule(arms: list[Arm], repeats: int, *, alternate: bool = True, rotate: b
         rng = random.Random(shuffle)
         return [(i, a) for i in indices for a in rng.sample(arms, len(arms))]
     if rotate:
-        return [(i, a) for i in indices for a in arms[(i - 1) % len(arms):] + arms[:(i - 1) % len(arms)]]
+        return [(i, a) for i in indices for a in arms[(i - 1) % len(arms) :] + arms[: (i - 1) % len(arms)]]
     return [(i, a) for i in indices for a in (arms[::-1] if alternate and i % 2 == 0 else arms)]
 
 
 def _command(a: Arm, json_path: Path) -> list[str]:
-    return [*a.prefix, a.python, "-m", "pytest", "bench", "--benchmark-only", "-p", "no:cacheprovider", "-q",
-            f"--benchmark-json={json_path}", *a.bench_args]
+    return [
+        *a.prefix,
+        a.python,
+        "-m",
+        "pytest",
+        "bench",
+        "--benchmark-only",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--benchmark-json={json_path}",
+        *a.bench_args,
+    ]
 
 
-def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: str | None = None, alternate: bool = True,
-                    rotate: bool = False, shuffle: int | None = None, together: int = 1, first: int = 1,
-                    progress: Callable[[str], None] = print) -> dict[str, list[Path]]:
+def run_interleaved(
+    arms: list[Arm],
+    *,
+    repeats: int,
+    out_dir: Path,
+    session: str | None = None,
+    alternate: bool = True,
+    rotate: bool = False,
+    shuffle: int | None = None,
+    together: int = 1,
+    first: int = 1,
+    progress: Callable[[str], None] = print,
+) -> dict[str, list[Path]]:
     """Run every arm's bench `repeats` times, interleaved, `together` processes at once (more than one only
     for instruction counts, which another process does not move); JSON to out_dir/<arm>/run-<i>.json and
     each process's output to run-<i>.log. A failed process stops the run (ConfigError naming its log)."""
@@ -158,7 +198,7 @@ def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: st
     env = {**os.environ, SESSION_ENV: session}
     written: dict[str, list[Path]] = {a.name: [] for a in arms}
     plan = schedule(arms, repeats, alternate=alternate, rotate=rotate, shuffle=shuffle, first=first)
-    groups = [plan[i:i + together] for i in range(0, len(plan), together)]
+    groups = [plan[i : i + together] for i in range(0, len(plan), together)]
     start, done = time.perf_counter(), 0
     for group in groups:
         paths = []
@@ -168,17 +208,27 @@ def run_interleaved(arms: list[Arm], *, repeats: int, out_dir: Path, session: st
             paths.append((folder / f"run-{index}.json", folder / f"run-{index}.log"))
         logs = [open(log_path, "wb") for _, log_path in paths]
         try:
-            codes = interrupts.run_children([(_command(a, json_path), log, a.root) for (_, a), (json_path, _), log in zip(group, paths, logs, strict=True)],
-                                            env=env, timeout_s=PROCESS_TIMEOUT_S)
+            codes = interrupts.run_children(
+                [
+                    (_command(a, json_path), log, a.root)
+                    for (_, a), (json_path, _), log in zip(group, paths, logs, strict=True)
+                ],
+                env=env,
+                timeout_s=PROCESS_TIMEOUT_S,
+            )
         finally:
             for log in logs:
                 log.close()
         for (index, a), (json_path, log_path), code in zip(group, paths, codes, strict=True):
             if code != 0:
-                raise ConfigError(f"{a.name} run {index} failed (exit {code}): {cause(log_path)}; full output in {log_path}")
+                raise ConfigError(
+                    f"{a.name} run {index} failed (exit {code}): {cause(log_path)}; full output in {log_path}"
+                )
             if not json_path.is_file():
-                raise ConfigError(f"{a.name} run {index} ended (exit 0) without writing {json_path}: do --bench-args or --b-extra "
-                                  f"set their own --benchmark-json? full output in {log_path}")
+                raise ConfigError(
+                    f"{a.name} run {index} ended (exit 0) without writing {json_path}: do --bench-args or --b-extra "
+                    f"set their own --benchmark-json? full output in {log_path}"
+                )
             written[a.name].append(json_path)
         done += len(group)
         elapsed = time.perf_counter() - start
@@ -201,8 +251,13 @@ def cause_of(output: str) -> str:
     """cause() of a process's output as text: argparse's "error:" line first (an unknown option), not pytest's usage."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     usage = [line for line in lines if ": error: " in line]
-    said = usage or [line for line in lines if (line.startswith(("ERROR:", "E ")) and not line.startswith("ERROR: usage:"))
-                     or "Error:" in line or "Exit:" in line]
+    said = usage or [
+        line
+        for line in lines
+        if (line.startswith(("ERROR:", "E ")) and not line.startswith("ERROR: usage:"))
+        or "Error:" in line
+        or "Exit:" in line
+    ]
     line = re.sub(r"^!?\s*_pytest\.outcomes\.Exit:\s*", "", (said or lines or ["no output"])[-1]).rstrip(" !")
     return line if len(line) <= 240 else line[:237] + "..."
 
@@ -215,14 +270,19 @@ def check_out_dir(out_dir: Path, *, default: str = "results/ab/<time>/") -> None
     if out_dir.is_dir() and any(out_dir.iterdir()):
         held = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file())
         listed = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
-        raise ConfigError(f"--out-dir {out_dir} already holds {listed or 'folders'} from an earlier session; "
-                          f"name a new or empty folder (the default is {default})")
+        raise ConfigError(
+            f"--out-dir {out_dir} already holds {listed or 'folders'} from an earlier session; "
+            f"name a new or empty folder (the default is {default})"
+        )
 
 
 def check_no_measure(option: str, args: list[str]) -> None:
-    """ConfigError when pytest arguments given to ab choose the measure themselves: ab's --measure does, for both sides."""
+    """ConfigError when pytest arguments given to ab choose the measure themselves: ab's --measure does, for both
+    sides."""
     if any(arg == "--bench-measure" or arg.startswith("--bench-measure=") for arg in args):
-        raise ConfigError(f"{option} sets --bench-measure; ab chooses the measure of both sides: pass --measure instead")
+        raise ConfigError(
+            f"{option} sets --bench-measure; ab chooses the measure of both sides: pass --measure instead"
+        )
 
 
 def check_bench_args(arms: list[Arm]) -> None:
@@ -230,14 +290,28 @@ def check_bench_args(arms: list[Arm]) -> None:
     refused, or they select no case. Each arm's bench is configured and collected once, timed (the last
     --bench-measure wins, so counting does not start Valgrind), without measuring: a few seconds of imports."""
     for a in arms:
-        command = [*a.prefix, a.python, "-m", "pytest", "bench", "--collect-only", "-q", "-p", "no:cacheprovider",
-                   *a.bench_args, "--bench-measure", "time"]
+        command = [
+            *a.prefix,
+            a.python,
+            "-m",
+            "pytest",
+            "bench",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *a.bench_args,
+            "--bench-measure",
+            "time",
+        ]
         try:
             proc = subprocess.run(command, cwd=a.root, capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
         except (OSError, subprocess.SubprocessError) as exc:
             raise ConfigError(f"{a.name}: its bench could not start ({exc})") from None
         if proc.returncode == 5:
-            raise ConfigError(f"{a.name}: its bench arguments select no case ({' '.join(a.bench_args)}); check -k and --bench-*")
+            raise ConfigError(
+                f"{a.name}: its bench arguments select no case ({' '.join(a.bench_args)}); check -k and --bench-*"
+            )
         if proc.returncode != 0:
             raise ConfigError(f"{a.name}: its bench arguments are refused: {cause_of(proc.stdout + proc.stderr)}")
 
@@ -245,8 +319,10 @@ def check_bench_args(arms: list[Arm]) -> None:
 def check_measure(measure: str) -> None:
     """ConfigError when the measure cannot be taken here (instruction counts need valgrind)."""
     if BENCH_MEASURE[measure].counted and shutil.which("valgrind") is None:
-        raise ConfigError("mnist-ref ab counts instructions under valgrind, which is not installed "
-                          "(Debian/Ubuntu: apt-get install valgrind); or pass --measure time")
+        raise ConfigError(
+            "mnist-ref ab counts instructions under valgrind, which is not installed "
+            "(Debian/Ubuntu: apt-get install valgrind); or pass --measure time"
+        )
 
 
 def default_out_dir() -> Path:
@@ -300,8 +376,10 @@ class Plan:
     def describe(self) -> str:
         how = "counting instructions, A and B at once" if self.counting else "timing, interleaved"
         then = f", then {self.guard} timed-guard runs per side (interleaved)" if self.guard else ""
-        return (f"{self.repeats} bench runs per side ({how}){then} into {self.out_dir}: A = {self.arms[0].python}, "
-                f"B = {self.arms[1].python}")
+        return (
+            f"{self.repeats} bench runs per side ({how}){then} into {self.out_dir}: A = {self.arms[0].python}, "
+            f"B = {self.arms[1].python}"
+        )
 
 
 def plan(request: Request) -> Plan:
@@ -311,8 +389,10 @@ def plan(request: Request) -> Plan:
 
     counting = BENCH_MEASURE[request.measure].counted
     if request.guard_repeats is not None and not counting:
-        raise ConfigError(f"--guard-repeats {request.guard_repeats}: the timed guard follows instruction counts only; "
-                          "with --measure time every process is timed already (use --repeats)")
+        raise ConfigError(
+            f"--guard-repeats {request.guard_repeats}: the timed guard follows instruction counts only; "
+            "with --measure time every process is timed already (use --repeats)"
+        )
     repeats = DEFAULT_REPEATS[request.measure] if request.repeats is None else request.repeats
     guard = (GUARD_REPEATS if request.guard_repeats is None else request.guard_repeats) if counting else 0
     check_repeats(repeats, guard=guard)
@@ -325,10 +405,21 @@ def plan(request: Request) -> Plan:
     check_no_measure("--bench-args", shared)
     check_no_measure("--b-extra", extra)
     measured = (*shared, "--bench-measure", BENCH_MEASURE[request.measure].value)
-    arms = (arm("A", request.a or this_python(), bench_args=measured), arm("B", request.b, bench_args=(*measured, *extra)))
+    arms = (
+        arm("A", request.a or this_python(), bench_args=measured),
+        arm("B", request.b, bench_args=(*measured, *extra)),
+    )
     check_bench_args(list(arms))
-    return Plan(arms, repeats, guard, out_dir, out, BENCH_MEASURE[request.measure], files.stamp(),
-                0 if counting else max(repeats, TIME_BUDGET))
+    return Plan(
+        arms,
+        repeats,
+        guard,
+        out_dir,
+        out,
+        BENCH_MEASURE[request.measure],
+        files.stamp(),
+        0 if counting else max(repeats, TIME_BUDGET),
+    )
 
 
 def check_report_path(out: Path, *, out_dir: Path) -> None:
@@ -349,8 +440,10 @@ def collect(p: Plan, *, progress: Callable[[str], None] = print) -> list[dict[st
     phases = [(p.out_dir, list(p.arms), p.repeats, 2 if p.counting else 1)]
     if p.guard:
         phases.append((p.out_dir / GUARD_FOLDER, [guard_arm(a) for a in p.arms], p.guard, 1))
-    return [run_interleaved(arms, repeats=repeats, out_dir=folder, together=together, session=p.session, progress=progress)
-            for folder, arms, repeats, together in phases]
+    return [
+        run_interleaved(arms, repeats=repeats, out_dir=folder, together=together, session=p.session, progress=progress)
+        for folder, arms, repeats, together in phases
+    ]
 
 
 def run(p: Plan, judge: Callable, *, progress: Callable[[str], None] = print):
@@ -363,8 +456,9 @@ def run(p: Plan, judge: Callable, *, progress: Callable[[str], None] = print):
         done = len(written[0]["A"])
         more = min(TIME_STEP, p.budget - done)
         progress(f"the clock cannot tell yet with {done} processes a side: {more} more a side (budget {p.budget})")
-        extra = run_interleaved(list(p.arms), repeats=more, first=done + 1, out_dir=p.out_dir, session=p.session,
-                                progress=progress)
+        extra = run_interleaved(
+            list(p.arms), repeats=more, first=done + 1, out_dir=p.out_dir, session=p.session, progress=progress
+        )
         written[0] = {name: written[0][name] + extra[name] for name in written[0]}
         result = judge(written)
     return result, written

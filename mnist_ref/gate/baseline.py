@@ -32,7 +32,9 @@ def load_side(path: Path, *, allow_partial: bool = False) -> list[BenchFile]:
     """The bench files of one side of a comparison: a file, or every complete *.json in a folder."""
     paths = expand([path])
     if not paths:
-        raise ReportError(f"{path}: no bench JSON files in this folder; write one with `{BENCH_COMMAND.format(path='FILE')}`")
+        raise ReportError(
+            f"{path}: no bench JSON files in this folder; write one with `{BENCH_COMMAND.format(path='FILE')}`"
+        )
     return [load_bench(p, allow_partial=allow_partial) for p in paths]
 
 
@@ -43,19 +45,29 @@ def problems(new: BenchFile) -> list[str]:
     session = new.session
     found = []
     if session.partial or session.outcome != "complete" or session.not_completed:
-        found.append(f"its session did not complete (outcome {session.outcome!r}, partial {session.partial}); "
-                     "a baseline must come from a complete session: rerun the bench")
+        found.append(
+            f"its session did not complete (outcome {session.outcome!r}, partial {session.partial}); "
+            "a baseline must come from a complete session: rerun the bench"
+        )
     injected = session.injections.active()
     if injected:
-        found.append(f"it was made with {', '.join(injected)} (a test of the gate, not this stack's speed); rerun without --bench-inject-*")
+        found.append(
+            f"it was made with {', '.join(injected)} (a test of the gate, not this stack's speed); rerun without "
+            "--bench-inject-*"
+        )
     if not new.benchmarks:
         found.append("it holds no benchmarks")
     if new.measure is not Measure.TIME:
-        found.append(f"it measures {new.measure} over a bounded workload; the committed baseline is the timed smoke bench "
-                     "(--bench-measure time), which also judges accuracy. Compare such runs with `mnist-ref ab` or "
-                     "`mnist-ref compare A.json B.json`")
+        found.append(
+            f"it measures {new.measure} over a bounded workload; the committed baseline is the timed smoke bench "
+            "(--bench-measure time), which also judges accuracy. Compare such runs with `mnist-ref ab` or "
+            "`mnist-ref compare A.json B.json`"
+        )
     if session.contention.contended:
-        found.append(f"it was measured on a busy machine ({session.contention.describe()}); rerun the bench when the machine is quiet")
+        found.append(
+            f"it was measured on a busy machine ({session.contention.describe()}); rerun the bench when the machine is "
+            "quiet"
+        )
     failed = [f for f in compare.oracle_findings([new]) if f.failed]
     failed += [f for key, paths in cells([new]).items() for f in compare.own_findings(key, [paths]) if f.failed]
     found += [f"{case_label(f.key)}: {f.what}" for f in failed]
@@ -67,14 +79,18 @@ def dropped(old: list[BenchFile], new: BenchFile) -> list[str]:
     tuned: evaluate'): what the gate would stop checking."""
     have = {(key, path) for key, paths in cells([new]).items() for path in paths}
     gone = {(key, path) for key, paths in cells(old).items() for path in paths} - have
-    return [f"{key.label}: {path}" for key, path in sorted(gone, key=lambda kp: (case_order(kp[0]), PATHS.index(kp[1])))]
+    return [
+        f"{key.label}: {path}" for key, path in sorted(gone, key=lambda kp: (case_order(kp[0]), PATHS.index(kp[1])))
+    ]
 
 
 def load_new(path: Path) -> BenchFile:
     """The one complete bench file that is to become the baseline; ReportError with every problem otherwise (a partial
     run is never a baseline, so the error does not offer --allow-partial)."""
     if Path(path).is_dir():
-        raise ReportError(f"{path}: a folder; the baseline is one bench JSON file (`{BENCH_COMMAND.format(path='FILE')}`)")
+        raise ReportError(
+            f"{path}: a folder; the baseline is one bench JSON file (`{BENCH_COMMAND.format(path='FILE')}`)"
+        )
     bench_file = load_bench(path, allow_partial=True)
     found = problems(bench_file)
     if found:
@@ -94,9 +110,11 @@ def check_narrower(old: list[BenchFile] | None, new: BenchFile, *, allow: bool =
     """What the new baseline drops of the current one (dropped); ReportError when it drops anything, unless allow."""
     gone = dropped(old, new) if old else []
     if gone and not allow:
-        raise ReportError(f"{new.path}: measures less than the current baseline, which the gate would stop checking: "
-                          f"{', '.join(gone)}; run the same selection ({BENCH_COMMAND.format(path='FILE')}), or pass "
-                          "--allow-narrower to drop them")
+        raise ReportError(
+            f"{new.path}: measures less than the current baseline, which the gate would stop checking: "
+            f"{', '.join(gone)}; run the same selection ({BENCH_COMMAND.format(path='FILE')}), or pass "
+            "--allow-narrower to drop them"
+        )
     return gone
 
 
@@ -108,13 +126,15 @@ def check_others(folder: Path, target: Path) -> None:
             continue
         other = load_bench(path, allow_partial=True)
         if other.measure is not Measure.TIME:
-            raise ReportError(f"{folder} also holds {path.name}, which measures {other.measure}: a baseline folder holds timed "
-                              "runs only (compare would refuse the mix); move that file, or name another folder with --dir")
+            raise ReportError(
+                f"{folder} also holds {path.name}, which measures {other.measure}: a baseline folder holds timed "
+                "runs only (compare would refuse the mix); move that file, or name another folder with --dir"
+            )
 
 
 def replace(folder: Path, new: Path, *, allow_narrower: bool = False) -> Path:
-    """Make a new run the baseline (atomically); ReportError when it is no baseline (problems) or, unless allow_narrower,
-    measures less than the current one (check_narrower)."""
+    """Make a new run the baseline (atomically); ReportError when it is no baseline (problems) or, unless
+    allow_narrower, measures less than the current one (check_narrower)."""
     candidate = load_new(new)
     target = folder / BASELINE_NAME
     check_others(folder, target)

@@ -26,7 +26,12 @@ from mnist_ref.store.measured import Info, Measured, Runs
 from mnist_ref.store.measures import Measure
 
 # Exit codes of `mnist-ref compare` (errors.ExitCode; the most severe outcome wins, errors.most_severe).
-EXIT_OK, EXIT_PERFORMANCE, EXIT_USAGE, EXIT_CORRECTNESS = ExitCode.OK, ExitCode.SLOWER, ExitCode.BAD_INPUT, ExitCode.INCORRECT
+EXIT_OK, EXIT_PERFORMANCE, EXIT_USAGE, EXIT_CORRECTNESS = (
+    ExitCode.OK,
+    ExitCode.SLOWER,
+    ExitCode.BAD_INPUT,
+    ExitCode.INCORRECT,
+)
 EXIT_NOT_JUDGED = ExitCode.NOT_JUDGED
 
 # Thresholds on the time ratio new/base, per kind of comparison and hot path. They come from the A/A runs
@@ -164,7 +169,9 @@ class Comparison:
     counted: bool = False  # instruction counts rather than seconds
     contended: bool = False  # a side was measured on a busy machine
     stacks_differ: bool = False  # measured on different stacks (Python, NumPy, Keras, backend or its version)
-    guard: bool = False  # the timed guard (--bench-measure steps): wall over CPU judged within a stack, the clock across
+    guard: bool = (
+        False  # the timed guard (--bench-measure steps): wall over CPU judged within a stack, the clock across
+    )
 
     @property
     def across_machines(self) -> bool:
@@ -174,8 +181,13 @@ class Comparison:
     @property
     def label(self) -> str:
         """The comparison in words, e.g. 'instruction counts, interleaved' or 'same machine, contended'."""
-        return ", ".join(["instruction counts"] * self.counted + ["timed guard"] * self.guard + [self.machines.value]
-                         + ["contended"] * self.contended + ["different stacks"] * self.stacks_differ)
+        return ", ".join(
+            ["instruction counts"] * self.counted
+            + ["timed guard"] * self.guard
+            + [self.machines.value]
+            + ["contended"] * self.contended
+            + ["different stacks"] * self.stacks_differ
+        )
 
 
 def check_threshold(value: float) -> float:
@@ -196,8 +208,13 @@ def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | 
     guard = all(f.measure is Measure.STEPS for f in base + new)
     unknown = [f.path.name for f in base + new if not isinstance(f.machine.get("mnist_ref"), dict)]
     if unknown:
-        return Comparison(Machines.UNKNOWN, None, f"no environment block (machine_info.mnist_ref) in {', '.join(unknown)}; "
-                          "speed cannot be compared and weights are not judged identical", counted=counted)
+        return Comparison(
+            Machines.UNKNOWN,
+            None,
+            f"no environment block (machine_info.mnist_ref) in {', '.join(unknown)}; "
+            "speed cannot be compared and weights are not judged identical",
+            counted=counted,
+        )
     comparison = _classify_machines(base, new, threshold=threshold)
     if counted and comparison.thresholds is None:
         return dataclasses.replace(comparison, counted=True)
@@ -206,23 +223,48 @@ def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | 
     if counted and stacks:
         # An instruction count sees work, not waiting, and has not been shown to track time between stacks (from the
         # project's own data: tuned against book, JAX against TensorFlow, counts and the clock disagree).
-        return dataclasses.replace(comparison, thresholds=None, counted=True, stacks_differ=True, why=(
-            "instructions counted on different stacks (" + ", ".join(f"{f} {b[f]} vs {n[f]}" for f in stacks)
-            + "): a count sees work, not waiting, and is not a validated proxy for time across stacks; compare their "
-            "speed timed (`mnist-ref ab --measure time`, or bench files measured with --bench-measure time)"))
+        return dataclasses.replace(
+            comparison,
+            thresholds=None,
+            counted=True,
+            stacks_differ=True,
+            why=(
+                "instructions counted on different stacks ("
+                + ", ".join(f"{f} {b[f]} vs {n[f]}" for f in stacks)
+                + "): a count sees work, not waiting, and is not a validated proxy for time across stacks; compare "
+                "their speed timed (`mnist-ref ab --measure time`, or bench files measured with --bench-measure time)"
+            ),
+        )
     if counted:
         # Counts do not move with the machine's load, so neither interleaving nor a quiet machine matters.
-        return dataclasses.replace(comparison, thresholds=_thresholds(INSTRUCTION_THRESHOLDS, threshold), counted=True,
-                                   why=f"instructions counted by callgrind ({comparison.why}); the machine's load does not move them")
+        return dataclasses.replace(
+            comparison,
+            thresholds=_thresholds(INSTRUCTION_THRESHOLDS, threshold),
+            counted=True,
+            why=f"instructions counted by callgrind ({comparison.why}); the machine's load does not move them",
+        )
     comparison = dataclasses.replace(comparison, guard=guard, stacks_differ=bool(stacks))
-    contended = [f"{f.path.name} ({f.session.contention.describe()})" for f in base + new if f.session.contention.contended]
+    contended = [
+        f"{f.path.name} ({f.session.contention.describe()})" for f in base + new if f.session.contention.contended
+    ]
     if contended:
-        return dataclasses.replace(comparison, thresholds=None, contended=True, why="the machine was busy with other work while measuring "
-                          + ", ".join(contended) + "; speed is not judged from a contended run: rerun the bench on a quiet machine")
+        return dataclasses.replace(
+            comparison,
+            thresholds=None,
+            contended=True,
+            why="the machine was busy with other work while measuring "
+            + ", ".join(contended)
+            + "; speed is not judged from a contended run: rerun the bench on a quiet machine",
+        )
     if guard and stacks:
-        return dataclasses.replace(comparison, why=comparison.why + "; different stacks (" + ", ".join(f"{f} {b[f]} vs {n[f]}" for f in stacks)
-                                   + "): the clock decides, wall over CPU is shown (a stack that spreads its step over more threads "
-                                   "has a lower ratio without being faster)")
+        return dataclasses.replace(
+            comparison,
+            why=comparison.why
+            + "; different stacks ("
+            + ", ".join(f"{f} {b[f]} vs {n[f]}" for f in stacks)
+            + "): the clock decides, wall over CPU is shown (a stack that spreads its step over more threads "
+            "has a lower ratio without being faster)",
+        )
     return comparison
 
 
@@ -232,8 +274,16 @@ def _classify_machines(base: list[BenchFile], new: list[BenchFile], *, threshold
     if not machine_diff:
         sessions = {f.session.ab_session for f in base + new}
         if len(sessions) == 1 and None not in sessions:
-            return Comparison(Machines.INTERLEAVED, _thresholds(INTERLEAVED_THRESHOLDS, threshold), "both sides interleaved in one `mnist-ref ab` session")
-        return Comparison(Machines.SAME, _thresholds(SAME_MACHINE_THRESHOLDS, threshold), "same CPU model, cores and GPUs; separate runs")
+            return Comparison(
+                Machines.INTERLEAVED,
+                _thresholds(INTERLEAVED_THRESHOLDS, threshold),
+                "both sides interleaved in one `mnist-ref ab` session",
+            )
+        return Comparison(
+            Machines.SAME,
+            _thresholds(SAME_MACHINE_THRESHOLDS, threshold),
+            "same CPU model, cores and GPUs; separate runs",
+        )
     why = "differs in " + ", ".join(f"{f} ({b[f]} vs {n[f]})" for f in machine_diff)
     try:
         cores = sorted([float(b["usable cores"]), float(n["usable cores"])])
@@ -299,8 +349,18 @@ class PathVerdict:
         return self.new_median / self.base_median
 
 
-def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, threshold: float, alpha: float = ALPHA,
-               unit: str = "rounds", quantity: Quantity = Quantity.SECONDS, decides: bool = True) -> PathVerdict:
+def judge_path(
+    key: CaseKey,
+    path: str,
+    base: list[float],
+    new: list[float],
+    *,
+    threshold: float,
+    alpha: float = ALPHA,
+    unit: str = "rounds",
+    quantity: Quantity = Quantity.SECONDS,
+    decides: bool = True,
+) -> PathVerdict:
     """The performance verdict for one hot path: magnitude and consistency must agree. The times are positive
     and finite (the reader refuses anything else)."""
     ratio = statistics.median(new) / statistics.median(base)
@@ -311,13 +371,31 @@ def judge_path(key: CaseKey, path: str, base: list[float], new: list[float], *, 
         verdict = Verdict.FASTER if p_faster is not None and p_faster < alpha else Verdict.NOISY
     else:
         verdict = Verdict.NO_CHANGE
-    return PathVerdict(key, path, statistics.median(base), statistics.median(new), len(base), len(new),
-                       rounds.spread(base), rounds.spread(new), p_slower, p_faster, threshold, verdict, unit, quantity, decides)
+    return PathVerdict(
+        key,
+        path,
+        statistics.median(base),
+        statistics.median(new),
+        len(base),
+        len(new),
+        rounds.spread(base),
+        rounds.spread(new),
+        p_slower,
+        p_faster,
+        threshold,
+        verdict,
+        unit,
+        quantity,
+        decides,
+    )
 
 
-def judge_clock(key: CaseKey, path: str, base: list[float], new: list[float], *, decides: bool = True) -> PathVerdict | NotCompared:
+def judge_clock(
+    key: CaseKey, path: str, base: list[float], new: list[float], *, decides: bool = True
+) -> PathVerdict | NotCompared:
     """The clock of one interleaved session on one path, per-process medians in repeat order: the estimator's ratio
-    and interval decide (CLOCK_MIN_EFFECT, CLOCK_SAME_WITHIN); "cannot tell" is not judged (rerun with more processes)."""
+    and interval decide (CLOCK_MIN_EFFECT, CLOCK_SAME_WITHIN); "cannot tell" is not judged (rerun with more
+    processes)."""
     r = ratio.ratio(base, new, paired=len(base) == len(new) >= ratio.fewest_processes(paired=True))
     answer = r.answer(CLOCK_SAME_WITHIN)
     if answer is ratio.Answer.SLOWER and r.estimate >= CLOCK_MIN_EFFECT:
@@ -327,12 +405,33 @@ def judge_clock(key: CaseKey, path: str, base: list[float], new: list[float], *,
     elif answer is not ratio.Answer.CANNOT_TELL:
         verdict = Verdict.NO_CHANGE
     else:
-        return NotCompared(key, path, f"cannot tell with {len(base)} and {len(new)} processes: {r.cell()} (Hodges-Lehmann, "
-                           f"exact 95%) spans 1 and reaches past +-{100 * CLOCK_SAME_WITHIN:.0f}%; rerun with more "
-                           "processes (--repeats)", decides, rerun=True)
-    return PathVerdict(key, path, statistics.median(base), statistics.median(new), len(base), len(new),
-                       rounds.spread(base), rounds.spread(new), None, None, CLOCK_MIN_EFFECT, verdict, "runs",
-                       Quantity.SECONDS, decides, interval=r)
+        return NotCompared(
+            key,
+            path,
+            f"cannot tell with {len(base)} and {len(new)} processes: {r.cell()} (Hodges-Lehmann, "
+            f"exact 95%) spans 1 and reaches past +-{100 * CLOCK_SAME_WITHIN:.0f}%; rerun with more "
+            "processes (--repeats)",
+            decides,
+            rerun=True,
+        )
+    return PathVerdict(
+        key,
+        path,
+        statistics.median(base),
+        statistics.median(new),
+        len(base),
+        len(new),
+        rounds.spread(base),
+        rounds.spread(new),
+        None,
+        None,
+        CLOCK_MIN_EFFECT,
+        verdict,
+        "runs",
+        Quantity.SECONDS,
+        decides,
+        interval=r,
+    )
 
 
 def per_run_times(runs: Runs, path: str, quantity: Quantity = Quantity.SECONDS) -> list[list[float]]:
@@ -383,7 +482,13 @@ def own_findings(key: CaseKey, new: Runs) -> list[Finding]:
         if info.diverged or (info.test_accuracy is None and not info.bounded):
             findings.append(Finding(key, "diverged: the loss became NaN or infinite", True))
         elif info.band and not (info.band[0] <= info.test_accuracy <= info.band[1]):
-            findings.append(Finding(key, f"test accuracy {info.test_accuracy:.4f} outside the band [{info.band[0]:.3f}, {info.band[1]:.3f}]", True))
+            findings.append(
+                Finding(
+                    key,
+                    f"test accuracy {info.test_accuracy:.4f} outside the band [{info.band[0]:.3f}, {info.band[1]:.3f}]",
+                    True,
+                )
+            )
     return findings
 
 
@@ -393,7 +498,13 @@ def correctness(key: CaseKey, base: Runs, new: Runs, *, identical_env: bool, env
     base_classes = {p["predict_one"].info.predicted_class for p in base if "predict_one" in p}
     new_classes = {p["predict_one"].info.predicted_class for p in new if "predict_one" in p}
     if base_classes and new_classes and new_classes != base_classes:
-        findings.append(Finding(key, f"first test image predicted {sorted(new_classes, key=str)}, baseline {sorted(base_classes, key=str)}", True))
+        findings.append(
+            Finding(
+                key,
+                f"first test image predicted {sorted(new_classes, key=str)}, baseline {sorted(base_classes, key=str)}",
+                True,
+            )
+        )
     base_prints = {i.fingerprint for i in _fit_info(base)} - {None}
     new_prints = {i.fingerprint for i in _fit_info(new)} - {None}
     if base_prints and new_prints and new_prints != base_prints:
@@ -401,15 +512,23 @@ def correctness(key: CaseKey, base: Runs, new: Runs, *, identical_env: bool, env
         if identical_env:
             findings.append(Finding(key, f"weights changed ({short}) in an identical environment", True))
         else:
-            findings.append(Finding(key, f"weights changed ({short}); environments differ in {', '.join(env_diff)}", False))
+            findings.append(
+                Finding(key, f"weights changed ({short}); environments differ in {', '.join(env_diff)}", False)
+            )
     return findings
 
 
 def oracle_findings(new: list[BenchFile]) -> list[Finding]:
     """A new run whose stack failed the oracle (one SGD step against the NumPy reference) is incorrect."""
-    return [Finding(f"every case of {f.path.name}", "one SGD step DIFFERS from the NumPy reference in "
-                    + ", ".join(f.session.oracle_differs or ["?"]), True)
-            for f in new if f.session.oracle_failed]
+    return [
+        Finding(
+            f"every case of {f.path.name}",
+            "one SGD step DIFFERS from the NumPy reference in " + ", ".join(f.session.oracle_differs or ["?"]),
+            True,
+        )
+        for f in new
+        if f.session.oracle_failed
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -460,8 +579,21 @@ def _per_file_cells(files: list[BenchFile]) -> list[dict[CaseKey, dict[str, Meas
     return [cells([f]) for f in files]
 
 
-def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, perf: str, why_not: str, alpha: float,
-           quantity: Quantity = Quantity.SECONDS, decides: bool = True, contended: bool = False, clock: bool = False):
+def _speed(
+    key: CaseKey,
+    path: str,
+    base_runs,
+    new_runs,
+    *,
+    thresholds,
+    perf: str,
+    why_not: str,
+    alpha: float,
+    quantity: Quantity = Quantity.SECONDS,
+    decides: bool = True,
+    contended: bool = False,
+    clock: bool = False,
+):
     """The verdict on one path's speed in one quantity, or why it was not compared (blocking when --perf would
     fail on it and the verdict would decide)."""
     blocks = perf == "fail" and decides
@@ -481,41 +613,105 @@ def _speed(key: CaseKey, path: str, base_runs, new_runs, *, thresholds, perf: st
         return NotCompared(key, path + label, f"speed cannot be compared: {why_not}", blocks, rerun=contended)
     if smallest_p(len(n), len(b)) >= alpha:
         # Any verdict would be a guess: "no change" or "noisy" could hide a slowdown of any size.
-        return NotCompared(key, path + label, f"cannot judge: {len(b)} baseline and {len(n)} new {unit}; the one-sided test "
-                           f"cannot reach p < {alpha:g} with fewer than {fewest_a_side(alpha)} a side", blocks, rerun=True)
+        return NotCompared(
+            key,
+            path + label,
+            f"cannot judge: {len(b)} baseline and {len(n)} new {unit}; the one-sided test "
+            f"cannot reach p < {alpha:g} with fewer than {fewest_a_side(alpha)} a side",
+            blocks,
+            rerun=True,
+        )
     if clock and quantity is Quantity.SECONDS and unit == "runs":
         return judge_clock(key, path, b, n, decides=decides)
-    return judge_path(key, path, b, n, threshold=thresholds[path], alpha=alpha, unit=unit, quantity=quantity, decides=decides)
+    return judge_path(
+        key, path, b, n, threshold=thresholds[path], alpha=alpha, unit=unit, quantity=quantity, decides=decides
+    )
 
 
-def _outcomes(key: CaseKey, path: str, base_runs, new_runs, comparison: Comparison, *, perf: str, alpha: float,
-              clock_elsewhere: bool, clock_estimator: bool = True, clock_decides: bool = False) -> list:
+def _outcomes(
+    key: CaseKey,
+    path: str,
+    base_runs,
+    new_runs,
+    comparison: Comparison,
+    *,
+    perf: str,
+    alpha: float,
+    clock_elsewhere: bool,
+    clock_estimator: bool = True,
+    clock_decides: bool = False,
+) -> list:
     """One path's verdicts (or why not): one in counts or seconds; two for the timed guard, waiting and the clock."""
-    common = {"perf": perf, "alpha": alpha, "contended": comparison.contended,
-              "clock": clock_estimator and comparison.machines is Machines.INTERLEAVED and not comparison.counted}
+    common = {
+        "perf": perf,
+        "alpha": alpha,
+        "contended": comparison.contended,
+        "clock": clock_estimator and comparison.machines is Machines.INTERLEAVED and not comparison.counted,
+    }
     if comparison.counted:
         decides = not (clock_elsewhere and comparison.stacks_differ)
-        why = comparison.why if decides else "different stacks: their counts are shown, and the timed guard's clock decides"
-        return [_speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, why_not=why,
-                       quantity=Quantity.INSTRUCTIONS, decides=decides, **common)]
+        why = (
+            comparison.why
+            if decides
+            else "different stacks: their counts are shown, and the timed guard's clock decides"
+        )
+        return [
+            _speed(
+                key,
+                path,
+                base_runs,
+                new_runs,
+                thresholds=comparison.thresholds,
+                why_not=why,
+                quantity=Quantity.INSTRUCTIONS,
+                decides=decides,
+                **common,
+            )
+        ]
     if not comparison.guard:
-        return [_speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, why_not=comparison.why, **common)]
+        return [
+            _speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, why_not=comparison.why, **common)
+        ]
     within = not (comparison.stacks_differ or clock_decides)  # waiting decides; else the clock
     waiting = WAITING_THRESHOLDS if comparison.thresholds is not None else None
-    return [_speed(key, path, base_runs, new_runs, thresholds=waiting, why_not=comparison.why, quantity=Quantity.WAITING,
-                   decides=within, **common),
-            _speed(key, path, base_runs, new_runs, thresholds=comparison.thresholds, why_not=comparison.why,
-                   quantity=Quantity.SECONDS, decides=not within, **common)]
+    return [
+        _speed(
+            key,
+            path,
+            base_runs,
+            new_runs,
+            thresholds=waiting,
+            why_not=comparison.why,
+            quantity=Quantity.WAITING,
+            decides=within,
+            **common,
+        ),
+        _speed(
+            key,
+            path,
+            base_runs,
+            new_runs,
+            thresholds=comparison.thresholds,
+            why_not=comparison.why,
+            quantity=Quantity.SECONDS,
+            decides=not within,
+            **common,
+        ),
+    ]
 
 
 def _nothing_in_common(base, new, base_keys, new_keys) -> ReportError:
     """Nothing to compare, and nothing wrong with the new run on its own: a selection mistake (exit 2). A new run that
     is wrong on its own (a band missed, a divergence) goes on to its verdict instead: correctness before usage."""
-    def listed(files, keys):
-        return f"{', '.join(f.path.name for f in files)}: {'; '.join(map(case_label, sorted(keys, key=case_order))) or 'none'}"
 
-    return ReportError(f"no case in common between the baseline ({listed(base, base_keys)}) and the new run "
-                       f"({listed(new, new_keys)}); run the same bench selection on both sides")
+    def listed(files, keys):
+        cases = "; ".join(map(case_label, sorted(keys, key=case_order))) or "none"
+        return f"{', '.join(f.path.name for f in files)}: {cases}"
+
+    return ReportError(
+        f"no case in common between the baseline ({listed(base, base_keys)}) and the new run "
+        f"({listed(new, new_keys)}); run the same bench selection on both sides"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -543,7 +739,9 @@ class Policy:
     clock_decides: bool = False
 
 
-WARN_ONLY = Policy(perf="warn", perf_across_machines="warn", only_common=True)  # history and `report`: shown, never failed
+WARN_ONLY = Policy(
+    perf="warn", perf_across_machines="warn", only_common=True
+)  # history and `report`: shown, never failed
 
 
 def compare(base: list[BenchFile], new: list[BenchFile], policy: Policy = Policy()) -> Result:  # noqa: B008 (frozen)
@@ -554,9 +752,14 @@ def compare(base: list[BenchFile], new: list[BenchFile], policy: Policy = Policy
     clock, which decides across stacks; the other is shown."""
     measures = {side: sorted({f.measure for f in files}) for side, files in (("baseline", base), ("new run", new))}
     if len(set(measures["baseline"] + measures["new run"])) > 1:
-        raise ReportError("the two sides measured different things (baseline: " + ", ".join(measures["baseline"])
-                          + "; new run: " + ", ".join(measures["new run"]) + "): seconds and instruction counts are not "
-                          "compared; run both sides with the same --bench-measure")
+        raise ReportError(
+            "the two sides measured different things (baseline: "
+            + ", ".join(measures["baseline"])
+            + "; new run: "
+            + ", ".join(measures["new run"])
+            + "): seconds and instruction counts are not "
+            "compared; run both sides with the same --bench-measure"
+        )
     comparison = classify(base, new, threshold=policy.threshold)
     if policy.table is not None and comparison.thresholds is not None:
         comparison = dataclasses.replace(comparison, thresholds=dict(policy.table))
@@ -574,19 +777,34 @@ def compare(base: list[BenchFile], new: list[BenchFile], policy: Policy = Policy
         base_runs = [c[key] for c in base_cells if key in c]
         new_runs = [c[key] for c in new_cells if key in c]
         if not new_runs:
-            not_compared.append(NotCompared(key, "every path", "in the baseline, not measured by the new run", not policy.only_common))
+            not_compared.append(
+                NotCompared(key, "every path", "in the baseline, not measured by the new run", not policy.only_common)
+            )
             continue
         if not base_runs:
             findings += own_findings(key, new_runs)
-            not_compared.append(NotCompared(key, "every path", "no baseline for this case (its band and divergence were checked)", False))
+            not_compared.append(
+                NotCompared(
+                    key, "every path", "no baseline for this case (its band and divergence were checked)", False
+                )
+            )
             continue
         findings += correctness(key, base_runs, new_runs, identical_env=not env_diff, env_diff=env_diff)
         for path in PATHS:
             if not any(path in r for r in base_runs + new_runs):
                 continue
-            for outcome in _outcomes(key, path, base_runs, new_runs, comparison, perf=perf, alpha=policy.alpha,
-                                     clock_elsewhere=policy.clock_elsewhere, clock_estimator=policy.clock_estimator,
-                                     clock_decides=policy.clock_decides):
+            for outcome in _outcomes(
+                key,
+                path,
+                base_runs,
+                new_runs,
+                comparison,
+                perf=perf,
+                alpha=policy.alpha,
+                clock_elsewhere=policy.clock_elsewhere,
+                clock_estimator=policy.clock_estimator,
+                clock_decides=policy.clock_decides,
+            ):
                 (verdicts if isinstance(outcome, PathVerdict) else not_compared).append(outcome)
     return Result(comparison, base_env, new_env, verdicts, findings, not_compared, perf)
 
@@ -598,8 +816,8 @@ def counted(result: Result) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Gate:
-    """What `mnist-ref ab` decided, from its parts: the instruction counts (work) and the timed guard (waiting within one
-    stack, the clock across stacks), each a Result; the most severe exit code wins."""
+    """What `mnist-ref ab` decided, from its parts: the instruction counts (work) and the timed guard (waiting
+    within one stack, the clock across stacks), each a Result; the most severe exit code wins."""
 
     parts: tuple[tuple[str, Result], ...]  # (what the part measured, its result)
 

@@ -1,5 +1,5 @@
-"""The one estimator of a timed ratio between two arms (B over A), wherever the product shows one: per process the log of
-its median round; the ratio is the Hodges-Lehmann estimate of the shift in logs with its exact distribution-free 95%
+"""The one estimator of a timed ratio between two arms (B over A), wherever the product shows one: per process the log
+of its median round; the ratio is the Hodges-Lehmann estimate of the shift in logs with its exact distribution-free 95%
 interval, in the paired (Wilcoxon signed-rank) form where the arms ran in rounds (each round every arm once), else the
 two-sample (Mann-Whitney / Moses) form. The answer is three-way: slower or faster by r [lo, hi], the same within +-x%,
 or cannot tell with N processes.
@@ -124,9 +124,10 @@ class Ratio:
 
 
 def ratio(a: Sequence[float], b: Sequence[float], *, paired: bool = False, confidence: float = CONFIDENCE) -> Ratio:
-    """B over A from per-process medians (seconds): Hodges-Lehmann on logs with its exact interval; paired takes a[i] and
-    b[i] as one round's processes (signed-rank form), else every pair of processes (two-sample form). ValueError where
-    no interval at that confidence exists with so few processes, or paired sides differ in length."""
+    """B over A from per-process medians (seconds): Hodges-Lehmann on logs with its exact interval; paired takes
+    a[i] and b[i] as one round's processes (signed-rank form), else every pair of processes (two-sample form).
+    ValueError where no interval at that confidence exists with so few processes, or paired sides differ in
+    length."""
     la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
     if paired:
         if len(la) != len(lb):

@@ -81,8 +81,15 @@ def snapshot() -> Snapshot:
     except OSError:
         load = None
     own = os.times()
-    return Snapshot(time.perf_counter(), busy, total, steal, own.user + own.system + own.children_user + own.children_system,
-                    load, probe_s)
+    return Snapshot(
+        time.perf_counter(),
+        busy,
+        total,
+        steal,
+        own.user + own.system + own.children_user + own.children_system,
+        load,
+        probe_s,
+    )
 
 
 def _clock_ticks() -> int:
@@ -95,8 +102,14 @@ def _clock_ticks() -> int:
 def assess(start: Snapshot, end: Snapshot) -> dict:
     """The session's contention record: numbers, verdict (steady or contended) and reasons in words."""
     wall = max(end.wall - start.wall, 1e-9)
-    record: dict = {"wall_s": wall, "loadavg_start": start.loadavg, "loadavg_end": end.loadavg,
-                    "probe_start_s": start.probe_s, "probe_end_s": end.probe_s, "probe_drift": end.probe_s / start.probe_s}
+    record: dict = {
+        "wall_s": wall,
+        "loadavg_start": start.loadavg,
+        "loadavg_end": end.loadavg,
+        "probe_start_s": start.probe_s,
+        "probe_end_s": end.probe_s,
+        "probe_drift": end.probe_s / start.probe_s,
+    }
     if None not in (start.busy_jiffies, end.busy_jiffies):
         ticks = _clock_ticks()
         busy_s = (end.busy_jiffies - start.busy_jiffies) / ticks

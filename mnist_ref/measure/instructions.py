@@ -41,7 +41,7 @@ VALGRIND_OPTIONS = ("--tool=callgrind", "--instr-atstart=no", "--dump-instr=no",
 # Valgrind reads as "client request at %rax, result in %rdx". Wrapped as
 # unsigned long request(unsigned long *args /* %rdi */, unsigned long default /* %rsi */):
 #   mov %rdi,%rax; mov %rsi,%rdx; <preamble>; xchg %rbx,%rbx; mov %rdx,%rax; ret
-_REQUEST_CODE = bytes.fromhex("4889f8" "4889f2" "48c1c703" "48c1c70d" "48c1c73d" "48c1c733" "4887db" "4889d0" "c3")
+_REQUEST_CODE = bytes.fromhex("4889f84889f248c1c70348c1c70d48c1c73d48c1c7334887db4889d0c3")
 _RUNNING_ON_VALGRIND = 0x1001
 _CALLGRIND = (ord("C") << 24) | (ord("T") << 16)  # VG_USERREQ_TOOL_BASE('C','T'), callgrind.h
 _DUMP_STATS_AT, _ZERO_STATS = _CALLGRIND + 3, _CALLGRIND + 1
@@ -53,8 +53,10 @@ class _Requests:
 
     def __init__(self):
         if platform.machine() not in ("x86_64", "AMD64") or not sys.platform.startswith("linux"):
-            raise ConfigError(f"instruction counts need x86-64 Linux (Valgrind client requests); this is {sys.platform} "
-                              f"{platform.machine()}: use --bench-measure time")
+            raise ConfigError(
+                f"instruction counts need x86-64 Linux (Valgrind client requests); this is {sys.platform} "
+                f"{platform.machine()}: use --bench-measure time"
+            )
         self._page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
         self._page.write(_REQUEST_CODE)
         address = ctypes.addressof(ctypes.c_char.from_buffer(self._page))
@@ -87,8 +89,10 @@ def valgrind_command(argv: list[str], out_dir: Path) -> list[str]:
     """argv run under callgrind, dumps to out_dir; ConfigError when valgrind is not installed."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
-        raise ConfigError("--bench-measure instructions needs valgrind (Debian/Ubuntu: apt-get install valgrind); "
-                          "or measure time with --bench-measure time")
+        raise ConfigError(
+            "--bench-measure instructions needs valgrind (Debian/Ubuntu: apt-get install valgrind); "
+            "or measure time with --bench-measure time"
+        )
     return [valgrind, "--quiet", *VALGRIND_OPTIONS, f"--callgrind-out-file={out_dir}/callgrind.%p", *argv]
 
 
@@ -109,7 +113,13 @@ def dump_folder() -> Path:
 # kernels (by function name, since TensorFlow links its kernels into the same library as its runtime), the Python
 # interpreter, the C and C++ runtime, code compiled at run time (XLA's, in no file: '???'), and the rest (the
 # framework's runtime, NumPy, Keras' and the harness' extensions).
-PARTS = ("math kernels", "Python interpreter", "framework runtime and other libraries", "C/C++ runtime", "compiled at run time")
+PARTS = (
+    "math kernels",
+    "Python interpreter",
+    "framework runtime and other libraries",
+    "C/C++ runtime",
+    "compiled at run time",
+)
 _KERNEL = re.compile(r"eigen|gemm|gemv|dnnl|mkldnn|mkl_|blas|xsmm|matmul|conv2d|convolution", re.I)
 _SYSTEM = re.compile(r"/(libc|libm|libstdc\+\+|libgcc_s|ld-linux[^/]*|libpthread|libgomp|libdl|librt)[.-][^/]*$")
 
@@ -196,8 +206,10 @@ class Counter:
     def _dump_path(self) -> Path:
         folder = os.environ.get(OUT_ENV)
         if not folder:
-            raise ConfigError(f"instruction counting needs the process to run under callgrind with {OUT_ENV} set; "
-                              "run the bench with --bench-measure instructions, which does that")
+            raise ConfigError(
+                f"instruction counting needs the process to run under callgrind with {OUT_ENV} set; "
+                "run the bench with --bench-measure instructions, which does that"
+            )
         return Path(folder) / f"callgrind.{os.getpid()}.{self.dumps}"
 
     def start(self) -> None:

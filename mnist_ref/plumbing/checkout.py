@@ -38,12 +38,14 @@ def portable_path(path: str | os.PathLike) -> str:
         return posixpath.relpath(text, CHECKOUT.as_posix())
     home = os.path.expanduser("~")
     if _inside(text, home):
-        return "~" + text[len(home.rstrip("/")):]
+        return "~" + text[len(home.rstrip("/")) :]
     return text
 
 
 def portable(text: str) -> str:
     """text with every absolute path in it made portable (portable_path): commands, messages, logs; a file URL of the
     checkout's folder or the home folder becomes its portable path."""
-    text = FILE_URL.sub(lambda m: portable_path(m.group(1)) if portable_path(m.group(1)) != m.group(1) else m.group(0), text)
+    text = FILE_URL.sub(
+        lambda m: portable_path(m.group(1)) if portable_path(m.group(1)) != m.group(1) else m.group(0), text
+    )
     return ABSOLUTE_PATH.sub(lambda m: portable_path(m.group(0)), text)

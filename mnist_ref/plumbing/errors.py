@@ -11,13 +11,23 @@ class ExitCode(enum.IntEnum):
     SLOWER = 1  # a performance regression, and nothing else
     BAD_INPUT = 2  # bad input or options, an output that could not be written, a case or path missing from a side
     INCORRECT = 3  # a correctness regression (or a stack that failed the oracle)
-    INCOMPLETE = 4  # the work could not finish: a data-parallel worker failed or hung, a sweep left a configuration without a band
-    NOT_JUDGED = 5  # measured, but the speed could not be judged here and now (a contended machine, too few processes): rerun
+    # the work could not finish: a data-parallel worker failed or hung, a sweep left a configuration without a band
+    INCOMPLETE = 4
+    NOT_JUDGED = (
+        5  # measured, but the speed could not be judged here and now (a contended machine, too few processes): rerun
+    )
 
 
 # When several outcomes meet in one run, the most severe wins, whatever order they happened in: a verdict
 # that was reached is never hidden behind a lesser problem (an unwritable report, a path not compared).
-SEVERITY = (ExitCode.OK, ExitCode.NOT_JUDGED, ExitCode.BAD_INPUT, ExitCode.INCOMPLETE, ExitCode.SLOWER, ExitCode.INCORRECT)
+SEVERITY = (
+    ExitCode.OK,
+    ExitCode.NOT_JUDGED,
+    ExitCode.BAD_INPUT,
+    ExitCode.INCOMPLETE,
+    ExitCode.SLOWER,
+    ExitCode.INCORRECT,
+)
 
 
 def most_severe(*codes: int) -> ExitCode:

@@ -103,13 +103,17 @@ def stop(process: subprocess.Popen, *, grace_s: float = CHILD_GRACE_S) -> None:
         process.wait()
 
 
-def run_child(command: list[str], *, env: dict | None = None, cwd=None, timeout_s: float | None = None, log=None) -> int:
+def run_child(
+    command: list[str], *, env: dict | None = None, cwd=None, timeout_s: float | None = None, log=None
+) -> int:
     """Run a child in its own process group; on an interrupt (or past timeout_s) stop it and its group
     before the exception goes on. Returns its exit code (124 on timeout)."""
     return run_children([(command, log, cwd)], env=env, timeout_s=timeout_s)[0]
 
 
-def run_children(jobs: list[tuple[list[str], object, object]], *, env: dict | None = None, timeout_s: float | None = None) -> list[int]:
+def run_children(
+    jobs: list[tuple[list[str], object, object]], *, env: dict | None = None, timeout_s: float | None = None
+) -> list[int]:
     """Run (command, log, cwd) children at once, each in its own process group, and wait for all of them; on an
     interrupt stop every one before the exception goes on; one still running past timeout_s is stopped and
     gets 124. Returns their exit codes in order."""
@@ -118,8 +122,16 @@ def run_children(jobs: list[tuple[list[str], object, object]], *, env: dict | No
     processes = []
     try:
         for command, log, cwd in jobs:
-            processes.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT if log else None,
-                                              start_new_session=True))
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    env=env,
+                    cwd=cwd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT if log else None,
+                    start_new_session=True,
+                )
+            )
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         codes = []
         for process in processes:

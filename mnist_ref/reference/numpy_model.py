@@ -63,8 +63,12 @@ def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, dtype=np
 def initial_weights(seed: int, dtype=np.float32) -> Weights:
     """Glorot-uniform kernels and zero biases, as Keras initialises the book's Dense layers."""
     rng = np.random.default_rng(seed)
-    return Weights(glorot_uniform(rng, INPUTS, HIDDEN, dtype), np.zeros(HIDDEN, dtype),
-                   glorot_uniform(rng, HIDDEN, CLASSES, dtype), np.zeros(CLASSES, dtype))
+    return Weights(
+        glorot_uniform(rng, INPUTS, HIDDEN, dtype),
+        np.zeros(HIDDEN, dtype),
+        glorot_uniform(rng, HIDDEN, CLASSES, dtype),
+        np.zeros(CLASSES, dtype),
+    )
 
 
 def single_threaded_blas():
@@ -112,7 +116,9 @@ def cross_entropy(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.sum(y * np.log(np.clip(p, 1e-7, 1 - 1e-7))) / len(p))
 
 
-def backward(x: np.ndarray, y: np.ndarray, w: Weights, ws: Workspace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def backward(
+    x: np.ndarray, y: np.ndarray, w: Weights, ws: Workspace
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The gradients of the batch loss after forward(): (dW1, db1, dW2, db2); ws.z2 holds p on entry."""
     dz2 = ws.z2
     dz2 -= y
@@ -176,15 +182,23 @@ def gradients(x: np.ndarray, y: np.ndarray, w: Weights) -> tuple[float, list[np.
     return loss, [g.copy() for g in backward(x, y, w, ws)]
 
 
-def fit_epoch(x: np.ndarray, y: np.ndarray, w: Weights, *, batch_size: int, learning_rate: float,
-              order: np.ndarray, spaces: dict[int, Workspace] | None = None) -> float:
+def fit_epoch(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: Weights,
+    *,
+    batch_size: int,
+    learning_rate: float,
+    order: np.ndarray,
+    spaces: dict[int, Workspace] | None = None,
+) -> float:
     """One epoch of SGD over x in `order` (a permutation, as Keras shuffles every epoch), the last batch
     smaller as Keras makes it; returns the mean batch loss. spaces keeps a Workspace per batch length.
     Run it inside single_threaded_blas()."""
     spaces = {} if spaces is None else spaces
     total, steps = 0.0, 0
     for start in range(0, len(x), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         if len(idx) not in spaces:
             spaces[len(idx)] = Workspace(len(idx), w.W1.dtype)
         ws = spaces[len(idx)]

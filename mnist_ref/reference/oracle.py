@@ -62,19 +62,38 @@ def initializer_checks(weights: list[np.ndarray]) -> list[Check]:
             continue
         limit = np.sqrt(6.0 / sum(w.shape))
         checks.append(Check(f"initial {name} inside the Glorot bound", max(0.0, float(np.max(np.abs(w)) - limit)), 0.0))
-        checks.append(Check(f"initial {name} spread (std / expected - 1)", abs(float(np.std(w)) / (limit / np.sqrt(3)) - 1), INIT_STD_RTOL))
+        checks.append(
+            Check(
+                f"initial {name} spread (std / expected - 1)",
+                abs(float(np.std(w)) / (limit / np.sqrt(3)) - 1),
+                INIT_STD_RTOL,
+            )
+        )
     return checks
 
 
-def step_checks(before: list[np.ndarray], after: list[np.ndarray], keras_loss: float, x: np.ndarray, y: np.ndarray,
-                *, learning_rate: float) -> list[Check]:
+def step_checks(
+    before: list[np.ndarray],
+    after: list[np.ndarray],
+    keras_loss: float,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    learning_rate: float,
+) -> list[Check]:
     """One Keras SGD step (weights before and after, its reported loss) against the reference in float64."""
     w = numpy_model.Weights.from_keras(before)
     loss, grads = numpy_model.gradients(x.astype(np.float64), y.astype(np.float64), w)
     checks = [Check("batch loss (relative)", abs(keras_loss - loss) / abs(loss), LOSS_RTOL)]
     for name, b, a, g in zip(NAMES, before, after, grads, strict=True):
         implied = (np.asarray(b, np.float64) - np.asarray(a, np.float64)) / learning_rate
-        checks.append(Check(f"gradient d{name} (relative to its largest)", float(np.max(np.abs(implied - g)) / np.max(np.abs(g))), GRADIENT_RTOL))
+        checks.append(
+            Check(
+                f"gradient d{name} (relative to its largest)",
+                float(np.max(np.abs(implied - g)) / np.max(np.abs(g))),
+                GRADIENT_RTOL,
+            )
+        )
     for name, a, ref in zip(NAMES, after, _updated(w, grads, learning_rate), strict=True):
         checks.append(Check(f"updated {name}", float(np.max(np.abs(np.asarray(a, np.float64) - ref))), WEIGHT_ATOL))
     return checks
@@ -110,17 +129,28 @@ def trajectory(model, x: np.ndarray, y: np.ndarray, *, steps: int, batch_size: i
     points = []
     with numpy_model.single_threaded_blas():
         for step in range(1, steps + 1):
-            xb, yb = x[(step - 1) * batch_size:step * batch_size], y[(step - 1) * batch_size:step * batch_size]
+            xb, yb = x[(step - 1) * batch_size : step * batch_size], y[(step - 1) * batch_size : step * batch_size]
             keras_loss = float(np.ravel(model.train_on_batch(xb, yb))[0])
-            ref_loss = numpy_model.train_step(xb.astype(np.float64), yb.astype(np.float64), w, ws, learning_rate=KERAS_SGD_DEFAULT_LEARNING_RATE)
+            ref_loss = numpy_model.train_step(
+                xb.astype(np.float64), yb.astype(np.float64), w, ws, learning_rate=KERAS_SGD_DEFAULT_LEARNING_RATE
+            )
             if step == 1 or step % every == 0:
-                points.append({"step": step, "max_weight_difference": _largest_difference(model.get_weights(), w.as_list()),
-                               "keras_loss": keras_loss, "reference_loss": ref_loss})
+                points.append(
+                    {
+                        "step": step,
+                        "max_weight_difference": _largest_difference(model.get_weights(), w.as_list()),
+                        "keras_loss": keras_loss,
+                        "reference_loss": ref_loss,
+                    }
+                )
     return points
 
 
 def _largest_difference(keras_weights: list[np.ndarray], reference_weights: list[np.ndarray]) -> float:
-    return max(float(np.max(np.abs(np.asarray(k, np.float64) - r))) for k, r in zip(keras_weights, reference_weights, strict=True))
+    return max(
+        float(np.max(np.abs(np.asarray(k, np.float64) - r)))
+        for k, r in zip(keras_weights, reference_weights, strict=True)
+    )
 
 
 def fresh_model(cfg, scope=contextlib.nullcontext):
@@ -146,7 +176,9 @@ def replicas_check(cfg, scope, device: str, x: np.ndarray, y: np.ndarray) -> Che
     model = fresh_model(cfg, scope)
     with scope():
         model.train_on_batch(x, y)
-    difference = max(float(np.max(np.abs(a - b))) for a, b in zip(single.get_weights(), model.get_weights(), strict=True))
+    difference = max(
+        float(np.max(np.abs(a - b))) for a, b in zip(single.get_weights(), model.get_weights(), strict=True)
+    )
     return Check(f"updated weights, {cfg.replicas} replicas vs 1 device", difference, REPLICA_ATOL)
 
 
@@ -163,9 +195,9 @@ def run(cfg, x: np.ndarray, y: np.ndarray, *, steps: int) -> dict:
 
     model = fresh_model(cfg, scope)
     with scope():
-        checks = run_checks(model, x[:cfg.batch_size], y[:cfg.batch_size])
+        checks = run_checks(model, x[: cfg.batch_size], y[: cfg.batch_size])
     if layout.distributed and layout.workers == 1:
-        checks.append(replicas_check(cfg, scope, device, x[:cfg.batch_size], y[:cfg.batch_size]))
+        checks.append(replicas_check(cfg, scope, device, x[: cfg.batch_size], y[: cfg.batch_size]))
     points = []
     if steps:
         model = fresh_model(cfg, scope)

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from mnist_ref.core.config import BOOK_BATCH_SIZE, BOOK_EPOCHS, DEFAULT_SEED
-from mnist_ref.reporting.bench import case_columns, cpu_gpu_section, measured_cases, not_measured_lines, provenance_lines
+from mnist_ref.reporting.bench import (
+    case_columns,
+    cpu_gpu_section,
+    measured_cases,
+    not_measured_lines,
+    provenance_lines,
+)
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import BenchFile, CaseKey
 from mnist_ref.store.measured import Measured, Runs
 
 SPEED_HEADERS = ["case", "mode", "batch", "fit samples/s", "evaluate samples/s", "predict 10k (ms)"]
-CORRECTNESS_HEADERS = ["case", "mode", "batch", "test accuracy", "band", "in band", "fingerprint", "same weights in every run"]
+CORRECTNESS_HEADERS = [
+    "case",
+    "mode",
+    "batch",
+    "test accuracy",
+    "band",
+    "in band",
+    "fingerprint",
+    "same weights in every run",
+]
 
 
 def _rate(run: dict[str, Measured], path: str) -> str:
@@ -52,34 +67,48 @@ def _runs(files: list[BenchFile]) -> dict[CaseKey, Runs]:
 def headline(files: list[BenchFile]) -> str:
     """The book's case on each backend: speed, accuracy, whether its weights repeat."""
     runs = _runs(files)
-    book = {k: r for k, r in runs.items() if k.mode == "book" and k.batch_size == BOOK_BATCH_SIZE and k.device == "cpu:0" and "fit" in r[0]}
+    book = {
+        k: r
+        for k, r in runs.items()
+        if k.mode == "book" and k.batch_size == BOOK_BATCH_SIZE and k.device == "cpu:0" and "fit" in r[0]
+    }
     if not book:
         return "No file here measured the book's configuration (cpu:0, book mode, batch 32) on any backend."
     parts = []
     for key, case_runs in book.items():
         info = case_runs[0]["fit"].info
         repeat = _stable(case_runs)
-        parts.append(f"{key.backend} {fmt(info.samples_per_s, 'rate')} samples/s, accuracy "
-                     f"{accuracy_cell(info.test_accuracy, diverged=bool(info.diverged))} "
-                     f"({'in' if info.in_band else 'OUTSIDE'} band; same weights in every run: {repeat})")
+        parts.append(
+            f"{key.backend} {fmt(info.samples_per_s, 'rate')} samples/s, accuracy "
+            f"{accuracy_cell(info.test_accuracy, diverged=bool(info.diverged))} "
+            f"({'in' if info.in_band else 'OUTSIDE'} band; same weights in every run: {repeat})"
+        )
     machine = files[0].provenance.machine
-    return f"**On {machine}, the book's model on the CPU at batch {BOOK_BATCH_SIZE} (book mode) trains at:** " + "; ".join(parts) + "."
+    return (
+        f"**On {machine}, the book's model on the CPU at batch {BOOK_BATCH_SIZE} (book mode) trains at:** "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def render(files: list[BenchFile], *, command: str) -> str:
-    """The backends report: a headline, speed and correctness tables, the CPU/GPU crossover, then where each run was measured."""
+    """The backends report: a headline, speed and correctness tables, the CPU/GPU crossover, then where each run was
+    measured."""
     runs = _runs(files)
     missing = not_measured_lines(files)
     lines = ["# Keras 3 backends", "", headline(files), ""]
     lines += [
-        "Each backend ran in its own process (`pytest bench/ --bench-backend NAME`), twice; speed is from the first run "
-        "(medians), and the last column compares the final weights of every run of the same case.",
+        "Each backend ran in its own process (`pytest bench/ --bench-backend NAME`), twice; speed is from the first "
+        "run (medians), and the last column compares the final weights of every run of the same case.",
         "",
-        "## Speed", "",
+        "## Speed",
+        "",
         table([_speed_row(k, r) for k, r in runs.items()], SPEED_HEADERS, label_columns=2),
         "",
-        "## Correctness", "",
-        f"Test accuracy after the book's {BOOK_EPOCHS} epochs with seed {DEFAULT_SEED}, judged against the batch size's band.",
+        "## Correctness",
+        "",
+        f"Test accuracy after the book's {BOOK_EPOCHS} epochs with seed {DEFAULT_SEED}, judged against the batch "
+        "size's band.",
         "",
         table([_correctness_row(k, r) for k, r in runs.items()], CORRECTNESS_HEADERS, label_columns=3),
         "",

@@ -82,14 +82,30 @@ def training_row(case: Case, *, floor: float | None = None) -> list[str]:
     ]
 
 
-TRAINING_HEADERS = ["case", "mode", "batch", "epoch (s, median)", "spread (rounds; processes)",
-                    "samples/s", "epoch / floor", "% of speed of light"]
+TRAINING_HEADERS = [
+    "case",
+    "mode",
+    "batch",
+    "epoch (s, median)",
+    "spread (rounds; processes)",
+    "samples/s",
+    "epoch / floor",
+    "% of speed of light",
+]
 
 
 def book_reference_row() -> list[str]:
     """The book's printed speed as a row of the training table."""
-    return ["the book (printed)", "book", str(BOOK_BATCH_SIZE), fmt(BOOK_PRINTED_EPOCH_S, "s"), "",
-            fmt(1e6 / BOOK_PRINTED_US_PER_SAMPLE, "rate"), "", ""]
+    return [
+        "the book (printed)",
+        "book",
+        str(BOOK_BATCH_SIZE),
+        fmt(BOOK_PRINTED_EPOCH_S, "s"),
+        "",
+        fmt(1e6 / BOOK_PRINTED_US_PER_SAMPLE, "rate"),
+        "",
+        "",
+    ]
 
 
 def inference_row(case: Case) -> list[str]:
@@ -104,8 +120,16 @@ def inference_row(case: Case) -> list[str]:
     ]
 
 
-INFERENCE_HEADERS = ["case", "mode", "batch", "evaluate samples/s", f"predict {TEST_IMAGES // 1000}k (ms)", "1 image (ms, median)",
-                     "1 image (ms, p95)", "warm-up extra (s)"]
+INFERENCE_HEADERS = [
+    "case",
+    "mode",
+    "batch",
+    "evaluate samples/s",
+    f"predict {TEST_IMAGES // 1000}k (ms)",
+    "1 image (ms, median)",
+    "1 image (ms, p95)",
+    "warm-up extra (s)",
+]
 
 
 def correctness_row(case: Case) -> list[str]:
@@ -114,7 +138,11 @@ def correctness_row(case: Case) -> list[str]:
     info = case.fit_info
     prints = {b.info.fingerprint for b in case.benches("fit")}
     fingerprint = info.fingerprint if info else None
-    same = "" if len(case.benches("fit")) < 2 else (" (same in every run)" if len(prints) == 1 else " (**differs between runs**)")
+    same = (
+        ""
+        if len(case.benches("fit")) < 2
+        else (" (same in every run)" if len(prints) == 1 else " (**differs between runs**)")
+    )
     return [
         *case_columns(case.key),
         accuracy_cell(info and info.test_accuracy, diverged=bool(info and info.diverged)),
@@ -134,8 +162,10 @@ def not_measured_lines(files: list[BenchFile]) -> list[str]:
     for key, reason in skipped(files).items():
         if key not in measured:
             folded.setdefault((key.backend, key.device, key.mode, reason), []).append(key.batch_size)
-    return [f"- {backend} {device}, {mode}, batch {', '.join(map(str, sorted(batches)))}: {reason}"
-            for (backend, device, mode, reason), batches in sorted(folded.items())]
+    return [
+        f"- {backend} {device}, {mode}, batch {', '.join(map(str, sorted(batches)))}: {reason}"
+        for (backend, device, mode, reason), batches in sorted(folded.items())
+    ]
 
 
 def performance_tables(files: list[BenchFile]) -> list[str]:
@@ -149,28 +179,42 @@ def performance_tables(files: list[BenchFile]) -> list[str]:
     processes = max((len(c.runs) for c in cases), default=1)
     missing = not_measured_lines(files)
     return [
-        "## Training speed", "",
+        "## Training speed",
+        "",
         f"One epoch ({TRAIN_IMAGES:,} images) a timed round after a warm-up epoch. "
-        + (f"Each case ran in up to {processes} separate processes: the epoch is the median of their medians; the spread "
-           "is the rounds' IQR over their median (within a process, the median over processes), then the processes' "
-           "medians against each other (max / min, of how many). "
-           if processes > 1 else "The epoch is the median over the rounds; the spread their IQR over the median. ")
+        + (
+            f"Each case ran in up to {processes} separate processes: the epoch is the median of their medians; the "
+            "spread is the rounds' IQR over their median (within a process, the median over processes), then the "
+            "processes' medians against each other (max / min, of how many). "
+            if processes > 1
+            else "The epoch is the median over the rounds; the spread their IQR over the median. "
+        )
         + f"Every spread on this page is {rounds.SPREAD_METHOD}. "
         + "Rows `numpy cpu:0 floor`: the same training written out in NumPy (`mnist_ref/reference/numpy_model.py`), no "
-        "framework; epoch / floor: a row's epoch over the floor's at the same batch size. % of speed of light: the time "
-        "the step's FLOPs would take at this machine's measured matmul throughput, over the measured time. `the book "
-        f"(printed)`: the book's own training log, \"1s {BOOK_PRINTED_US_PER_SAMPLE}us/step\" a sample at batch {BOOK_BATCH_SIZE} "
+        "framework; epoch / floor: a row's epoch over the floor's at the same batch size. % of speed of light: the "
+        "time the step's FLOPs would take at this machine's measured matmul throughput, over the measured time. `the "
+        f'book (printed)`: the book\'s own training log, "1s {BOOK_PRINTED_US_PER_SAMPLE}us/step" a sample at batch '
+        f"{BOOK_BATCH_SIZE} "
         "(Keras 2, on a machine the book does not name), for reference.",
-        "", table(training, TRAINING_HEADERS, label_columns=2), "",
-        "## Inference and warm-up", "",
-        f"evaluate and predict: the {TEST_IMAGES:,} test images; 1 image: `model.predict` on the first test image. Medians "
-        "(over the rounds, then over processes). Warm-up extra: the first epoch's time beyond a steady epoch (tracing, "
-        "compilation).",
-        "", table([inference_row(c) for c in keras], INFERENCE_HEADERS, label_columns=2), "",
-        "## Correctness", "",
-        f"Test accuracy after the book's {BOOK_EPOCHS} epochs with seed {DEFAULT_SEED}, against the batch size's own multi-seed "
-        f"band (the book's band at batch {BOOK_BATCH_SIZE}); the first 12 hex digits of the final weights' fingerprint.",
-        "", table([correctness_row(c) for c in keras], CORRECTNESS_HEADERS, label_columns=2), "",
+        "",
+        table(training, TRAINING_HEADERS, label_columns=2),
+        "",
+        "## Inference and warm-up",
+        "",
+        f"evaluate and predict: the {TEST_IMAGES:,} test images; 1 image: `model.predict` on the first test image. "
+        "Medians (over the rounds, then over processes). Warm-up extra: the first epoch's time beyond a steady epoch "
+        "(tracing, compilation).",
+        "",
+        table([inference_row(c) for c in keras], INFERENCE_HEADERS, label_columns=2),
+        "",
+        "## Correctness",
+        "",
+        f"Test accuracy after the book's {BOOK_EPOCHS} epochs with seed {DEFAULT_SEED}, against the batch size's own "
+        f"multi-seed band (the book's band at batch {BOOK_BATCH_SIZE}); the first 12 hex digits of the final weights' "
+        "fingerprint.",
+        "",
+        table([correctness_row(c) for c in keras], CORRECTNESS_HEADERS, label_columns=2),
+        "",
         *(["Not measured:", "", *missing, ""] if missing else []),
     ]
 
@@ -179,36 +223,58 @@ def headline(files: list[BenchFile]) -> str:
     """One paragraph a reader can quote, every number from the files: the book's case (the CPU first), its speed
     against the book's printed speed, tuned and floor, accuracy, the oracle."""
     cases = {c.key: c for c in measured_cases(files)}
-    book = next((k for k in cases if k.mode == "book" and k.batch_size == BOOK_BATCH_SIZE and cases[k].benches("fit")), None)
+    book = next(
+        (k for k in cases if k.mode == "book" and k.batch_size == BOOK_BATCH_SIZE and cases[k].benches("fit")), None
+    )
     if book is None:
         return "No file here measured the book's configuration (book mode, batch 32), so there is no headline."
     case = cases[book]
     epoch, fits = case.median("fit"), case.benches("fit")
     us = 1e6 * epoch / (case.info("fit", "samples_per_round") or TRAIN_IMAGES)
     medians = [b.median for b in fits]
-    how = (f"median of {len(fits)} processes, their medians within {fmt(max(medians) / min(medians), 'x')}"
-           if len(fits) > 1 else f"median of {fits[0].round_count} rounds, spread {spread_cell(case)}")
+    how = (
+        f"median of {len(fits)} processes, their medians within {fmt(max(medians) / min(medians), 'x')}"
+        if len(fits) > 1
+        else f"median of {fits[0].round_count} rounds, spread {spread_cell(case)}"
+    )
     others = []
-    for key, name in ((book._replace(mode="tuned"), "tuned"), (CaseKey("numpy", "cpu:0", BOOK_BATCH_SIZE, FLOOR_MODE), "the NumPy floor")):
+    for key, name in (
+        (book._replace(mode="tuned"), "tuned"),
+        (CaseKey("numpy", "cpu:0", BOOK_BATCH_SIZE, FLOOR_MODE), "the NumPy floor"),
+    ):
         if key in cases and cases[key].median("fit"):
             others.append(f"{name} {fmt(cases[key].median('fit'), 's')} s")
     info = fits[0].info
-    accuracy = (f"test accuracy {accuracy_cell(info.test_accuracy, diverged=bool(info.diverged))}, "
-                + (f"{'inside' if info.in_band else 'OUTSIDE'} the band {fmt(info.band, 'band')}" if info.band else "no band"))
+    accuracy = f"test accuracy {accuracy_cell(info.test_accuracy, diverged=bool(info.diverged))}, " + (
+        f"{'inside' if info.in_band else 'OUTSIDE'} the band {fmt(info.band, 'band')}" if info.band else "no band"
+    )
     prints = {b.info.fingerprint for b in fits}
-    weights = "" if len(fits) < 2 else ("; the same weights in every process" if len(prints) == 1 else "; the weights DIFFER between processes")
+    weights = (
+        ""
+        if len(fits) < 2
+        else ("; the same weights in every process" if len(prints) == 1 else "; the weights DIFFER between processes")
+    )
     verdicts = [f.session.oracle for f in files if f.session.oracle is not None]
-    oracle = ("the oracle was not checked" if not verdicts else
-              "one SGD step matches the NumPy reference of the book's math" if all(v.get("matches") for v in verdicts) else
-              "one SGD step DIFFERS from the NumPy reference of the book's math")
+    oracle = (
+        "the oracle was not checked"
+        if not verdicts
+        else "one SGD step matches the NumPy reference of the book's math"
+        if all(v.get("matches") for v in verdicts)
+        else "one SGD step DIFFERS from the NumPy reference of the book's math"
+    )
     first = next(f for f in files if book in cells([f]))
     env = first.provenance
-    versions = " / ".join(f"{'TensorFlow' if k == 'tensorflow' else k.capitalize()} {v}" for k, v in env.versions.items())
+    versions = " / ".join(
+        f"{'TensorFlow' if k == 'tensorflow' else k.capitalize()} {v}" for k, v in env.versions.items()
+    )
     dates = sorted({f.datetime[:10] for f in files if book in cells([f])})
-    return (f"**On {env.machine}, {versions} trains the book's model ({book.device}, batch {BOOK_BATCH_SIZE}, book mode) at "
-            f"{fmt(epoch, 's')} s an epoch** ({how}; {us:.0f} us a sample against the book's printed "
-            f"{BOOK_PRINTED_US_PER_SAMPLE} us: {BOOK_PRINTED_US_PER_SAMPLE / us:.2f}x the book's speed)"
-            + (f", {', '.join(others)}" if others else "") + f"; {accuracy}{weights}; {oracle}. Measured {', '.join(dates)}.")
+    return (
+        f"**On {env.machine}, {versions} trains the book's model ({book.device}, batch {BOOK_BATCH_SIZE}, book mode) "
+        f"at {fmt(epoch, 's')} s an epoch** ({how}; {us:.0f} us a sample against the book's printed "
+        f"{BOOK_PRINTED_US_PER_SAMPLE} us: {BOOK_PRINTED_US_PER_SAMPLE / us:.2f}x the book's speed)"
+        + (f", {', '.join(others)}" if others else "")
+        + f"; {accuracy}{weights}; {oracle}. Measured {', '.join(dates)}."
+    )
 
 
 def _device_medians(measured, backend: str, mode: str, *, path: str, device_prefix: str) -> dict[int, float]:
@@ -240,16 +306,35 @@ def cpu_gpu_tables(files: list[BenchFile]) -> str:
             if not cpu or not gpu:
                 continue
             for batch in sorted(set(cpu) & set(gpu)):
-                speedups.append([backend, mode, path, str(batch), fmt(cpu[batch], "ms"), fmt(gpu[batch], "ms"), fmt(cpu[batch] / gpu[batch], "x")])
+                speedups.append(
+                    [
+                        backend,
+                        mode,
+                        path,
+                        str(batch),
+                        fmt(cpu[batch], "ms"),
+                        fmt(gpu[batch], "ms"),
+                        fmt(cpu[batch] / gpu[batch], "x"),
+                    ]
+                )
             at = crossover(cpu, gpu)
             summary.append([backend, mode, path, "not within the measured sizes" if at is None else f"batch {at}"])
     if not speedups:
-        return ("No GPU was measured in these results (none on the machine, or the session chose the CPU only), so there is no "
-                "CPU/GPU comparison. Run the suite on a machine with a GPU and pass its JSON files to `mnist-ref report`.")
-    return "\n\n".join([
-        table(speedups, ["backend", "mode", "path", "batch", "CPU median (ms)", "GPU median (ms)", "GPU speed-up"], label_columns=3),
-        table(summary, ["backend", "mode", "path", "GPU overtakes the CPU from"], label_columns=4),
-    ])
+        return (
+            "No GPU was measured in these results (none on the machine, or the session chose the CPU only), so there "
+            "is no CPU/GPU comparison. Run the suite on a machine with a GPU and pass its JSON files to `mnist-ref "
+            "report`."
+        )
+    return "\n\n".join(
+        [
+            table(
+                speedups,
+                ["backend", "mode", "path", "batch", "CPU median (ms)", "GPU median (ms)", "GPU speed-up"],
+                label_columns=3,
+            ),
+            table(summary, ["backend", "mode", "path", "GPU overtakes the CPU from"], label_columns=4),
+        ]
+    )
 
 
 def cpu_gpu_section(files: list[BenchFile]) -> list[str]:
@@ -263,16 +348,26 @@ def environment_lines(bench_file: BenchFile) -> list[str]:
     versions = ", ".join(f"{k} {v}" for k, v in env.versions.items())
     extras = ", ".join(f"{k} {v}" for k, v in env.accelerator.items())
     return [
-        f"- `{bench_file.path.name}` ({bench_file.datetime[:19].replace('T', ' ')} UTC): {env.machine}; GPUs: {env.gpu_list}",
+        f"- `{bench_file.path.name}` ({bench_file.datetime[:19].replace('T', ' ')} UTC): {env.machine}; GPUs: "
+        f"{env.gpu_list}",
         f"  - Python {env.python}, NumPy {env.numpy}, {versions}; backend {env.backend}"
         + (f"; {extras}" if extras else ""),
         f"  - command: `{portable(session.command or '?')}`" + (" (smoke mode)" if session.smoke else ""),
         f"  - oracle: {oracle_line(session.oracle)}",
-        *([f"  - machine during the session: {session.contention.describe()}"]
-          if session.contention.recorded and bench_file.measure is Measure.TIME else []),
+        *(
+            [f"  - machine during the session: {session.contention.describe()}"]
+            if session.contention.recorded and bench_file.measure is Measure.TIME
+            else []
+        ),
         "  - measure: " + bench_file.measure.describe(),
-        *([f"  - **partial**: its session did not complete ({session.outcome}); not completed: "
-           + (", ".join(session.not_completed) or "not recorded")] if session.partial else []),
+        *(
+            [
+                f"  - **partial**: its session did not complete ({session.outcome}); not completed: "
+                + (", ".join(session.not_completed) or "not recorded")
+            ]
+            if session.partial
+            else []
+        ),
     ]
 
 
@@ -308,8 +403,16 @@ def provenance_lines(files: list[BenchFile], *, command: str) -> list[str]:
     return [*lines, ""]  # the page ends here, with its newline
 
 
-COUNTED_HEADERS = ["case", "mode", "path", "batch", "counted steps a round", "M instructions a round (median)",
-                   "M instructions a step", "round spread (IQR / median)"]
+COUNTED_HEADERS = [
+    "case",
+    "mode",
+    "path",
+    "batch",
+    "counted steps a round",
+    "M instructions a round (median)",
+    "M instructions a step",
+    "round spread (IQR / median)",
+]
 
 
 def counted_table(files: list[BenchFile]) -> str:
@@ -321,22 +424,39 @@ def counted_table(files: list[BenchFile]) -> str:
             if path not in paths:
                 continue
             measured = paths[path]
-            per_step, spread, steps = measured.info.instructions_per_step, measured.spread, measured.info.steps_per_round
-            rows.append([case, mode, path, batch, "" if steps is None else str(steps), f"{measured.median / 1e6:.2f}",
-                         "" if per_step is None else f"{per_step / 1e6:.3f}", "" if spread is None else f"{100 * spread:.2f}%"])
+            per_step, spread, steps = (
+                measured.info.instructions_per_step,
+                measured.spread,
+                measured.info.steps_per_round,
+            )
+            rows.append(
+                [
+                    case,
+                    mode,
+                    path,
+                    batch,
+                    "" if steps is None else str(steps),
+                    f"{measured.median / 1e6:.2f}",
+                    "" if per_step is None else f"{per_step / 1e6:.3f}",
+                    "" if spread is None else f"{100 * spread:.2f}%",
+                ]
+            )
     return table(rows, COUNTED_HEADERS, label_columns=3)
 
 
 def counted_section(files: list[BenchFile]) -> list[str]:
     """The section of a report for instruction counts, as lines."""
     return [
-        "## Instruction counts (the steady measure)", "",
-        "Instructions executed by every thread, counted by Valgrind's callgrind (`--bench-measure instructions`) over a bounded "
-        "workload: fit, evaluate and predict from the call's second batch to its last (whole calls in the tuned mode, which "
-        "runs 100 steps an execution), one image and the floor whole calls; "
-        "single-threaded. Not time: a count repeats to a fraction of a percent between processes whatever the machine "
-        "does, and grows with every extra operation, but it cannot see memory stalls, vector width or a GPU.",
-        "", counted_table(files), "",
+        "## Instruction counts (the steady measure)",
+        "",
+        "Instructions executed by every thread, counted by Valgrind's callgrind (`--bench-measure instructions`) over "
+        "a bounded workload: fit, evaluate and predict from the call's second batch to its last (whole calls in the "
+        "tuned mode, which runs 100 steps an execution), one image and the floor whole calls; single-threaded. Not "
+        "time: a count repeats to a fraction of a percent between processes whatever the machine does, and grows with "
+        "every extra operation, but it cannot see memory stalls, vector width or a GPU.",
+        "",
+        counted_table(files),
+        "",
     ]
 
 
@@ -345,8 +465,14 @@ def render_bench(files: list[BenchFile], *, command: str) -> str:
     where some files counted them), then where each file was measured."""
     counted = [f for f in files if f.measure.counted]
     timed = [f for f in files if not f.measure.counted]
-    lines = ["# Benchmark results", "", headline(timed or files) if timed else
-             "These files count instructions (the steady measure); no timed run, so no speed headline.", ""]
+    lines = [
+        "# Benchmark results",
+        "",
+        headline(timed or files)
+        if timed
+        else "These files count instructions (the steady measure); no timed run, so no speed headline.",
+        "",
+    ]
     if timed:
         lines += [*performance_tables(timed), overhead_line(timed), *cpu_gpu_section(timed)]
     lines += [*(counted_section(counted) if counted else []), *provenance_lines(files, command=command)]

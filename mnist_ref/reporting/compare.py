@@ -37,21 +37,35 @@ def performance_rows(result: Result, *, markdown: bool) -> list[list[str]]:
     rows = []
     for v in result.paths:
         counts = v.quantity is not Quantity.SECONDS
-        rows.append([
-            case_label(v.key), f"{v.path} ({v.quantity})", f"{_median_cell(v.base_median, v.quantity)} -> {_median_cell(v.new_median, v.quantity)}",
-            f"{v.ratio:.4f}x" if counts else fmt(v.ratio, "x"),
-            f"{_pct(v.base_spread)} / {_pct(v.new_spread)}",
-            (f"HL {v.interval.cell()} 95%" if v.interval else _p(v.p_slower if v.ratio >= 1 else v.p_faster))
-            + f" ({v.base_rounds} / {v.new_rounds} {v.unit}{', paired' if v.interval and v.interval.paired else ''})",
-            (f"{v.threshold:g}x" if counts else fmt(v.threshold, "x")) or "none", _verdict_cell(v, result.perf_policy, markdown=markdown)])
+        rows.append(
+            [
+                case_label(v.key),
+                f"{v.path} ({v.quantity})",
+                f"{_median_cell(v.base_median, v.quantity)} -> {_median_cell(v.new_median, v.quantity)}",
+                f"{v.ratio:.4f}x" if counts else fmt(v.ratio, "x"),
+                f"{_pct(v.base_spread)} / {_pct(v.new_spread)}",
+                (f"HL {v.interval.cell()} 95%" if v.interval else _p(v.p_slower if v.ratio >= 1 else v.p_faster))
+                + f" ({v.base_rounds} / {v.new_rounds} "
+                f"{v.unit}{', paired' if v.interval and v.interval.paired else ''})",
+                (f"{v.threshold:g}x" if counts else fmt(v.threshold, "x")) or "none",
+                _verdict_cell(v, result.perf_policy, markdown=markdown),
+            ]
+        )
     return rows
 
 
 def performance_headers(result: Result) -> list[str]:
     """The performance table's headers: the measure of each row (seconds, instructions, or wall over CPU seconds)."""
-    return ["case", "path (measure)", "median base -> new", "new/base", "IQR/median base / new",
-            "p, one-sided or the clock's interval (compared)", "threshold", "verdict"]
-
+    return [
+        "case",
+        "path (measure)",
+        "median base -> new",
+        "new/base",
+        "IQR/median base / new",
+        "p, one-sided or the clock's interval (compared)",
+        "threshold",
+        "verdict",
+    ]
 
 
 def summary_line(result: Result) -> str:
@@ -60,22 +74,29 @@ def summary_line(result: Result) -> str:
     if failed:
         head = f"CORRECTNESS REGRESSION in {len({f.key for f in failed})} case(s)"
     elif result.slower:
-        head = f"PERFORMANCE REGRESSION in {len(result.slower)} path(s)" if result.perf_policy == "fail" else \
-            f"slower in {len(result.slower)} path(s) (warning only: {result.comparison.label})"
+        head = (
+            f"PERFORMANCE REGRESSION in {len(result.slower)} path(s)"
+            if result.perf_policy == "fail"
+            else f"slower in {len(result.slower)} path(s) (warning only: {result.comparison.label})"
+        )
     elif result.unchecked:
         head = f"NOT CHECKED: {len(result.unchecked)} case(s) or path(s) could not be compared"
     else:
         head = "no regression"
     noisy = sum(v.verdict is Verdict.NOISY and v.decides for v in result.paths)
     faster = sum(v.verdict is Verdict.FASTER and v.decides for v in result.paths)
-    return (f"{head}; {len(result.paths)} path(s) compared ({result.comparison.label}), {faster} faster, "
-            f"{noisy} noisy, {len(result.not_compared)} not compared; exit {int(result.exit_code)}")
+    return (
+        f"{head}; {len(result.paths)} path(s) compared ({result.comparison.label}), {faster} faster, "
+        f"{noisy} noisy, {len(result.not_compared)} not compared; exit {int(result.exit_code)}"
+    )
 
 
 def environment_rows(result: Result) -> list[list[str]]:
     """Environment fields side by side, marking the ones that differ."""
-    return [[k, result.base_env[k], result.new_env[k], "" if result.base_env[k] == result.new_env[k] else "differs"]
-            for k in result.base_env]
+    return [
+        [k, result.base_env[k], result.new_env[k], "" if result.base_env[k] == result.new_env[k] else "differs"]
+        for k in result.base_env
+    ]
 
 
 def findings_rows(result: Result) -> list[list[str]]:
@@ -89,7 +110,9 @@ def render_terminal(result: Result) -> str:
     parts = [summary_line(result), f"comparison: {result.comparison.label} ({result.comparison.why})", ""]
     if result.findings:
         parts += [table(findings_rows(result), ["case", "status", "finding"], label_columns=3, tablefmt="simple"), ""]
-    parts.append(table(performance_rows(result, markdown=False), performance_headers(result), label_columns=2, tablefmt="simple"))
+    parts.append(
+        table(performance_rows(result, markdown=False), performance_headers(result), label_columns=2, tablefmt="simple")
+    )
     parts += _unmatched_lines(result)
     return "\n".join(parts)
 
@@ -106,7 +129,12 @@ NOT_COMPARED_HEADERS = ["case", "path", "effect", "why not compared"]
 def _unmatched_lines(result: Result, *, tablefmt: str = "simple") -> list[str]:
     if not result.not_compared:
         return []
-    return ["", "Not compared:", "", table(not_compared_rows(result), NOT_COMPARED_HEADERS, label_columns=4, tablefmt=tablefmt)]
+    return [
+        "",
+        "Not compared:",
+        "",
+        table(not_compared_rows(result), NOT_COMPARED_HEADERS, label_columns=4, tablefmt=tablefmt),
+    ]
 
 
 def render_markdown(result: Result, *, command: str, refresh: str) -> str:
@@ -130,7 +158,8 @@ def render_markdown(result: Result, *, command: str, refresh: str) -> str:
         "",
         "## Correctness",
         "",
-        table(findings_rows(result), ["case", "status", "finding"], label_columns=3) if result.findings
+        table(findings_rows(result), ["case", "status", "finding"], label_columns=3)
+        if result.findings
         else "Every compared case is inside its band, converged, predicts the same class and has the same weights.",
         "",
         "## Performance",
@@ -167,12 +196,20 @@ def render_gate_terminal(gate: Gate) -> str:
 
 def render_gate_markdown(gate: Gate, *, command: str, refresh: str) -> str:
     """Every part's markdown report, one level down, under the session's verdict."""
-    lines = ["# mnist-ref A/B check", "", f"**{gate_summary(gate)}**", "",
-             "Each verdict says its measure: instructions (work, counted under callgrind), wall/CPU (the timed guard: "
-             "a step that waits), seconds (the clock). Within one stack the counts and wall/CPU decide and the clock is "
-             "shown; across stacks the clock decides and the others are shown.", ""]
+    lines = [
+        "# mnist-ref A/B check",
+        "",
+        f"**{gate_summary(gate)}**",
+        "",
+        "Each verdict says its measure: instructions (work, counted under callgrind), wall/CPU (the timed guard: "
+        "a step that waits), seconds (the clock). Within one stack the counts and wall/CPU decide and the clock is "
+        "shown; across stacks the clock decides and the others are shown.",
+        "",
+    ]
     for what, result in gate.parts:
-        body = render_markdown(result, command=command, refresh=refresh).replace("\n# mnist-ref regression check\n", "\n")
+        body = render_markdown(result, command=command, refresh=refresh).replace(
+            "\n# mnist-ref regression check\n", "\n"
+        )
         body = body.removeprefix("# mnist-ref regression check\n").replace("\n## ", "\n### ")
         lines += [f"## {what}", body]
     return "\n".join(lines)

@@ -8,8 +8,16 @@ from mnist_ref.reporting.tables import accuracy_cell, fmt, table
 from mnist_ref.store.files import BenchFile
 from mnist_ref.store.measured import Measured
 
-SPEED_HEADERS = ["case", "mode", "batch", "replicas", "fit samples/s", "epoch (s), median [min, max]", "speed-up",
-                 "efficiency T1/(N*TN)"]
+SPEED_HEADERS = [
+    "case",
+    "mode",
+    "batch",
+    "replicas",
+    "fit samples/s",
+    "epoch (s), median [min, max]",
+    "speed-up",
+    "efficiency T1/(N*TN)",
+]
 SETUP_HEADERS = ["case", "mode", "batch", "replicas", "strategy", "test accuracy", "in band"]
 
 
@@ -30,18 +38,29 @@ def _speed_row(key: tuple, replicas: int, fit: Measured, single: Measured | None
     times, median = fit.rounds, fit.median
     speedup = single.median / median if single else None
     return [
-        f"{backend} {device}", mode, str(batch), str(replicas),
+        f"{backend} {device}",
+        mode,
+        str(batch),
+        str(replicas),
         fmt(fit.info.samples_per_s, "rate"),
         f"{fmt(median, 's')} [{fmt(min(times), 's')}, {fmt(max(times), 's')}]" if times else "",
-        fmt(speedup, "x"), fmt(None if speedup is None else 100 * speedup / replicas, "pct"),
+        fmt(speedup, "x"),
+        fmt(None if speedup is None else 100 * speedup / replicas, "pct"),
     ]
 
 
 def _setup_row(key: tuple, replicas: int, fit: Measured) -> list[str]:
     backend, device, batch, mode = key
     info = fit.info
-    return [f"{backend} {device}", mode, str(batch), str(replicas), info.strategy or "single device",
-            accuracy_cell(info.test_accuracy, diverged=bool(info.diverged)), fmt(info.in_band, "verdict")]
+    return [
+        f"{backend} {device}",
+        mode,
+        str(batch),
+        str(replicas),
+        info.strategy or "single device",
+        accuracy_cell(info.test_accuracy, diverged=bool(info.diverged)),
+        fmt(info.in_band, "verdict"),
+    ]
 
 
 def headline(runs: dict[tuple, dict[int, Measured]], files: list[BenchFile]) -> str:
@@ -56,7 +75,8 @@ def headline(runs: dict[tuple, dict[int, Measured]], files: list[BenchFile]) -> 
     landed = f"{sum(bool(b) for b in bands)} of {len(bands)} runs inside their accuracy band"
     if not parts:
         return f"No case ran on both one device and several replicas here; {landed}."
-    return f"**On {files[0].provenance.machine}, data-parallel training against one device:** {'; '.join(parts)}; {landed}."
+    machine = files[0].provenance.machine
+    return f"**On {machine}, data-parallel training against one device:** {'; '.join(parts)}; {landed}."
 
 
 def render(files: list[BenchFile], *, command: str) -> str:
@@ -67,17 +87,19 @@ def render(files: list[BenchFile], *, command: str) -> str:
     setup = [_setup_row(key, n, by[n]) for key, n, by in ordered]
     lines = ["# Data-parallel training", "", headline(runs, files), ""]
     lines += [
-        f"Each row trains the book's model for {BOOK_EPOCHS} epochs at the global batch size shown, split over the replicas "
-        "(`pytest bench/ --bench-replicas N`); an epoch is one timed round, the first is the warm-up. Speed-up is "
-        "the one-device median epoch over this one, efficiency that divided by the replicas: T1 / (N * TN). "
-        "Replicas on a CPU are logical devices of the same cores (TensorFlow) or host devices of one process "
-        "(JAX): they share the machine's cores, so no speed-up is expected there; the same command on a "
-        "machine with several GPUs fills the table for real devices.",
+        f"Each row trains the book's model for {BOOK_EPOCHS} epochs at the global batch size shown, split over the "
+        "replicas (`pytest bench/ --bench-replicas N`); an epoch is one timed round, the first is the warm-up. "
+        "Speed-up is the one-device median epoch over this one, efficiency that divided by the replicas: T1 / (N * "
+        "TN). Replicas on a CPU are logical devices of the same cores (TensorFlow) or host devices of one process "
+        "(JAX): they share the machine's cores, so no speed-up is expected there; the same command on a machine with "
+        "several GPUs fills the table for real devices.",
         "",
-        "## Speed", "",
+        "## Speed",
+        "",
         table(speed, SPEED_HEADERS, label_columns=2),
         "",
-        "## Set-up and correctness", "",
+        "## Set-up and correctness",
+        "",
         table(setup, SETUP_HEADERS, label_columns=2),
         "",
         "Each file above is one bench session; rows with different replicas come from different sessions, run one "
@@ -87,6 +109,9 @@ def render(files: list[BenchFile], *, command: str) -> str:
     not_run = [s for f in files for s in f.session.skipped if int(s.get("replicas", 1)) > 1]
     if not_run:
         lines += ["Not run:", ""]
-        lines += [f"- {s['backend']}, {s['mode']} mode, batch {s['batch_size']}, {s['replicas']} replicas: {s['reason']}" for s in not_run]
+        lines += [
+            f"- {s['backend']}, {s['mode']} mode, batch {s['batch_size']}, {s['replicas']} replicas: {s['reason']}"
+            for s in not_run
+        ]
         lines.append("")
     return "\n".join([*lines, *provenance_lines(files, command=command)])

@@ -13,8 +13,16 @@ from mnist_ref.store.files import BenchFile, CaseKey, case_order, cells
 from mnist_ref.store.measured import Measured
 from mnist_ref.store.measures import Measure
 
-HEADERS = ["run (UTC)", "commit", "what changed from the run before", "fit median", "round spread", "test accuracy",
-           "weights", "the gate against the run before"]
+HEADERS = [
+    "run (UTC)",
+    "commit",
+    "what changed from the run before",
+    "fit median",
+    "round spread",
+    "test accuracy",
+    "weights",
+    "the gate against the run before",
+]
 # Fields whose change the table names (the gate's environment summary).
 WATCHED = ("python", "numpy", "keras", "backend", "backend version", "cpu", "usable cores", "gpus", "measure")
 
@@ -85,14 +93,24 @@ def case_rows(files: list[BenchFile], key: CaseKey, verdicts: Verdicts) -> list[
         info = fit.info
         counted = bench_file.measure.counted
         weights = info.fingerprint
-        same = "" if counted else (f"`{weights[:8]}`" if weights else "") + (
-            "" if fingerprint is None or weights is None else " same" if weights == fingerprint else " **changed**")
-        rows.append([
-            bench_file.datetime[:16].replace("T", " "), bench_file.provenance.git_commit[:8], changes(previous, bench_file),
-            _median_cell(fit, counted), fmt(_percent(fit.spread), "pct"),
-            "" if counted else accuracy_cell(info.test_accuracy, diverged=bool(info.diverged)), same,
-            gate_cell(previous, bench_file, key, verdicts),
-        ])
+        same = (
+            ""
+            if counted
+            else (f"`{weights[:8]}`" if weights else "")
+            + ("" if fingerprint is None or weights is None else " same" if weights == fingerprint else " **changed**")
+        )
+        rows.append(
+            [
+                bench_file.datetime[:16].replace("T", " "),
+                bench_file.provenance.git_commit[:8],
+                changes(previous, bench_file),
+                _median_cell(fit, counted),
+                fmt(_percent(fit.spread), "pct"),
+                "" if counted else accuracy_cell(info.test_accuracy, diverged=bool(info.diverged)),
+                same,
+                gate_cell(previous, bench_file, key, verdicts),
+            ]
+        )
         previous, fingerprint = bench_file, weights if not counted else fingerprint
     return rows
 
@@ -121,37 +139,60 @@ def headline(trends: dict[tuple[CaseKey, str], list[BenchFile]]) -> str:
         fits = [cells([f])[key]["fit"] for f in files]
         medians = [b.median for b in fits]
         if measure.counted:
-            parts.append(f"{key.label} counted: {len(files)} runs within {max(medians) / min(medians):.3f}x "
-                         f"({min(medians) / 1e6:,.1f} to {max(medians) / 1e6:,.1f} M instructions a round)")
+            parts.append(
+                f"{key.label} counted: {len(files)} runs within {max(medians) / min(medians):.3f}x "
+                f"({min(medians) / 1e6:,.1f} to {max(medians) / 1e6:,.1f} M instructions a round)"
+            )
             continue
         prints = [b.info.fingerprint for b in fits]
         moved = [i for i in range(1, len(files)) if prints[i] != prints[i - 1]]
         unexplained = [i for i in moved if changes(files[i - 1], files[i]).startswith("nothing")]
-        weights = ("never changed" if not moved else f"changed {len(moved)} times, "
-                   + ("each time with the stack" if not unexplained else f"**{len(unexplained)} times without a change of stack**"))
-        parts.append(f"{key.label} timed: {len(files)} runs from {fmt(min(medians), 's')} to {fmt(max(medians), 's')} s an epoch "
-                     f"({max(medians) / min(medians):.2f}x, this shared machine's noise between processes and days); its weights {weights}")
+        weights = (
+            "never changed"
+            if not moved
+            else f"changed {len(moved)} times, "
+            + (
+                "each time with the stack"
+                if not unexplained
+                else f"**{len(unexplained)} times without a change of stack**"
+            )
+        )
+        parts.append(
+            f"{key.label} timed: {len(files)} runs from {fmt(min(medians), 's')} to {fmt(max(medians), 's')} s an "
+            f"epoch ({max(medians) / min(medians):.2f}x, this shared machine's noise between processes and days); its "
+            f"weights {weights}"
+        )
     return "; ".join(parts) + "."
 
 
 def render(files: list[BenchFile], *, command: str) -> str:
     """The history page: per case measured twice or more, its runs in time order."""
     trends = series(files)
-    lines = ["# History", "", headline(trends), "",
-             f"{len(files)} bench files, ordered by the time each session ran (then commit). A row says what changed in "
-             "the environment since the run before (versions, CPU, cores, measure) and what "
-             "`mnist-ref compare BEFORE AFTER --perf warn` says about the case's fit: its kind of comparison decides the "
-             "threshold, and a change of machine or stack is compared only as the gate would across machines.",
-             "",
-             "What is comparable across days on this shared machine: instruction counts of the same code, measure and "
-             "stack repeat to a fraction of a percent, so a step between two counted runs is the code's or the stack's. "
-             "Seconds are not: the same code in two processes differs by up to 1.5x here and the CPU model under a session "
-             "changes from day to day, so a timed row is read against its spread and the gate's verdict, not against the "
-             "row above it. Accuracy and weights are comparable whenever the stack is the same.", ""]
+    lines = [
+        "# History",
+        "",
+        headline(trends),
+        "",
+        f"{len(files)} bench files, ordered by the time each session ran (then commit). A row says what changed in "
+        "the environment since the run before (versions, CPU, cores, measure) and what "
+        "`mnist-ref compare BEFORE AFTER --perf warn` says about the case's fit: its kind of comparison decides the "
+        "threshold, and a change of machine or stack is compared only as the gate would across machines.",
+        "",
+        "What is comparable across days on this shared machine: instruction counts of the same code, measure and "
+        "stack repeat to a fraction of a percent, so a step between two counted runs is the code's or the stack's. "
+        "Seconds are not: the same code in two processes differs by up to 1.5x here and the CPU model under a session "
+        "changes from day to day, so a timed row is read against its spread and the gate's verdict, not against the "
+        "row above it. Accuracy and weights are comparable whenever the stack is the same.",
+        "",
+    ]
     verdicts = Verdicts()
     for (key, measure), ordered_files in trends.items():
-        lines += [f"## {key.label}, fit ({'instruction counts' if measure.counted else 'seconds'})", "",
-                  table(case_rows(ordered_files, key, verdicts), HEADERS, label_columns=3), ""]
+        lines += [
+            f"## {key.label}, fit ({'instruction counts' if measure.counted else 'seconds'})",
+            "",
+            table(case_rows(ordered_files, key, verdicts), HEADERS, label_columns=3),
+            "",
+        ]
     lines += ["![fit over runs](history.png)", ""] if trends else []
     lines += provenance(f"Generated by `{command}` from those {len(files)} bench files.")
     return "\n".join(lines)
@@ -176,12 +217,22 @@ def plot(files: list[BenchFile]) -> bytes:
         for (key, m), runs in trends.items():
             if m == measure:
                 fits = [cells([f])[key]["fit"] for f in runs]
-                ax.errorbar([position[f.path] for f in runs], [rounds.median(b.rounds) / scale for b in fits],
-                            yerr=[b.iqr / 2 / scale for b in fits], marker="o", capsize=3, label=key.label)
-        ax.set_xticks(range(len(timeline)), [f.datetime[5:16].replace("T", " ") for f in timeline], rotation=70, fontsize=6)
-        ax.set(xlabel="run (UTC), oldest first; dashed: the environment changed",
-               ylabel="fit, M instructions a round" if measure.counted else "fit epoch (s), median +/- IQR/2",
-               title="instruction counts" if measure.counted else "seconds")
+                ax.errorbar(
+                    [position[f.path] for f in runs],
+                    [rounds.median(b.rounds) / scale for b in fits],
+                    yerr=[b.iqr / 2 / scale for b in fits],
+                    marker="o",
+                    capsize=3,
+                    label=key.label,
+                )
+        ax.set_xticks(
+            range(len(timeline)), [f.datetime[5:16].replace("T", " ") for f in timeline], rotation=70, fontsize=6
+        )
+        ax.set(
+            xlabel="run (UTC), oldest first; dashed: the environment changed",
+            ylabel="fit, M instructions a round" if measure.counted else "fit epoch (s), median +/- IQR/2",
+            title="instruction counts" if measure.counted else "seconds",
+        )
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     return png(fig)

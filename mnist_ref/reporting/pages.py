@@ -17,13 +17,16 @@ def load_inputs(arguments: list[Path], *, allow_partial: bool) -> list:
     if not paths:
         partial = [p for a in arguments if Path(a).is_dir() for p in files.partial_files(a)]
         hint = f" ({len(partial)} partial file(s) left out: pass them by name with --allow-partial)" if partial else ""
-        raise ReportError(f"{', '.join(map(str, arguments))}: no bench or sweep JSON files to report on{hint}; write one with "
-                          "`pytest bench/ --benchmark-only --benchmark-json=FILE` or `mnist-ref sweep`")
+        raise ReportError(
+            f"{', '.join(map(str, arguments))}: no bench or sweep JSON files to report on{hint}; write one with "
+            "`pytest bench/ --benchmark-only --benchmark-json=FILE` or `mnist-ref sweep`"
+        )
     return [files.load(path, allow_partial=allow_partial) for path in paths]
 
 
 def report_pages(loaded: list, out_dir: Path, *, name: str, kind: str, command: str) -> dict[Path, bytes]:
-    """Every page of `mnist-ref report`: kind is bench, backends, distributed or history; the index last, listing them."""
+    """Every page of `mnist-ref report`: kind is bench, backends, distributed or history; the index last, listing
+    them."""
     benches = [f for f in loaded if isinstance(f, files.BenchFile)]
     sweep_docs = [f for f in loaded if not isinstance(f, files.BenchFile)]
     index.check_page_name(name)
@@ -54,11 +57,16 @@ def check_one_timed_measure(benches: list) -> None:
     timed = sorted({f.measure for f in benches if not f.measure.counted})
     if len(timed) > 1:
         by = {m: [f.path.name for f in benches if f.measure == m][:3] for m in timed}
-        raise ReportError("these files time different things (" + "; ".join(f"{m}: {', '.join(n)}" for m, n in by.items())
-                          + "): a full epoch and a bounded round are not one case's processes; report each measure on its own")
+        raise ReportError(
+            "these files time different things ("
+            + "; ".join(f"{m}: {', '.join(n)}" for m, n in by.items())
+            + "): a full epoch and a bounded round are not one case's processes; report each measure on its own"
+        )
 
 
-def versions_pages(results_dir: Path, envs: list[str], out: Path, *, allow_partial: bool, study: Path | None = None) -> dict[Path, bytes]:
+def versions_pages(
+    results_dir: Path, envs: list[str], out: Path, *, allow_partial: bool, study: Path | None = None
+) -> dict[Path, bytes]:
     """The cross-version table and the index beside it; ReportError when no env left results."""
     if not Path(results_dir).is_dir():
         raise ReportError(f"{results_dir}: no such folder; run `tox -p` first (it writes one folder per env there)")

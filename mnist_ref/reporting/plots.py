@@ -35,7 +35,8 @@ def throughput(files: list[BenchFile]) -> bytes:
             points = sorted(
                 (key.batch_size, paths[hot_path].info.samples_per_s)
                 for key, paths in measured.items()
-                if (key.backend, key.device, key.mode) == (backend, device, mode) and hot_path in paths
+                if (key.backend, key.device, key.mode) == (backend, device, mode)
+                and hot_path in paths
                 and paths[hot_path].info.samples_per_s is not None
             )
             if points:

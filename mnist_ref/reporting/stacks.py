@@ -1,10 +1,11 @@
-"""Speed across stacks from an interleaved study (python -m mnist_ref.validation.stacks collects it): each arm's per-process
-medians, ratios between arms with exact 95% intervals, and three pages: whether an instruction count agrees with
-the clock per question (validity.md), where a step's time and work go per stack (anatomy.md), and the TensorFlow
+"""Speed across stacks from an interleaved study (python -m mnist_ref.validation.stacks collects it): each arm's
+per-process medians, ratios between arms with exact 95% intervals, and three pages: whether an instruction count agrees
+with the clock per question (validity.md), where a step's time and work go per stack (anatomy.md), and the TensorFlow
 versions' speed for tf-versions.md.
 
-A ratio between two arms is gate.ratio.between(): the Hodges-Lehmann estimate on log process medians (each process' median
-round over its steps) with its exact 95% interval, paired by cycle where both arms ran enough cycles, else two-sample.
+A ratio between two arms is gate.ratio.between(): the Hodges-Lehmann estimate on log process medians (each process'
+median round over its steps) with its exact 95% interval, paired by cycle where both arms ran enough cycles, else
+two-sample.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ PATHS = ("fit", "evaluate", "predict", "predict_one")
 # The tox envs, in table order (tox.ini), and the newest release every version is divided by.
 VERSION_ENVS = ("tf215", "tf216", "tf217", "tf218", "tf219", "tf220", "tf221", "tfkeras221", "tfnightly")
 NEWEST = "tf221"
+
+
 # The questions users ask, each a pair of arms (A, B) and whether it is judged per step or per sample (batch sizes).
 @dataclasses.dataclass(frozen=True)
 class Question:
@@ -81,7 +84,9 @@ class Arm:
     def by_cycle(self, path: str, *, per_sample: bool = False) -> dict[int, float]:
         """One path's per-process medians keyed by the cycle the process ran in."""
         values = self.medians(per_sample=per_sample)[path]
-        return dict(zip(self.cycles, values, strict=True)) if len(self.cycles) == len(values) else dict(enumerate(values))
+        return (
+            dict(zip(self.cycles, values, strict=True)) if len(self.cycles) == len(values) else dict(enumerate(values))
+        )
 
 
 def _keras_fit(f: BenchFile):
@@ -98,18 +103,30 @@ def load_arm(name: str, timed: list[BenchFile], counted: list[BenchFile]) -> Arm
             per_step.setdefault(m.path, []).append(median / m.info.steps_per_round)
             per_sample.setdefault(m.path, []).append(median / m.info.samples_per_round)
             if m.path == "fit":
-                for field in ("cpu_per_step_s", "main_thread_cpu_per_step_s", "main_thread_off_cpu_share",
-                              "voluntary_switches_per_step", "involuntary_switches_per_step"):
+                for field in (
+                    "cpu_per_step_s",
+                    "main_thread_cpu_per_step_s",
+                    "main_thread_off_cpu_share",
+                    "voluntary_switches_per_step",
+                    "involuntary_switches_per_step",
+                ):
                     if getattr(m.info, field) is not None:
                         anatomy.setdefault(field, []).append(getattr(m.info, field))
                 if m.waiting:
                     anatomy.setdefault("wall_over_cpu", []).append(rounds.median(m.waiting))
     fits = [m for f in counted for m in _keras_fit(f) if m.path == "fit"]
     env = (timed or counted)[0].provenance
-    return Arm(name, env, per_step, per_sample, {k: statistics.median(v) for k, v in anatomy.items()},
-               statistics.median(m.info.instructions_per_step for m in fits) if fits else None,
-               statistics.median(m.info.instructions_per_sample for m in fits) if fits else None,
-               fits[0].info.instructions_by_part if fits else None, tuple(int(f.path.stem.split("-")[1]) for f in timed))
+    return Arm(
+        name,
+        env,
+        per_step,
+        per_sample,
+        {k: statistics.median(v) for k, v in anatomy.items()},
+        statistics.median(m.info.instructions_per_step for m in fits) if fits else None,
+        statistics.median(m.info.instructions_per_sample for m in fits) if fits else None,
+        fits[0].info.instructions_by_part if fits else None,
+        tuple(int(f.path.stem.split("-")[1]) for f in timed),
+    )
 
 
 def timed_ratio(a: Arm, b: Arm, path: str, *, per_sample: bool = False) -> Ratio:
@@ -141,10 +158,16 @@ def analyse(folder: Path) -> StackStudy:
         raise MnistRefError(f"{folder}: one arm ({', '.join(timed)}); a study compares arms: collect at least two")
     sessions = sorted({str(f.session.ab_session) for files in timed.values() for f in files})
     if len(sessions) > 1:
-        raise MnistRefError(f"{folder}: its timed runs come from {len(sessions)} collections ({', '.join(sessions[:3])}); "
-                            "processes of different sessions are not interleaved: collect each study into a folder of its own")
-    left_out = tuple(f"{name} {f.path.stem.replace('-', ' ')} ({f.session.contention.describe()})"
-                     for name, files in timed.items() for f in files if f.session.contention.contended)
+        raise MnistRefError(
+            f"{folder}: its timed runs come from {len(sessions)} collections ({', '.join(sessions[:3])}); "
+            "processes of different sessions are not interleaved: collect each study into a folder of its own"
+        )
+    left_out = tuple(
+        f"{name} {f.path.stem.replace('-', ' ')} ({f.session.contention.describe()})"
+        for name, files in timed.items()
+        for f in files
+        if f.session.contention.contended
+    )
     quiet = {name: [f for f in files if not f.session.contention.contended] for name, files in timed.items()}
     arms = {name: load_arm(name, files, counted.get(name, [])) for name, files in quiet.items() if files}
     return StackStudy(folder, arms, max(len(f) for f in timed.values()), left_out)
@@ -152,8 +175,11 @@ def analyse(folder: Path) -> StackStudy:
 
 def left_out_line(result: StackStudy) -> str:
     """The sentence naming the processes left out, or that none was."""
-    return ("Left out, flagged as contended: " + "; ".join(result.left_out) + "." if result.left_out
-            else "No process was flagged as contended.")
+    return (
+        "Left out, flagged as contended: " + "; ".join(result.left_out) + "."
+        if result.left_out
+        else "No process was flagged as contended."
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +210,9 @@ def validity(result: StackStudy, versions: StackStudy | None = None) -> list[Val
         count_a, count_b = (counted_arm(arm, studies) for arm in (a, b))
         counted = q.count(count_b) / q.count(count_a) if count_a and count_b else None
         agrees = "" if counted is None else agreement(counted, timed.low, timed.high)
-        waits = (b.anatomy.get("wall_over_cpu", 0) / a.anatomy["wall_over_cpu"]) if a.anatomy.get("wall_over_cpu") else None
+        waits = (
+            (b.anatomy.get("wall_over_cpu", 0) / a.anatomy["wall_over_cpu"]) if a.anatomy.get("wall_over_cpu") else None
+        )
         out.append(Validity(q, a, b, timed, counted, agrees, waits))
     return out
 
@@ -198,21 +226,41 @@ def counted_arm(arm: Arm, studies: list[StackStudy]) -> Arm | None:
     backend and its version) with the same paths, the same name first, in any of the studies; None where none was."""
     if arm.instructions_per_step:
         return arm
-    candidates = [o for s in studies for o in s.arms.values() if o.instructions_per_step and o is not arm
-                  and o.per_step.keys() == arm.per_step.keys() and _stack(o) == _stack(arm)]
+    candidates = [
+        o
+        for s in studies
+        for o in s.arms.values()
+        if o.instructions_per_step
+        and o is not arm
+        and o.per_step.keys() == arm.per_step.keys()
+        and _stack(o) == _stack(arm)
+    ]
     return next((o for o in candidates if o.name == arm.name), candidates[0] if candidates else None)
 
 
 def validity_rows(answers: list[Validity]) -> list[list[str]]:
-    return [[v.question.text, f"{v.question.b} / {v.question.a}", v.question.unit,
-             "" if v.counted is None else f"{v.counted:.2f}x", interval_cell(v.timed), v.agreement,
-             "" if v.waits is None else f"{v.waits:.2f}x",
-             f"{len(v.a.medians(per_sample=v.question.per_sample)['fit'])} / "
-             f"{len(v.b.medians(per_sample=v.question.per_sample)['fit'])}"] for v in answers]
+    return [
+        [
+            v.question.text,
+            f"{v.question.b} / {v.question.a}",
+            v.question.unit,
+            "" if v.counted is None else f"{v.counted:.2f}x",
+            interval_cell(v.timed),
+            v.agreement,
+            "" if v.waits is None else f"{v.waits:.2f}x",
+            f"{len(v.a.medians(per_sample=v.question.per_sample)['fit'])} / "
+            f"{len(v.b.medians(per_sample=v.question.per_sample)['fit'])}",
+        ]
+        for v in answers
+    ]
 
 
-AGREES, SAME_DIRECTION, UNDECIDED, OPPOSITE = ("agrees", "same direction, other size", "clock cannot tell",
-                                               "opposite directions")
+AGREES, SAME_DIRECTION, UNDECIDED, OPPOSITE = (
+    "agrees",
+    "same direction, other size",
+    "clock cannot tell",
+    "opposite directions",
+)
 
 
 def agreement(counted: float, low: float, high: float) -> str:
@@ -228,18 +276,32 @@ def agreement(counted: float, low: float, high: float) -> str:
 
 def why_they_part(a: Arm, b: Arm, counted: float, timed: float) -> str | None:
     """The clock's ratio taken apart: CPU a step (all threads) times wall over CPU, and the CPU an instruction costs."""
-    if not (a.anatomy.get("cpu_per_step_s") and b.anatomy.get("cpu_per_step_s") and a.anatomy.get("wall_over_cpu")
-            and b.anatomy.get("wall_over_cpu")):
+    if not (
+        a.anatomy.get("cpu_per_step_s")
+        and b.anatomy.get("cpu_per_step_s")
+        and a.anatomy.get("wall_over_cpu")
+        and b.anatomy.get("wall_over_cpu")
+    ):
         return None
     cpu = b.anatomy["cpu_per_step_s"] / a.anatomy["cpu_per_step_s"]
     waits = b.anatomy["wall_over_cpu"] / a.anatomy["wall_over_cpu"]
-    return (f"{b.name} / {a.name}: the clock's {timed:.2f}x is about CPU a step {cpu:.2f}x times wall over CPU {waits:.2f}x "
-            f"({'more' if waits < 1 else 'fewer'} cores busy, or {'less' if waits < 1 else 'more'} waiting); the count's "
-            f"{counted:.2f}x leaves each instruction costing {cpu / counted:.2f}x the CPU time")
+    return (
+        f"{b.name} / {a.name}: the clock's {timed:.2f}x is about CPU a step {cpu:.2f}x times wall over CPU "
+        f"{waits:.2f}x ({'more' if waits < 1 else 'fewer'} cores busy, or {'less' if waits < 1 else 'more'} waiting); "
+        f"the count's {counted:.2f}x leaves each instruction costing {cpu / counted:.2f}x the CPU time"
+    )
 
 
-VALIDITY_HEADERS = ["question", "B / A", "per", "instructions B/A", "seconds B/A [95%]", "count vs clock",
-                    "wall/CPU B/A", "processes A / B"]
+VALIDITY_HEADERS = [
+    "question",
+    "B / A",
+    "per",
+    "instructions B/A",
+    "seconds B/A [95%]",
+    "count vs clock",
+    "wall/CPU B/A",
+    "processes A / B",
+]
 
 
 def anatomy_rows(result: StackStudy) -> tuple[list[list[str]], list[list[str]]]:
@@ -249,14 +311,27 @@ def anatomy_rows(result: StackStudy) -> tuple[list[list[str]], list[list[str]]]:
     for name, arm in result.arms.items():
         step = statistics.median(arm.per_step["fit"]) if arm.per_step.get("fit") else None
         an = arm.anatomy
-        time_rows.append([
-            name, "" if step is None else f"{step * 1e3:.3f}", _num(an.get("cpu_per_step_s"), 1e3, 3),
-            _num(an.get("wall_over_cpu"), 1, 2), _num(an.get("main_thread_off_cpu_share"), 100, 0, "%"),
-            _num(an.get("voluntary_switches_per_step"), 1, 1), _num(an.get("involuntary_switches_per_step"), 1, 2)])
+        time_rows.append(
+            [
+                name,
+                "" if step is None else f"{step * 1e3:.3f}",
+                _num(an.get("cpu_per_step_s"), 1e3, 3),
+                _num(an.get("wall_over_cpu"), 1, 2),
+                _num(an.get("main_thread_off_cpu_share"), 100, 0, "%"),
+                _num(an.get("voluntary_switches_per_step"), 1, 1),
+                _num(an.get("involuntary_switches_per_step"), 1, 2),
+            ]
+        )
         if arm.instructions_per_step:
             parts = arm.parts or {}
-            work_rows.append([name, f"{arm.env.backend} {arm.env.backend_version}, Keras {arm.env.keras}",
-                              _num(arm.instructions_per_step, 1e-6, 2), *(f"{100 * parts.get(p, 0):.0f}%" for p in PART_ORDER)])
+            work_rows.append(
+                [
+                    name,
+                    f"{arm.env.backend} {arm.env.backend_version}, Keras {arm.env.keras}",
+                    _num(arm.instructions_per_step, 1e-6, 2),
+                    *(f"{100 * parts.get(p, 0):.0f}%" for p in PART_ORDER),
+                ]
+            )
     return time_rows, work_rows
 
 
@@ -264,11 +339,32 @@ def _num(value: float | None, scale: float, digits: int, suffix: str = "") -> st
     return "" if value is None else f"{value * scale:.{digits}f}{suffix}"
 
 
-PART_ORDER = ("Python interpreter", "framework runtime and other libraries", "math kernels", "C/C++ runtime", "compiled at run time")
-TIME_HEADERS = ["arm", "ms a step", "CPU ms a step (all threads)", "wall/CPU", "main thread off CPU",
-                "voluntary switches a step", "involuntary switches a step"]
-WORK_HEADERS = ["arm", "stack", "M instructions a step", "Python", "framework and libraries", "math kernels", "C/C++ runtime",
-                "compiled at run time"]
+PART_ORDER = (
+    "Python interpreter",
+    "framework runtime and other libraries",
+    "math kernels",
+    "C/C++ runtime",
+    "compiled at run time",
+)
+TIME_HEADERS = [
+    "arm",
+    "ms a step",
+    "CPU ms a step (all threads)",
+    "wall/CPU",
+    "main thread off CPU",
+    "voluntary switches a step",
+    "involuntary switches a step",
+]
+WORK_HEADERS = [
+    "arm",
+    "stack",
+    "M instructions a step",
+    "Python",
+    "framework and libraries",
+    "math kernels",
+    "C/C++ runtime",
+    "compiled at run time",
+]
 
 
 def versions_rows(result: StackStudy) -> list[list[str]]:
@@ -303,7 +399,13 @@ def _count_cell(arm: Arm, result: StackStudy) -> str:
     return f"{twin.instructions_per_step / 1e6:.2f}" + ("" if twin is arm else f" ({twin.name}, same stack)")
 
 
-VERSIONS_HEADERS = ["env", "TensorFlow", "Keras", *(f"{p} (a step; vs {NEWEST} [95%])" for p in PATHS), "M instructions a fit step"]
+VERSIONS_HEADERS = [
+    "env",
+    "TensorFlow",
+    "Keras",
+    *(f"{p} (a step; vs {NEWEST} [95%])" for p in PATHS),
+    "M instructions a fit step",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,22 +459,30 @@ def speed_headline(result: StackStudy) -> str:
     changes = consecutive_changes(result)
     if not changes:
         return "No two consecutive TensorFlow releases were measured in the interleaved study."
-    widths = ", ".join(f"{path} +-{100 * statistics.median(c.ratio.half_width for c in changes if c.path == path):.1f}%"
-                       for path in PATHS if any(c.path == path for c in changes))
+    widths = ", ".join(
+        f"{path} +-{100 * statistics.median(c.ratio.half_width for c in changes if c.path == path):.1f}%"
+        for path in PATHS
+        if any(c.path == path for c in changes)
+    )
     real = [c.sentence() for c in changes if c.answer in (Answer.SLOWER, Answer.FASTER)]
     same = [f"{c.path} {c.before} -> {c.after}" for c in changes if c.answer is Answer.SAME]
     untold = sum(c.answer is Answer.CANNOT_TELL for c in changes)
     differ = [f"{env} {path} {interval_cell(r)}" for env, path, r in against_newest(result) if not r.low <= 1 <= r.high]
-    return (f"Interleaved, {result.cycles} processes a version, exact 95% intervals (median half-width between "
-            f"consecutive releases: {widths}): between consecutive releases, real changes: {'; '.join(real) or 'none'}; the same within "
-            f"+-{100 * SAME_WITHIN:.0f}%: {', '.join(same) or 'none'}; {untold} of {len(changes)} steps cannot be told with "
-            f"{result.cycles} processes; against {NEWEST}, outside the interval: {'; '.join(differ) or 'none'}.")
+    return (
+        f"Interleaved, {result.cycles} processes a version, exact 95% intervals (median half-width between consecutive "
+        f"releases: {widths}): between consecutive releases, real changes: {'; '.join(real) or 'none'}; the same "
+        f"within +-{100 * SAME_WITHIN:.0f}%: {', '.join(same) or 'none'}; {untold} of {len(changes)} steps cannot be "
+        f"told with {result.cycles} processes; against {NEWEST}, outside the interval: {'; '.join(differ) or 'none'}."
+    )
 
 
 def render_validity(result: StackStudy, *, command: str, versions: StackStudy | None = None) -> str:
     answers = validity(result, versions)
     rows = validity_rows(answers)
-    said = {kind: [v.question.text for v in answers if v.agreement == kind] for kind in (AGREES, SAME_DIRECTION, UNDECIDED, OPPOSITE)}
+    said = {
+        kind: [v.question.text for v in answers if v.agreement == kind]
+        for kind in (AGREES, SAME_DIRECTION, UNDECIDED, OPPOSITE)
+    }
     parted = []
     for v in answers:
         if v.agreement in (SAME_DIRECTION, OPPOSITE) and not v.question.per_sample:
@@ -385,39 +495,48 @@ def render_validity(result: StackStudy, *, command: str, versions: StackStudy | 
     lines = [
         "# Is an instruction count a proxy for time? Question by question",
         "",
-        f"**The counted ratio lies inside the clock's 95% interval for: {', '.join(said[AGREES]) or 'none'}; on the same side "
-        f"of 1 but another size for: {', '.join(said[SAME_DIRECTION]) or 'none'}; they point opposite ways for: "
-        f"{', '.join(said[OPPOSITE]) or 'none'}; the clock's interval spans 1 for: {', '.join(said[UNDECIDED]) or 'none'}.** "
-        "Only inside the interval is a count a proxy for time; elsewhere compare timed (`mnist-ref ab` does: across stacks "
-        "its timed guard's clock decides).",
+        f"**The counted ratio lies inside the clock's 95% interval for: {', '.join(said[AGREES]) or 'none'}; on the "
+        f"same side of 1 but another size for: {', '.join(said[SAME_DIRECTION]) or 'none'}; they point opposite ways "
+        f"for: {', '.join(said[OPPOSITE]) or 'none'}; the clock's interval spans 1 for: "
+        f"{', '.join(said[UNDECIDED]) or 'none'}.** Only inside the interval is a count a proxy for time; elsewhere "
+        "compare timed (`mnist-ref ab` does: across stacks its timed guard's clock decides).",
         "",
-        f"Timed: {result.cycles} interleaved processes an arm (`--bench-measure steps`: 300 steps a round, all cores, one "
-        "process at a time, the order rotated every cycle), the Hodges-Lehmann ratio of the arms' process medians with its "
-        "exact 95% interval (`gate/ratio.py`: paired by cycle from 6 cycles, else two-sample; '~' where it spans 1). "
-        "Counted: one process an arm under callgrind, single-threaded, "
-        "the fit from its second execution to its last (the tuned mode, 100 steps an execution, from batch 100 of 200). "
-        "'count vs clock' says whether the counted ratio falls inside the timed interval. 'wall/CPU' compares how much of "
-        "the wall each stack waits (all threads' CPU seconds over wall).",
+        f"Timed: {result.cycles} interleaved processes an arm (`--bench-measure steps`: 300 steps a round, all cores, "
+        "one process at a time, the order rotated every cycle), the Hodges-Lehmann ratio of the arms' process medians "
+        "with its exact 95% interval (`gate/ratio.py`: paired by cycle from 6 cycles, else two-sample; '~' where it "
+        "spans 1). Counted: one process an arm under callgrind, single-threaded, the fit from its second execution to "
+        "its last (the tuned mode, 100 steps an execution, from batch 100 of 200). 'count vs clock' says whether the "
+        "counted ratio falls inside the timed interval. 'wall/CPU' compares how much of the wall each stack waits "
+        "(all threads' CPU seconds over wall).",
         "",
-        *([f"The questions between two TensorFlow envs are timed in the versions study (`{versions.folder.name}/`: "
-           f"{versions.cycles} interleaved processes a version, the same bench), the others in `{result.folder.name}/`.",
-           ""] if versions is not None else []),
+        *(
+            [
+                "The questions between two TensorFlow envs are timed in the versions study "
+                f"(`{versions.folder.name}/`: {versions.cycles} interleaved processes a version, the same bench), the "
+                f"others in `{result.folder.name}/`.",
+                "",
+            ]
+            if versions is not None
+            else []
+        ),
         table(rows, VALIDITY_HEADERS, label_columns=3),
         "",
         left_out_line(result),
         "",
-        "A count sums every thread's instructions, counted single-threaded under Valgrind (whose CPU has no AVX-512), and "
-        "sees neither waiting nor how many cores share the work; it weighs an interpreted instruction like a vector one. "
-        "Where the two part, [anatomy.md](anatomy.md) shows where the time and the instructions go:",
+        "A count sums every thread's instructions, counted single-threaded under Valgrind (whose CPU has no AVX-512), "
+        "and sees neither waiting nor how many cores share the work; it weighs an interpreted instruction like a "
+        "vector one. Where the two part, [anatomy.md](anatomy.md) shows where the time and the instructions go:",
         "",
         *(parted or ["- no question here has the count and the clock apart."]),
         "",
     ]
     sources = [result] if versions is None else [result, versions]
     machines = ", ".join(sorted({next(iter(s.arms.values())).env.machine for s in sources}))
-    lines += provenance(f"Generated by `{command}` from the bench JSON under "
-                        f"{' and '.join(f'`{s.folder.name}/timed/` and `{s.folder.name}/counted/`' for s in sources)}. "
-                        f"Machine: {machines}; Python {env.python}.")
+    lines += provenance(
+        f"Generated by `{command}` from the bench JSON under "
+        f"{' and '.join(f'`{s.folder.name}/timed/` and `{s.folder.name}/counted/`' for s in sources)}. "
+        f"Machine: {machines}; Python {env.python}."
+    )
     return "\n".join(lines)
 
 
@@ -429,26 +548,30 @@ def render_anatomy(result: StackStudy, *, command: str) -> str:
         "",
         "**" + _anatomy_headline(result) + "**",
         "",
-        f"Timed columns: medians over {result.cycles} interleaved processes an arm of the fit (`--bench-measure steps`, 300 "
-        "steps a round, all cores): wall per step; CPU per step summed over threads; wall over CPU (above 1: the process "
-        "waited for part of the step; below 1: more than one core busy); the share of the wall the main thread spent off "
-        "the CPU (waiting for other threads, or sleeping); context switches per step (voluntary: the process blocked; "
-        "involuntary: it was preempted). Counted columns: one process under callgrind, single-threaded: instructions per "
-        "step, and the share each part ran (self cost of every function: the Python interpreter, the framework's runtime "
-        "and other libraries, the math kernels by function name, the C/C++ runtime, and code compiled at run time, which "
-        "has no file).",
+        f"Timed columns: medians over {result.cycles} interleaved processes an arm of the fit (`--bench-measure "
+        "steps`, 300 steps a round, all cores): wall per step; CPU per step summed over threads; wall over CPU (above "
+        "1: the process waited for part of the step; below 1: more than one core busy); the share of the wall the "
+        "main thread spent off the CPU (waiting for other threads, or sleeping); context switches per step "
+        "(voluntary: the process blocked; involuntary: it was preempted). Counted columns: one process under "
+        "callgrind, single-threaded: instructions per step, and the share each part ran (self cost of every function: "
+        "the Python interpreter, the framework's runtime and other libraries, the math kernels by function name, the "
+        "C/C++ runtime, and code compiled at run time, which has no file).",
         "",
-        "## Time", "",
+        "## Time",
+        "",
         table(time_rows, TIME_HEADERS, label_columns=1),
         "",
         left_out_line(result),
         "",
-        "## Work", "",
+        "## Work",
+        "",
         table(work_rows, WORK_HEADERS, label_columns=2) if work_rows else "No arm was counted.",
         "",
     ]
-    lines += provenance(f"Generated by `{command}` from the bench JSON under `{result.folder.name}/`. Machine: {env.machine}; "
-                        f"Python {env.python}.")
+    lines += provenance(
+        f"Generated by `{command}` from the bench JSON under `{result.folder.name}/`. Machine: {env.machine}; "
+        f"Python {env.python}."
+    )
     return "\n".join(lines)
 
 
@@ -461,9 +584,14 @@ def _anatomy_headline(result: StackStudy) -> str:
     if book.anatomy.get("wall_over_cpu") and jax.anatomy.get("wall_over_cpu"):
         parts.append(f"wall over CPU {book.anatomy['wall_over_cpu']:.2f} against {jax.anatomy['wall_over_cpu']:.2f}")
     if book.anatomy.get("cpu_per_step_s") and jax.anatomy.get("cpu_per_step_s"):
-        parts.append(f"CPU a step {book.anatomy['cpu_per_step_s'] * 1e3:.2f} against {jax.anatomy['cpu_per_step_s'] * 1e3:.2f} ms")
+        parts.append(
+            f"CPU a step {book.anatomy['cpu_per_step_s'] * 1e3:.2f} against {jax.anatomy['cpu_per_step_s'] * 1e3:.2f} "
+            "ms"
+        )
     if book.instructions_per_step and jax.instructions_per_step:
-        parts.append(f"{book.instructions_per_step / 1e6:.2f} against {jax.instructions_per_step / 1e6:.2f} M instructions")
+        parts.append(
+            f"{book.instructions_per_step / 1e6:.2f} against {jax.instructions_per_step / 1e6:.2f} M instructions"
+        )
     return f"TensorFlow's book step takes {ratio:.1f}x JAX's here: " + ", ".join(parts) + "."
 
 
@@ -474,8 +602,12 @@ def pages(folder: Path, out: Path, *, command: str, versions: Path | None = None
     index.with_index([(out, b""), (anatomy_out, b"")])  # refused before the study is read: a name it may not have
     result = analyse(folder)
     across = analyse(versions) if versions is not None else None
-    return index.with_index([(out, atomic.encode(render_validity(result, command=command, versions=across))),
-                             (anatomy_out, atomic.encode(render_anatomy(result, command=command)))])
+    return index.with_index(
+        [
+            (out, atomic.encode(render_validity(result, command=command, versions=across))),
+            (anatomy_out, atomic.encode(render_anatomy(result, command=command))),
+        ]
+    )
 
 
 def write_pages(folder: Path, out: Path, *, command: str, versions: Path | None = None) -> list[Path]:

@@ -70,21 +70,31 @@ def connect(*, jobs: int | None = None, scheduler: str | None = None, emit: Call
 
     if not scheduler and jobs < 1:
         raise ConfigError(f"--jobs must be 1 or more worker processes, got {jobs}")
-    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items() if k not in THREAD_VARIABLES}
+    environ = {
+        k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items() if k not in THREAD_VARIABLES
+    }
     # For the whole connection: workers restarted between backends are spawned with the same settings.
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES, "distributed.nanny.pre-spawn-environ": environ}):
+    with dask.config.set(
+        {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES, "distributed.nanny.pre-spawn-environ": environ}
+    ):
         cluster = None
         if scheduler:
             try:
                 client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
             except (OSError, TimeoutError, ValueError) as exc:
-                raise ConfigError(f"cannot reach a Dask scheduler at {scheduler} ({exc}); start one with `dask scheduler` "
-                                  "and workers with `dask worker ADDRESS`, or use --jobs K for a local cluster") from None
+                raise ConfigError(
+                    f"cannot reach a Dask scheduler at {scheduler} ({exc}); start one with `dask scheduler` "
+                    "and workers with `dask worker ADDRESS`, or use --jobs K for a local cluster"
+                ) from None
             emit(f"Dask scheduler {scheduler}: {len(client.scheduler_info()['workers'])} workers")
         else:
-            cluster = distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                               dashboard_address=":0" if dashboard_available() else None,
-                                               silence_logs=logging.CRITICAL)
+            cluster = distributed.LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0" if dashboard_available() else None,
+                silence_logs=logging.CRITICAL,
+            )
             client = distributed.Client(cluster)
             emit(f"Dask local cluster: {jobs} worker processes, 1 seed at a time each")
         if dashboard_available() and client.dashboard_link:
@@ -120,9 +130,18 @@ class DaskExecutor:
             data = self.client.scatter(self.raw, broadcast=True)
             token = uuid.uuid4().hex[:8]  # task names unique to this sweep, readable on the dashboard
             futures = {
-                self.client.submit(train_task, cell.cfg, backend, data, seed, pure=False, retries=0,
-                                   key=f"seed-{seed}-{backend}-bs{cell.cfg.batch_size}-{cell.cfg.mode}-{token}"): (cell, seed)
-                for cell, seed in jobs if cell.backend == backend
+                self.client.submit(
+                    train_task,
+                    cell.cfg,
+                    backend,
+                    data,
+                    seed,
+                    pure=False,
+                    retries=0,
+                    key=f"seed-{seed}-{backend}-bs{cell.cfg.batch_size}-{cell.cfg.mode}-{token}",
+                ): (cell, seed)
+                for cell, seed in jobs
+                if cell.backend == backend
             }
             try:
                 for future in distributed.as_completed(futures):

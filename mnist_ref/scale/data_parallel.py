@@ -41,10 +41,10 @@ MIN_KERAS_FOR_MIRRORED = (3, 8)
 
 UNSUPPORTED = {
     ("torch", "replicas"): "the torch backend has no data-parallel fit in released Keras (up to 3.15): "
-                           "Keras 3 runs fit under DistributedDataParallel only from its unreleased sources",
+    "Keras 3 runs fit under DistributedDataParallel only from its unreleased sources",
     ("torch", "workers"): "the torch backend has no multi-process fit in released Keras (up to 3.15)",
     ("tensorflow", "workers"): "MultiWorkerMirroredStrategy does not work with Keras 3 "
-                               "(keras-team/keras#20585, tensorflow/tensorflow#72388); use --replicas, or the jax backend for --workers",
+    "(keras-team/keras#20585, tensorflow/tensorflow#72388); use --replicas, or the jax backend for --workers",
 }
 
 
@@ -54,10 +54,13 @@ def layout(cfg, *, process_id: int | None = None, coordinator: str | None = None
         process_id = int(os.environ.get(PROCESS_ID_ENV, "0"))
     return Layout(cfg.replicas, cfg.workers, process_id, coordinator or os.environ.get(COORDINATOR_ENV))
 
+
 # Measured here (TensorFlow 2.21, Keras 3.15): fit under MirroredStrategy fails with steps_per_execution > 1 and with
 # jit_compile alike ("You must feed a value for placeholder tensor"), the error of keras-team/keras#19246.
-TUNED_UNDER_MIRRORED = ("tuned mode (steps_per_execution, XLA) under MirroredStrategy fails in Keras 3 "
-                        "(keras-team/keras#19246); use --mode book with --replicas on tensorflow, or the jax backend")
+TUNED_UNDER_MIRRORED = (
+    "tuned mode (steps_per_execution, XLA) under MirroredStrategy fails in Keras 3 "
+    "(keras-team/keras#19246); use --mode book with --replicas on tensorflow, or the jax backend"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,13 +111,19 @@ def check(backend: str, layout: Layout, batch_size: int, mode: str = "book", *, 
     if reason:
         raise BackendError(reason)
     if batch_size % layout.total:
-        raise ConfigError(f"the global batch of {batch_size} does not split evenly over {layout.total} replicas; "
-                          f"choose a batch size divisible by {layout.total}")
+        raise ConfigError(
+            f"the global batch of {batch_size} does not split evenly over {layout.total} replicas; "
+            f"choose a batch size divisible by {layout.total}"
+        )
     if not 0 <= layout.process_id < layout.workers:
-        raise ConfigError(f"process id {layout.process_id} is outside 0..{layout.workers - 1} for --workers {layout.workers}")
+        raise ConfigError(
+            f"process id {layout.process_id} is outside 0..{layout.workers - 1} for --workers {layout.workers}"
+        )
     if needs_coordinator and layout.workers > 1 and not layout.coordinator:
-        raise ConfigError(f"a worker of a {layout.workers}-worker run needs the coordinator's address: "
-                          f"--coordinator HOST:PORT or ${COORDINATOR_ENV}")
+        raise ConfigError(
+            f"a worker of a {layout.workers}-worker run needs the coordinator's address: "
+            f"--coordinator HOST:PORT or ${COORDINATOR_ENV}"
+        )
 
 
 def prepare(backend: str, layout: Layout, device: str) -> None:
@@ -141,9 +150,13 @@ def prepare(backend: str, layout: Layout, device: str) -> None:
         if len(tf.config.get_logical_device_configuration(cpus[0]) or []) == layout.replicas:
             return  # made by an earlier run in this process
         try:
-            tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * layout.replicas)
+            tf.config.set_logical_device_configuration(
+                cpus[0], [tf.config.LogicalDeviceConfiguration()] * layout.replicas
+            )
         except RuntimeError as exc:  # TensorFlow had already started its devices in this process
-            raise BackendError(f"cannot make {layout.replicas} CPU devices: {exc}; run --replicas in a fresh process") from None
+            raise BackendError(
+                f"cannot make {layout.replicas} CPU devices: {exc}; run --replicas in a fresh process"
+            ) from None
 
 
 def _jaxlib_at_least(version: tuple[int, ...]) -> bool:
@@ -175,8 +188,9 @@ def start(layout: Layout) -> None:
         return
     from mnist_ref.core import framework
 
-    framework.keras().distribution.initialize(job_addresses=layout.coordinator, num_processes=layout.workers,
-                                              process_id=layout.process_id)
+    framework.keras().distribution.initialize(
+        job_addresses=layout.coordinator, num_processes=layout.workers, process_id=layout.process_id
+    )
 
 
 def device_names(device: str, count: int) -> list[str]:
@@ -224,13 +238,17 @@ def local_shard(x, y, layout: Layout):
     """This worker's share of the training set: every workers-th example from its index (all of it for one worker)."""
     if layout.workers == 1:
         return x, y
-    return x[layout.process_id::layout.workers], y[layout.process_id::layout.workers]
+    return x[layout.process_id :: layout.workers], y[layout.process_id :: layout.workers]
 
 
 def describe(backend: str, layout: Layout) -> dict:
     """The record's account of the distribution."""
-    return {"strategy": strategy_name(backend, layout), "replicas": layout.total, "workers": layout.workers,
-            "devices_per_worker": layout.replicas}
+    return {
+        "strategy": strategy_name(backend, layout),
+        "replicas": layout.total,
+        "workers": layout.workers,
+        "devices_per_worker": layout.replicas,
+    }
 
 
 def _predict(model, x, *, device: str, verbose: int | str, backend: str, layout: Layout):
@@ -256,6 +274,11 @@ def placement(backend: str, layout: Layout):
 
     if not layout.distributed:
         return ONE_DEVICE
-    return Placement(scope=functools.partial(scope, backend, layout), shard=functools.partial(local_shard, layout=layout),
-                     batch_share=layout.workers, predict=functools.partial(_predict, backend=backend, layout=layout),
-                     description=describe(backend, layout), spread=True)
+    return Placement(
+        scope=functools.partial(scope, backend, layout),
+        shard=functools.partial(local_shard, layout=layout),
+        batch_share=layout.workers,
+        predict=functools.partial(_predict, backend=backend, layout=layout),
+        description=describe(backend, layout),
+        spread=True,
+    )

@@ -47,14 +47,27 @@ def starts_workers(workers: int, coordinator: str | None) -> bool:
     return workers > 1 and not (coordinator or os.environ.get(data_parallel.COORDINATOR_ENV))
 
 
-def start_here(argv: list[str], *, backend: str | None, replicas: int, workers: int, batch_size: int, mode: str,
-               timeout_s: float | None = None) -> str:
+def start_here(
+    argv: list[str],
+    *,
+    backend: str | None,
+    replicas: int,
+    workers: int,
+    batch_size: int,
+    mode: str,
+    timeout_s: float | None = None,
+) -> str:
     """Refuse what cannot run, once, here rather than in every worker; then run the workers (run_workers) and
     return the chief's output."""
     from mnist_ref.core import framework
 
-    data_parallel.check(framework.check_backend(backend), data_parallel.Layout(replicas, workers), batch_size, mode,
-                        needs_coordinator=False)
+    data_parallel.check(
+        framework.check_backend(backend),
+        data_parallel.Layout(replicas, workers),
+        batch_size,
+        mode,
+        needs_coordinator=False,
+    )
     return run_workers(argv, workers, timeout_s=timeout_s or DEFAULT_TIMEOUT_S)
 
 
@@ -68,8 +81,15 @@ def run_workers(argv: list[str], workers: int, *, timeout_s: float = DEFAULT_TIM
             for i, log in enumerate(logs):
                 env = {**os.environ, data_parallel.COORDINATOR_ENV: coordinator, data_parallel.PROCESS_ID_ENV: str(i)}
                 with open(log, "w") as handle:
-                    processes.append(subprocess.Popen([sys.executable, "-m", "mnist_ref", *argv], env=env, stdout=handle,
-                                                      stderr=subprocess.STDOUT, start_new_session=True))
+                    processes.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "mnist_ref", *argv],
+                            env=env,
+                            stdout=handle,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                        )
+                    )
             _supervise(processes, logs, timeout_s)
         finally:
             for process in processes:
@@ -83,7 +103,9 @@ def _supervise(processes: list[subprocess.Popen], logs: list[Path], timeout_s: f
         codes = [p.poll() for p in processes]
         failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
         if failed:
-            details = "\n".join(f"  worker {i} {_describe_exit(c)}; its last lines:\n{_tail(logs[i])}" for i, c in failed)
+            details = "\n".join(
+                f"  worker {i} {_describe_exit(c)}; its last lines:\n{_tail(logs[i])}" for i, c in failed
+            )
             print(details, file=sys.stderr)
             names = ", ".join(f"worker {i} {_describe_exit(c)}" for i, c in failed)
             raise WorkerError(f"{names}; the other workers were stopped (output above)")
@@ -91,6 +113,8 @@ def _supervise(processes: list[subprocess.Popen], logs: list[Path], timeout_s: f
             return
         if time.monotonic() > deadline:
             hung = ", ".join(str(i) for i, c in enumerate(codes) if c is None)
-            raise WorkerError(f"worker(s) {hung} still running after {timeout_s:.0f} s; all were stopped "
-                              "(raise --worker-timeout for longer runs)")
+            raise WorkerError(
+                f"worker(s) {hung} still running after {timeout_s:.0f} s; all were stopped "
+                "(raise --worker-timeout for longer runs)"
+            )
         time.sleep(POLL_S)

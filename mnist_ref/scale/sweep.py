@@ -87,7 +87,12 @@ def check_seed_count(count: int) -> None:
 
 def header(cell: Cell, raw: RawMnist) -> dict:
     """What identifies a sweep: schema, configuration (without the seed), backend and data source."""
-    return {"schema": SWEEP_SCHEMA, "config": {**cell.cfg.to_dict(), "seed": None}, "backend": cell.backend, "data_source": raw.source}
+    return {
+        "schema": SWEEP_SCHEMA,
+        "config": {**cell.cfg.to_dict(), "seed": None},
+        "backend": cell.backend,
+        "data_source": raw.source,
+    }
 
 
 def train_seed(cfg: Config, raw: RawMnist, seed: int) -> dict:
@@ -95,13 +100,15 @@ def train_seed(cfg: Config, raw: RawMnist, seed: int) -> dict:
     interrupts.stage(f"seed-{seed}")
     placement = data_parallel.placement(framework.backend(), data_parallel.layout(cfg))
     result = run_walkthrough(dataclasses.replace(cfg, seed=seed), raw, placement=placement)
-    record = finite({
-        "seed": seed,
-        "test_accuracy": result.evaluate["accuracy"],
-        "test_loss": result.evaluate["loss"],
-        "fingerprint": result.fingerprint,
-        "fit_s": result.timings_s["fit"],
-    })
+    record = finite(
+        {
+            "seed": seed,
+            "test_accuracy": result.evaluate["accuracy"],
+            "test_loss": result.evaluate["loss"],
+            "fingerprint": result.fingerprint,
+            "fit_s": result.timings_s["fit"],
+        }
+    )
     return {**record, "status": "diverged" if record["test_accuracy"] is None else "ok"}
 
 
@@ -124,7 +131,9 @@ class Serial:
                 record = train_seed(cell.cfg, self.raw, seed)
             except MnistRefError:
                 raise
-            except Exception as exc:  # a real failure of this seed (MemoryError, a framework error): recorded, not retried
+            except (
+                Exception
+            ) as exc:  # a real failure of this seed (MemoryError, a framework error): recorded, not retried
                 record = failed(seed, exc)
             yield cell, seed, record
 
@@ -132,8 +141,10 @@ class Serial:
         """ConfigError for a grid over several backends, which needs worker processes."""
         backends = sorted({cell.backend for cell in cells})
         if len(backends) > 1:
-            raise ConfigError(f"a serial sweep runs one backend (Keras loads one per process), got {', '.join(backends)}; "
-                              "add --jobs 2 to run them in worker processes, or sweep one backend per call")
+            raise ConfigError(
+                f"a serial sweep runs one backend (Keras loads one per process), got {', '.join(backends)}; "
+                "add --jobs 2 to run them in worker processes, or sweep one backend per call"
+            )
 
     def environment(self, backend: str) -> dict:
         """The environment the seeds of backend trained in: this process."""
@@ -168,8 +179,10 @@ def completed_seeds(checkpoint: Path, expected: dict) -> dict[int, dict]:
         return {}
     document = load_json(checkpoint)
     if {k: document.get(k) for k in expected} != expected:
-        raise ConfigError(f"{checkpoint}: an unfinished sweep of another configuration, backend or data; "
-                          "delete it, or pass --fresh to start over")
+        raise ConfigError(
+            f"{checkpoint}: an unfinished sweep of another configuration, backend or data; "
+            "delete it, or pass --fresh to start over"
+        )
     return {r["seed"]: r for r in document.get("runs", [])}
 
 
@@ -200,8 +213,13 @@ class Progress:
 def _describe_seed(cell: Cell, record: dict) -> str:
     status = seed_status(record)
     if status == "ok":
-        return f"{cell.describe()}, seed {record['seed']}: test accuracy {record['test_accuracy']:.4f} (fit {record['fit_s']:.1f} s)"
-    return f"{cell.describe()}, seed {record['seed']}: {status}" + (f" ({record['reason']})" if status == "failed" else "")
+        return (
+            f"{cell.describe()}, seed {record['seed']}: test accuracy {record['test_accuracy']:.4f} "
+            f"(fit {record['fit_s']:.1f} s)"
+        )
+    return f"{cell.describe()}, seed {record['seed']}: {status}" + (
+        f" ({record['reason']})" if status == "failed" else ""
+    )
 
 
 @dataclasses.dataclass
@@ -213,8 +231,15 @@ class Outcome:
     error: str | None = None
 
 
-def run(cells: list[Cell], raw: RawMnist, *, seeds: Iterable[int], execute: Executor,
-        progress: Callable[[str], None] = lambda _: None, resume: bool = True) -> list[Outcome]:
+def run(
+    cells: list[Cell],
+    raw: RawMnist,
+    *,
+    seeds: Iterable[int],
+    execute: Executor,
+    progress: Callable[[str], None] = lambda _: None,
+    resume: bool = True,
+) -> list[Outcome]:
     """Train every cell once per seed; per cell, the per-seed records and their summary.
 
     Each finished seed is saved at once in its cell's checkpoint (NAME.partial.json); with resume, seeds that an
@@ -229,7 +254,10 @@ def run(cells: list[Cell], raw: RawMnist, *, seeds: Iterable[int], execute: Exec
     done = {cell: completed_seeds(checkpoint_path(cell.out), heads[cell]) if resume else {} for cell in cells}
     for cell in cells:
         if done[cell]:
-            progress(f"resuming from {checkpoint_path(cell.out)}: {cell.describe()}, seeds {', '.join(map(str, sorted(done[cell])))} already done")
+            progress(
+                f"resuming from {checkpoint_path(cell.out)}: {cell.describe()}, seeds "
+                f"{', '.join(map(str, sorted(done[cell])))} already done"
+            )
     failures: dict[Cell, dict[int, dict]] = {cell: {} for cell in cells}
     jobs = [(cell, seed) for cell in cells for seed in seeds if seed not in done[cell]]
     tracker = Progress(len(jobs), progress)
@@ -238,11 +266,19 @@ def run(cells: list[Cell], raw: RawMnist, *, seeds: Iterable[int], execute: Exec
             failures[cell][seed] = record
         else:
             done[cell][seed] = record
-            atomic.write_json(checkpoint_path(cell.out), {**heads[cell], "runs": [done[cell][s] for s in sorted(done[cell])]})
+            atomic.write_json(
+                checkpoint_path(cell.out), {**heads[cell], "runs": [done[cell][s] for s in sorted(done[cell])]}
+            )
         tracker.step(_describe_seed(cell, record))
     environments = {backend: execute.environment(backend) for backend in dict.fromkeys(cell.backend for cell in cells)}
-    return [_outcome(cell, {**heads[cell], "environment": environments[cell.backend]}, [done[cell].get(s) or failures[cell][s] for s in seeds])
-            for cell in cells]
+    return [
+        _outcome(
+            cell,
+            {**heads[cell], "environment": environments[cell.backend]},
+            [done[cell].get(s) or failures[cell][s] for s in seeds],
+        )
+        for cell in cells
+    ]
 
 
 def _outcome(cell: Cell, head: dict, runs: list[dict]) -> Outcome:
@@ -250,8 +286,12 @@ def _outcome(cell: Cell, head: dict, runs: list[dict]) -> Outcome:
     counts = {status: sum(seed_status(r) == status for r in runs) for status in ("diverged", "failed")}
     if len(accuracies) < 2:
         reasons = sorted({r["reason"] for r in runs if seed_status(r) == "failed"})
-        return Outcome(cell, None, f"{cell.describe()}: {len(accuracies)} of {len(runs)} seeds trained, too few for a band"
-                       + (f" ({'; '.join(reasons)[:300]})" if reasons else ""))
+        return Outcome(
+            cell,
+            None,
+            f"{cell.describe()}: {len(accuracies)} of {len(runs)} seeds trained, too few for a band"
+            + (f" ({'; '.join(reasons)[:300]})" if reasons else ""),
+        )
     return Outcome(cell, {**head, "runs": runs, "summary": {**summarize(accuracies), "seeds": len(runs), **counts}})
 
 
@@ -262,12 +302,21 @@ def summary_line(outcome: Outcome) -> str:
     if summary["seeds"] != summary["n"]:
         rests += f" of {summary['seeds']} ({summary['diverged']} diverged, {summary['failed']} failed)"
     low, high = summary["band"]
-    return (f"{outcome.cell.describe()}: {rests}: mean {summary['mean']:.4f}, std {summary['std']:.4f}, "
-            f"min {summary['min']:.4f}, max {summary['max']:.4f}; derived band [{low:.3f}, {high:.3f}]; written to {outcome.cell.out}")
+    return (
+        f"{outcome.cell.describe()}: {rests}: mean {summary['mean']:.4f}, std {summary['std']:.4f}, min "
+        f"{summary['min']:.4f}, max {summary['max']:.4f}; derived band [{low:.3f}, {high:.3f}]; written to "
+        f"{outcome.cell.out}"
+    )
 
 
-def grid(base: Config, *, batch_sizes: Iterable[int], backends: Iterable[str | None], out: Path | None = None,
-         out_dir: Path | None = None) -> list[Cell]:
+def grid(
+    base: Config,
+    *,
+    batch_sizes: Iterable[int],
+    backends: Iterable[str | None],
+    out: Path | None = None,
+    out_dir: Path | None = None,
+) -> list[Cell]:
     """Every batch size on every backend (None: the default one), each cell with its file: `out` for a
     one-cell sweep, else OUT_DIR/bs<batch>-<backend>-<mode>.json. ConfigError for a cell that cannot run."""
     names = [framework.check_backend(b) for b in dict.fromkeys(backends)]
@@ -276,7 +325,9 @@ def grid(base: Config, *, batch_sizes: Iterable[int], backends: Iterable[str | N
         for cfg in cfgs:
             data_parallel.check(name, data_parallel.Layout.of(cfg), cfg.batch_size, cfg.mode)
     if out and len(cfgs) * len(names) > 1:
-        raise ConfigError(f"--out names one file, but this sweep has {len(cfgs) * len(names)} configurations; pass --out-dir instead")
+        raise ConfigError(
+            f"--out names one file, but this sweep has {len(cfgs) * len(names)} configurations; pass --out-dir instead"
+        )
     return [Cell(cfg, name, out or default_path(cfg, name, out_dir or DEFAULT_DIR)) for name in names for cfg in cfgs]
 
 

@@ -23,7 +23,6 @@ STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 CASE_FIELDS = ("backend", "device", "batch_size", "mode")
 
 
-
 def case_label(key: CaseKey | str) -> str:
     """A case's label; a key that is already a string (a whole file's finding) as it is."""
     return key if isinstance(key, str) else key.label
@@ -79,7 +78,9 @@ def load_json(path: Path) -> dict:
         if stat.S_ISDIR(mode):
             raise IsADirectoryError
         if not stat.S_ISREG(mode):
-            raise ReportError(f"{path}: not a regular file (a pipe, device or socket); pass a JSON file written by mnist-ref")
+            raise ReportError(
+                f"{path}: not a regular file (a pipe, device or socket); pass a JSON file written by mnist-ref"
+            )
         document = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_reject_constant)
     except RecursionError:
         raise ReportError(f"{path}: nested too deeply to be a results file") from None
@@ -111,7 +112,11 @@ def upgrade_v1(document: dict) -> dict:
     """A schema-1 bench document in schema 2: plain params instead of pytest-benchmark's UNSERIALIZABLE case,
     a 'diverged' flag from the accuracy, and the session fields schema 1 did not write (a complete session)."""
     meta = document.get("mnist_ref")
-    if not isinstance(meta, dict) or meta.get("schema") != BENCH_SCHEMAS[0] or not isinstance(document.get("benchmarks"), list):
+    if (
+        not isinstance(meta, dict)
+        or meta.get("schema") != BENCH_SCHEMAS[0]
+        or not isinstance(document.get("benchmarks"), list)
+    ):
         return document
     benchmarks = []
     for bench in document["benchmarks"]:
@@ -122,7 +127,13 @@ def upgrade_v1(document: dict) -> dict:
             if info.get("path") == "fit" and "diverged" not in info:
                 bench["extra_info"] = {**info, "diverged": info.get("test_accuracy") is None}
         benchmarks.append(bench)
-    session = {"partial": False, "outcome": "complete", "not_completed": [], "injected_slowdown": 1.0, "ab_session": None}
+    session = {
+        "partial": False,
+        "outcome": "complete",
+        "not_completed": [],
+        "injected_slowdown": 1.0,
+        "ab_session": None,
+    }
     return {**document, "benchmarks": benchmarks, "mnist_ref": {**session, **meta, "schema": BENCH_SCHEMA}}
 
 
@@ -133,7 +144,11 @@ def recorded_only(document: dict) -> dict:
     meta, benchmarks = document.get("mnist_ref"), document.get("benchmarks")
     if not isinstance(meta, dict) or not meta.get("partial") or not isinstance(benchmarks, list):
         return document
-    kept = [b for b in benchmarks if isinstance(b, dict) and isinstance(b.get("extra_info"), dict) and "path" in b["extra_info"]]
+    kept = [
+        b
+        for b in benchmarks
+        if isinstance(b, dict) and isinstance(b.get("extra_info"), dict) and "path" in b["extra_info"]
+    ]
     if len(kept) == len(benchmarks):
         return document
     cut = [str(b.get("name", "?")) for b in benchmarks if b not in kept and isinstance(b, dict)]
@@ -147,7 +162,13 @@ def parse_bench(path: Path, document: dict) -> BenchFile:
     it; ReportError names the file, entry and field."""
     document = recorded_only(upgrade_v1(document))
     validate(path, document, "bench")
-    bench_file = BenchFile(Path(path), document["machine_info"], document["mnist_ref"], document["benchmarks"], document.get("datetime", ""))
+    bench_file = BenchFile(
+        Path(path),
+        document["machine_info"],
+        document["mnist_ref"],
+        document["benchmarks"],
+        document.get("datetime", ""),
+    )
     check_measure(bench_file)
     return bench_file
 
@@ -161,19 +182,27 @@ def check_measure(bench_file: BenchFile) -> None:
         info = bench["extra_info"]
         said = info.get("measure", "time")
         if said != measure:
-            raise ReportError(f"{bench_file.path}: benchmark {bench['name']!r} measured {said}, but the file's measure "
-                              f"(mnist_ref.measure) is {measure}{'' if bench_file.session.measure else ' (absent)'}; "
-                              "the file is inconsistent: rewrite it by rerunning the bench")
+            raise ReportError(
+                f"{bench_file.path}: benchmark {bench['name']!r} measured {said}, but the file's measure "
+                f"(mnist_ref.measure) is {measure}{'' if bench_file.session.measure else ' (absent)'}; "
+                "the file is inconsistent: rewrite it by rerunning the bench"
+            )
         per_step = info.get("instructions_per_step")
         if measure == "instructions" and per_step is None:
-            raise ReportError(f"{bench_file.path}: benchmark {bench['name']!r} counts instructions but records no "
-                              "instructions_per_step; rerun the bench with --bench-measure instructions")
+            raise ReportError(
+                f"{bench_file.path}: benchmark {bench['name']!r} counts instructions but records no "
+                "instructions_per_step; rerun the bench with --bench-measure instructions"
+            )
         if measure != "instructions" and per_step is not None:
-            raise ReportError(f"{bench_file.path}: benchmark {bench['name']!r} records instructions_per_step in a timed file; "
-                              "the file is inconsistent: rewrite it by rerunning the bench")
+            raise ReportError(
+                f"{bench_file.path}: benchmark {bench['name']!r} records instructions_per_step in a timed file; "
+                "the file is inconsistent: rewrite it by rerunning the bench"
+            )
 
 
-def check_complete(bench_file: BenchFile, *, hint: str = "rerun the bench, or pass --allow-partial to use it as it is") -> None:
+def check_complete(
+    bench_file: BenchFile, *, hint: str = "rerun the bench, or pass --allow-partial to use it as it is"
+) -> None:
     """ReportError when a bench file is partial, naming what it lacks and (hint) what to do."""
     if bench_file.partial:
         missing = bench_file.session.not_completed
@@ -194,8 +223,10 @@ def load(path: Path, *, allow_partial: bool = False) -> BenchFile | dict:
     if schema == SWEEP_SCHEMA:
         validate(path, document, "sweep")
         return document
-    raise ReportError(f"{path}: not an mnist-ref benchmark file or seed sweep (schema {schema!r}); write one with "
-                      "`pytest bench/ --benchmark-only --benchmark-json=FILE` or `mnist-ref sweep`")
+    raise ReportError(
+        f"{path}: not an mnist-ref benchmark file or seed sweep (schema {schema!r}); write one with "
+        "`pytest bench/ --benchmark-only --benchmark-json=FILE` or `mnist-ref sweep`"
+    )
 
 
 def seed_status(run: dict) -> str:
@@ -252,7 +283,9 @@ def expand(arguments: list[Path]) -> list[Path]:
     for arg in arguments:
         arg = Path(arg)
         if arg.is_dir():
-            paths += [p for p in sorted(arg.glob("*.json")) if not p.name.startswith(".") and p not in partial_files(arg)]
+            paths += [
+                p for p in sorted(arg.glob("*.json")) if not p.name.startswith(".") and p not in partial_files(arg)
+            ]
         elif arg.exists():
             paths.append(arg)
         else:

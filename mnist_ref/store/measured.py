@@ -127,8 +127,15 @@ class Measured:
         info = Info.of(benchmark["extra_info"])
         stats = benchmark["stats"]
         data = tuple(float(t) for t in stats.get("data") or [])
-        return cls(case_key(benchmark["extra_info"]), info.path, float(stats["median"]), data, info,
-                   int(stats.get("rounds") or len(data)), benchmark.get("name", ""))
+        return cls(
+            case_key(benchmark["extra_info"]),
+            info.path,
+            float(stats["median"]),
+            data,
+            info,
+            int(stats.get("rounds") or len(data)),
+            benchmark.get("name", ""),
+        )
 
     @property
     def unit(self) -> str:

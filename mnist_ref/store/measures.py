@@ -33,10 +33,12 @@ class Measure(str, enum.Enum):
 
     def describe(self) -> str:
         """How a page names it."""
-        return {Measure.TIME: "seconds, all cores (`--bench-measure time`)",
-                Measure.INSTRUCTIONS: "instructions counted by callgrind (the machine's load does not move a count, so it "
-                                      "was not assessed)",
-                Measure.STEPS: "seconds of 300-step rounds, all cores, CPU seconds beside (`--bench-measure steps`)"}[self]
+        return {
+            Measure.TIME: "seconds, all cores (`--bench-measure time`)",
+            Measure.INSTRUCTIONS: "instructions counted by callgrind (the machine's load does not move a count, so it "
+            "was not assessed)",
+            Measure.STEPS: "seconds of 300-step rounds, all cores, CPU seconds beside (`--bench-measure steps`)",
+        }[self]
 
     def format(self, value: float) -> str:
         """A round's value in its unit: '1.234 s', '4.74 M instructions'."""

@@ -26,7 +26,9 @@ def text_files(arguments: list[Path]) -> list[Path]:
     out: list[Path] = []
     for arg in map(Path, arguments):
         if arg.is_dir():
-            out += sorted(p for p in arg.rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file() and not p.name.startswith("."))
+            out += sorted(
+                p for p in arg.rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file() and not p.name.startswith(".")
+            )
         elif arg.is_file():
             out.append(arg)
         else:
@@ -63,7 +65,14 @@ def merged(before, after) -> str | None:
     if isinstance(before, list) and isinstance(after, list):
         if len({json.dumps(v, sort_keys=True) for v in after}) != len({json.dumps(v, sort_keys=True) for v in before}):
             return "/"
-        return next((f"/{i}{where}" for i, (v, w) in enumerate(zip(before, after, strict=True)) if (where := merged(v, w)) is not None), None)
+        return next(
+            (
+                f"/{i}{where}"
+                for i, (v, w) in enumerate(zip(before, after, strict=True))
+                if (where := merged(v, w)) is not None
+            ),
+            None,
+        )
     return None
 
 
@@ -78,13 +87,21 @@ def is_tox_result(document) -> bool:
 
 def trim_tox_result(document: dict) -> dict:
     """tox's result JSON without the commands' output and the host name (TOX_STEP_FIELDS kept of every step)."""
+
     def env(data: dict) -> dict:
-        steps = {k: [{f: s.get(f) for f in TOX_STEP_FIELDS} for s in data.get(k) or [] if isinstance(s, dict)]
-                 for k in ("setup", "test")}
+        steps = {
+            k: [{f: s.get(f) for f in TOX_STEP_FIELDS} for s in data.get(k) or [] if isinstance(s, dict)]
+            for k in ("setup", "test")
+        }
         return {k: v for k, v in data.items() if k not in ("setup", "test")} | steps
 
-    return {"reportversion": document["reportversion"], "toxversion": document.get("toxversion"),
-            "testenvs": {name: env(data) if isinstance(data, dict) else data for name, data in document["testenvs"].items()}}
+    return {
+        "reportversion": document["reportversion"],
+        "toxversion": document.get("toxversion"),
+        "testenvs": {
+            name: env(data) if isinstance(data, dict) else data for name, data in document["testenvs"].items()
+        },
+    }
 
 
 def rewrite(path: Path, text: str) -> str:
@@ -106,8 +123,10 @@ def rewrite(path: Path, text: str) -> str:
         return new  # not JSON after all: a text file like any other
     where = merged(before, after)
     if where is not None:
-        raise ReportError(f"{path}: making its paths relative would merge two distinct entries at {where}; nothing was "
-                          "rewritten: rename the clashing entries first")
+        raise ReportError(
+            f"{path}: making its paths relative would merge two distinct entries at {where}; nothing was "
+            "rewritten: rename the clashing entries first"
+        )
     return new
 
 

@@ -35,26 +35,28 @@ def build(result: RunResult, *, raw: RawMnist, environment: dict) -> dict:
     """The run record: config, environment, history, metrics, prediction, timings, fingerprint, data."""
     accuracy = result.evaluate["accuracy"]
     band = book.band_for(result.config)
-    return finite({
-        "schema": RUN_SCHEMA,
-        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "config": result.config.to_dict(),
-        "device": result.device,
-        "distribution": result.distribution,
-        "environment": environment,
-        "data": {"source": raw.source, "sha256": raw.checksums},
-        "history": result.history,
-        "evaluate": result.evaluate,
-        "predict": {
-            "first_test_image": result.first_prediction,
-            "predicted_class": result.first_predicted_class,
-            "label": result.first_label,
-        },
-        "timings_s": result.timings_s,
-        "fingerprint": result.fingerprint,
-        "diverged": diverged(result.history, result.evaluate),
-        "band": None if band is None else {"low": band.low, "high": band.high, "inside": band.contains(accuracy)},
-    })
+    return finite(
+        {
+            "schema": RUN_SCHEMA,
+            "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "config": result.config.to_dict(),
+            "device": result.device,
+            "distribution": result.distribution,
+            "environment": environment,
+            "data": {"source": raw.source, "sha256": raw.checksums},
+            "history": result.history,
+            "evaluate": result.evaluate,
+            "predict": {
+                "first_test_image": result.first_prediction,
+                "predicted_class": result.first_predicted_class,
+                "label": result.first_label,
+            },
+            "timings_s": result.timings_s,
+            "fingerprint": result.fingerprint,
+            "diverged": diverged(result.history, result.evaluate),
+            "band": None if band is None else {"low": band.low, "high": band.high, "inside": band.contains(accuracy)},
+        }
+    )
 
 
 def default_path(result: RunResult, *, runs_dir: Path = DEFAULT_RUNS_DIR) -> Path:

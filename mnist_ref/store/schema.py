@@ -33,7 +33,12 @@ _NONNEGATIVE = {"type": "number", "minimum": 0}
 _COUNT = {"type": "integer", "minimum": 1}
 _STRING = {"type": "string"}
 _ACCURACY = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
-_BAND = {"type": ["array", "null"], "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 2, "maxItems": 2}
+_BAND = {
+    "type": ["array", "null"],
+    "items": {"type": "number", "minimum": 0, "maximum": 1},
+    "minItems": 2,
+    "maxItems": 2,
+}
 _FINGERPRINT = {"type": ["string", "null"], "pattern": "^[0-9a-f]{8,}$"}
 
 _ENVIRONMENT = {
@@ -84,18 +89,24 @@ _EXTRA_INFO = {
         "speed_of_light_pct": {"type": ["number", "null"], "minimum": 0},
         "strategy": {"type": ["string", "null"]},  # the data-parallel strategy, or "single device"
         "flops_per_round": {"type": "integer", "minimum": 0},
-        "matmul_flops_per_s": {"type": ["number", "null"]},  # this machine's measured matmul throughput (the speed of light)
+        "matmul_flops_per_s": {
+            "type": ["number", "null"]
+        },  # this machine's measured matmul throughput (the speed of light)
         "harness_overhead_pct": {"type": "number"},  # share of a round spent outside Keras' own call
         "round_spread": {"type": ["number", "null"], "minimum": 0},  # null: one round, no spread
         "measure": {"enum": list(MEASURES)},
         "instructions_per_step": _SECONDS,
         "instructions_per_sample": _SECONDS,
         # shares of the counted instructions by where they ran (mnist_ref.measure.instructions.PARTS)
-        "instructions_by_part": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}},
+        "instructions_by_part": {
+            "type": "object",
+            "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+        },
         "wall_over_cpu": {"type": ["number", "null"], "exclusiveMinimum": 0},
         "speed_of_light_s": {"type": ["number", "null"], "minimum": 0},
         # Where a timed round's wall went (bench/timing.TimedCall.anatomy): CPU seconds of each round (all threads), and
-        # per step the CPU, the main thread's CPU, the share of wall the main thread spent off the CPU, context switches.
+        # per step the CPU, the main thread's CPU, the share of wall the main thread spent off the CPU,
+        # context switches.
         "round_cpu_s": {"type": "array", "items": _NONNEGATIVE},
         "cpu_per_step_s": _NONNEGATIVE,
         "main_thread_cpu_per_step_s": _NONNEGATIVE,
@@ -109,15 +120,29 @@ _EXTRA_INFO = {
         "in_band": {"type": ["boolean", "null"]},
         "fingerprint": _FINGERPRINT,
         "predicted_class": {"type": "integer", "minimum": 0, "maximum": 9},
-        "history": {"type": "object", "required": ["loss"], "additionalProperties": {"type": "array", "items": {"type": ["number", "null"]}}},
+        "history": {
+            "type": "object",
+            "required": ["loss"],
+            "additionalProperties": {"type": "array", "items": {"type": ["number", "null"]}},
+        },
     },
     # What the gate judges must be there to be judged: a fit of a Keras case carries its accuracy, band,
     # divergence and fingerprint; a one-image predict its class. The floor has no Keras model.
     "allOf": [
-        {"if": {"required": ["path", "mode"], "properties": {"path": {"const": "fit"}, "mode": {"not": {"const": FLOOR_MODE}}}},
-         "then": {"required": ["test_accuracy", "band", "fingerprint", "diverged"]}},
-        {"if": {"required": ["path", "mode"], "properties": {"path": {"const": "predict_one"}, "mode": {"not": {"const": FLOOR_MODE}}}},
-         "then": {"required": ["predicted_class"]}},
+        {
+            "if": {
+                "required": ["path", "mode"],
+                "properties": {"path": {"const": "fit"}, "mode": {"not": {"const": FLOOR_MODE}}},
+            },
+            "then": {"required": ["test_accuracy", "band", "fingerprint", "diverged"]},
+        },
+        {
+            "if": {
+                "required": ["path", "mode"],
+                "properties": {"path": {"const": "predict_one"}, "mode": {"not": {"const": FLOOR_MODE}}},
+            },
+            "then": {"required": ["predicted_class"]},
+        },
     ],
 }
 
@@ -132,8 +157,15 @@ _BENCHMARK = {
             # data (every round's seconds) is what the gate tests; files written without it are read, and the
             # gate lists their paths as not compared.
             "required": ["median"],
-            "properties": {"median": _SECONDS, "q1": _SECONDS, "q3": _SECONDS, "min": _SECONDS, "max": _SECONDS, "rounds": _COUNT,
-                           "data": {"type": "array", "minItems": 1, "items": _SECONDS}},
+            "properties": {
+                "median": _SECONDS,
+                "q1": _SECONDS,
+                "q3": _SECONDS,
+                "min": _SECONDS,
+                "max": _SECONDS,
+                "rounds": _COUNT,
+                "data": {"type": "array", "minItems": 1, "items": _SECONDS},
+            },
         },
         "extra_info": _EXTRA_INFO,
     },
@@ -155,8 +187,14 @@ BENCH = {
                 "outcome": _STRING,
                 "not_completed": {"type": "array", "items": _STRING},
                 "command": _STRING,
-                "skipped": {"type": "array", "items": {"type": "object", "required": ["backend", "device", "batch_size", "mode", "reason"],
-                                                        "properties": {**_CASE, "reason": _STRING}}},
+                "skipped": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["backend", "device", "batch_size", "mode", "reason"],
+                        "properties": {**_CASE, "reason": _STRING},
+                    },
+                },
                 "replicas": _COUNT,
                 "injected_slowdown": {"type": "number", "minimum": 1},
                 "injected_wait": {"type": "number", "minimum": 1},
@@ -164,11 +202,22 @@ BENCH = {
                 "injected_steps": {"type": "number", "minimum": 0},
                 "measure": {"type": "object", "required": ["name"], "properties": {"name": {"enum": list(MEASURES)}}},
                 "ab_session": {"type": ["string", "null"]},
-                "contention": {"type": ["object", "null"], "required": ["verdict"],
-                               "properties": {"verdict": {"enum": ["steady", "contended"]}, "reasons": {"type": "array", "items": _STRING},
-                                              "other_busy_cores": _NONNEGATIVE, "steal_share": _NONNEGATIVE, "probe_drift": _SECONDS}},
-                "oracle": {"type": ["object", "null"], "required": ["matches"],
-                           "properties": {"matches": {"type": "boolean"}, "differs": {"type": "array", "items": _STRING}}},
+                "contention": {
+                    "type": ["object", "null"],
+                    "required": ["verdict"],
+                    "properties": {
+                        "verdict": {"enum": ["steady", "contended"]},
+                        "reasons": {"type": "array", "items": _STRING},
+                        "other_busy_cores": _NONNEGATIVE,
+                        "steal_share": _NONNEGATIVE,
+                        "probe_drift": _SECONDS,
+                    },
+                },
+                "oracle": {
+                    "type": ["object", "null"],
+                    "required": ["matches"],
+                    "properties": {"matches": {"type": "boolean"}, "differs": {"type": "array", "items": _STRING}},
+                },
             },
         },
     },
@@ -181,17 +230,40 @@ SWEEP = {
         "backend": _STRING,
         "data_source": _STRING,
         "environment": _ENVIRONMENT,
-        "config": {"type": "object", "required": ["mode", "batch_size"], "properties": {"mode": _STRING, "batch_size": _COUNT, "replicas": _COUNT}},
-        "runs": {"type": "array", "items": {
-            "type": "object", "required": ["seed"],
-            "properties": {"seed": {"type": "integer"}, "test_accuracy": _ACCURACY, "test_loss": {"type": ["number", "null"]},
-                           "fit_s": {"type": ["number", "null"], "minimum": 0}, "fingerprint": _FINGERPRINT,
-                           "status": {"enum": ["ok", "diverged", "failed"]}, "reason": _STRING},
-        }},
-        "summary": {"type": "object", "required": ["n", "mean", "std", "min", "max", "band"],
-                    "properties": {"n": {"type": "integer", "minimum": 0}, "seeds": {"type": "integer", "minimum": 0},
-                                   "mean": _ACCURACY, "std": {"type": ["number", "null"], "minimum": 0},
-                                   "min": _ACCURACY, "max": _ACCURACY, "band": _BAND}},
+        "config": {
+            "type": "object",
+            "required": ["mode", "batch_size"],
+            "properties": {"mode": _STRING, "batch_size": _COUNT, "replicas": _COUNT},
+        },
+        "runs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["seed"],
+                "properties": {
+                    "seed": {"type": "integer"},
+                    "test_accuracy": _ACCURACY,
+                    "test_loss": {"type": ["number", "null"]},
+                    "fit_s": {"type": ["number", "null"], "minimum": 0},
+                    "fingerprint": _FINGERPRINT,
+                    "status": {"enum": ["ok", "diverged", "failed"]},
+                    "reason": _STRING,
+                },
+            },
+        },
+        "summary": {
+            "type": "object",
+            "required": ["n", "mean", "std", "min", "max", "band"],
+            "properties": {
+                "n": {"type": "integer", "minimum": 0},
+                "seeds": {"type": "integer", "minimum": 0},
+                "mean": _ACCURACY,
+                "std": {"type": ["number", "null"], "minimum": 0},
+                "min": _ACCURACY,
+                "max": _ACCURACY,
+                "band": _BAND,
+            },
+        },
     },
 }
 
@@ -201,7 +273,11 @@ RUN = {
     "properties": {
         "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{8,}$"},
         "environment": _ENVIRONMENT,
-        "evaluate": {"type": "object", "required": ["accuracy"], "properties": {"accuracy": _ACCURACY, "loss": {"type": ["number", "null"]}}},
+        "evaluate": {
+            "type": "object",
+            "required": ["accuracy"],
+            "properties": {"accuracy": _ACCURACY, "loss": {"type": ["number", "null"]}},
+        },
         "band": {"type": ["object", "null"], "properties": {"inside": {"type": ["boolean", "null"]}}},
         "diverged": {"type": "boolean"},
     },
@@ -243,4 +319,6 @@ def validate(path: Path, document: dict, kind: str) -> None:
 
     error = best_match(Draft202012Validator(SCHEMAS[kind]).iter_errors(document))
     if error is not None:
-        raise ReportError(f"{path}: not a valid mnist-ref {kind} file: {_location(error, document)}: {_short(error.message)}")
+        raise ReportError(
+            f"{path}: not a valid mnist-ref {kind} file: {_location(error, document)}: {_short(error.message)}"
+        )

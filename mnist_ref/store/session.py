@@ -34,7 +34,9 @@ def reasons_from(record: dict) -> list[str]:
     if isinstance(steal, (int, float)) and steal > STEAL_LIMIT:
         reasons.append(f"the hypervisor stole {100 * steal:.1f}% of CPU time (limit {100 * STEAL_LIMIT:.0f}%)")
     if isinstance(drift, (int, float)) and drift > PROBE_DRIFT_LIMIT:
-        reasons.append(f"the fixed probe ran {drift:.2f}x slower at the end than at the start (limit {PROBE_DRIFT_LIMIT}x)")
+        reasons.append(
+            f"the fixed probe ran {drift:.2f}x slower at the end than at the start (limit {PROBE_DRIFT_LIMIT}x)"
+        )
     return reasons
 
 
@@ -86,12 +88,19 @@ class Injections:
     work: float = 0.0
     steps: float = 0.0
 
-    FIELDS = (("slowdown", "injected_slowdown"), ("wait", "injected_wait"), ("work", "injected_work"), ("steps", "injected_steps"))
+    FIELDS = (
+        ("slowdown", "injected_slowdown"),
+        ("wait", "injected_wait"),
+        ("work", "injected_work"),
+        ("steps", "injected_steps"),
+    )
 
     def active(self) -> list[str]:
         """Each injection that is not neutral, as its field and value ('injected_wait 1.5')."""
         neutral = Injections()
-        return [f"{key} {getattr(self, name)}" for name, key in self.FIELDS if getattr(self, name) != getattr(neutral, name)]
+        return [
+            f"{key} {getattr(self, name)}" for name, key in self.FIELDS if getattr(self, name) != getattr(neutral, name)
+        ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,19 +141,41 @@ class Session:
         """The reader: a validated block (store.schema) as a Session, the defaults for fields an older file lacks."""
         get: Any = block.get
         neutral = Injections()
-        injections = Injections(**{name: get(key) if get(key) is not None else getattr(neutral, name)
-                                   for name, key in Injections.FIELDS})
-        return cls(schema=get("schema"), partial=bool(get("partial", False)), outcome=get("outcome") or "complete",
-                   not_completed=tuple(get("not_completed") or ()), command=get("command"), smoke=bool(get("smoke", False)),
-                   config=get("config"), skipped=tuple(get("skipped") or ()), replicas=int(get("replicas") or 1),
-                   injections=injections, measure=get("measure"), ab_session=get("ab_session"), oracle=get("oracle"),
-                   contention=Contention(get("contention")))
+        injections = Injections(
+            **{name: get(key) if get(key) is not None else getattr(neutral, name) for name, key in Injections.FIELDS}
+        )
+        return cls(
+            schema=get("schema"),
+            partial=bool(get("partial", False)),
+            outcome=get("outcome") or "complete",
+            not_completed=tuple(get("not_completed") or ()),
+            command=get("command"),
+            smoke=bool(get("smoke", False)),
+            config=get("config"),
+            skipped=tuple(get("skipped") or ()),
+            replicas=int(get("replicas") or 1),
+            injections=injections,
+            measure=get("measure"),
+            ab_session=get("ab_session"),
+            oracle=get("oracle"),
+            contention=Contention(get("contention")),
+        )
 
     def block(self) -> dict:
         """The writer: the block as the bench writes it (store.schema's bench block)."""
         return {
-            "schema": self.schema, "partial": self.partial, "outcome": self.outcome, "not_completed": list(self.not_completed),
-            "command": self.command, "smoke": self.smoke, "config": self.config, "skipped": list(self.skipped),
-            "replicas": self.replicas, **{key: getattr(self.injections, name) for name, key in Injections.FIELDS},
-            "measure": self.measure, "ab_session": self.ab_session, "oracle": self.oracle, "contention": self.contention.record,
+            "schema": self.schema,
+            "partial": self.partial,
+            "outcome": self.outcome,
+            "not_completed": list(self.not_completed),
+            "command": self.command,
+            "smoke": self.smoke,
+            "config": self.config,
+            "skipped": list(self.skipped),
+            "replicas": self.replicas,
+            **{key: getattr(self.injections, name) for name, key in Injections.FIELDS},
+            "measure": self.measure,
+            "ab_session": self.ab_session,
+            "oracle": self.oracle,
+            "contention": self.contention.record,
         }

@@ -51,8 +51,12 @@ class Rules:
     per_arm: int = 8
     comparisons: int = 20
     seed: int = 34
-    levels: tuple[tuple[str, str, float], ...] = (("A/A", "default-b", 1.0), ("1.03x wait", "wait1.03", 1.03),
-                                                  ("1.05x wait", "wait1.05", 1.05), ("1.10x wait", "wait1.10", 1.10))
+    levels: tuple[tuple[str, str, float], ...] = (
+        ("A/A", "default-b", 1.0),
+        ("1.03x wait", "wait1.03", 1.03),
+        ("1.05x wait", "wait1.05", 1.05),
+        ("1.10x wait", "wait1.10", 1.10),
+    )
     settings: tuple[str, ...] = ("default", "default-b", "intra2", "threads1", "fitonly")
 
 
@@ -70,25 +74,34 @@ class CalibrationArm:
 ARMS = (
     CalibrationArm("default", label="TensorFlow's own threads"),
     CalibrationArm("default-b", label="the same, a second arm (A/A)"),
-    CalibrationArm("intra2", env=("TF_NUM_INTRAOP_THREADS=2", "TF_NUM_INTEROP_THREADS=1"), label="intra-op 2, inter-op 1"),
-    CalibrationArm("threads1", env=("TF_NUM_INTRAOP_THREADS=1", "TF_NUM_INTEROP_THREADS=1"), label="intra-op 1, inter-op 1"),
+    CalibrationArm(
+        "intra2", env=("TF_NUM_INTRAOP_THREADS=2", "TF_NUM_INTEROP_THREADS=1"), label="intra-op 2, inter-op 1"
+    ),
+    CalibrationArm(
+        "threads1", env=("TF_NUM_INTRAOP_THREADS=1", "TF_NUM_INTEROP_THREADS=1"), label="intra-op 1, inter-op 1"
+    ),
     CalibrationArm("fitonly", options=("-k", "fit", "--bench-fit-rounds", "16"), label="the fit only, 16 rounds"),
-    *(CalibrationArm(f"wait{f}", options=("--bench-inject-wait", f), label=f"every step waits {f}x its own duration")
-      for f in ("1.03", "1.05", "1.10")),
+    *(
+        CalibrationArm(f"wait{f}", options=("--bench-inject-wait", f), label=f"every step waits {f}x its own duration")
+        for f in ("1.03", "1.05", "1.10")
+    ),
 )
 
 
 def bench_arms() -> list[ab.Arm]:
-    return [ab.Arm(a.name, sys.executable, CHECKOUT, (*TIMED_ARGS, *a.options), prefix=("env", *a.env) if a.env else ())
-            for a in ARMS]
+    return [
+        ab.Arm(a.name, sys.executable, CHECKOUT, (*TIMED_ARGS, *a.options), prefix=("env", *a.env) if a.env else ())
+        for a in ARMS
+    ]
 
 
 def collect(out_dir: Path, *, cycles: int) -> None:
     """Every arm once a cycle, in a fresh random order, one process at a time, into a new folder (one session)."""
     ab.check_repeats(cycles, guard=0, option="--cycles")
     ab.check_out_dir(out_dir, default="a new folder per collection")
-    ab.run_interleaved(bench_arms(), repeats=cycles, out_dir=out_dir, session=f"calibration-{files.stamp()}",
-                       shuffle=SEED, together=1)
+    ab.run_interleaved(
+        bench_arms(), repeats=cycles, out_dir=out_dir, session=f"calibration-{files.stamp()}", shuffle=SEED, together=1
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +122,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {path}")
 
     return study.main("calibration study", body)
-
 
 
 # --- analyse: the pool read back into numbers ---------------------------------------------------------------------
@@ -194,22 +206,29 @@ def _spearman(x, y) -> float | None:
 def read_pool(folder: Path) -> dict[str, dict[int, Process]]:
     """arm -> cycle -> its process."""
     runs = study.runs(folder)
-    return {arm: {int(f.path.stem.split("-")[1]): _process(f, int(f.path.stem.split("-")[1])) for f in found}
-            for arm, found in runs.items()}
+    return {
+        arm: {int(f.path.stem.split("-")[1]): _process(f, int(f.path.stem.split("-")[1])) for f in found}
+        for arm, found in runs.items()
+    }
 
 
-def _setting(name: str, processes: dict[int, Process], usable: tuple[int, ...], default_fit: list[float],
-             rules: Rules) -> Setting:
+def _setting(
+    name: str, processes: dict[int, Process], usable: tuple[int, ...], default_fit: list[float], rules: Rules
+) -> Setting:
     from mnist_ref.gate.ratio import spread
 
     procs = [processes[c] for c in usable]
     fits = [p.medians["fit"] for p in procs]
     later = statistics.median(fits)
     first = processes.get(1)
-    return Setting(name, next(a.label for a in ARMS if a.name == name), later,
-                   {p: spread([q.medians[p] for q in procs]) for p in PATHS if all(p in q.medians for q in procs)},
-                   None if name == "default" else _spearman(default_fit, fits),
-                   first.medians["fit"] / later if first and rules.warmup_cycles else None)
+    return Setting(
+        name,
+        next(a.label for a in ARMS if a.name == name),
+        later,
+        {p: spread([q.medians[p] for q in procs]) for p in PATHS if all(p in q.medians for q in procs)},
+        None if name == "default" else _spearman(default_fit, fits),
+        first.medians["fit"] / later if first and rules.warmup_cycles else None,
+    )
 
 
 def analyse(folder: Path, rules: Rules = RULES) -> Calibration:
@@ -234,17 +253,40 @@ def analyse(folder: Path, rules: Rules = RULES) -> Calibration:
     levels = []
     for name, arm, truth in rules.levels:
         for path in ("fit", "evaluate", "predict"):
-            def pair(chosen, path=path, arm=arm):
-                return ([pool["default"][c].medians[path] for c in chosen], [pool[arm][c].medians[path] for c in chosen])
 
-            levels.append(Level(name, arm, truth, path, tuple(ratio(*pair(d), paired=True) for d in draws),
-                                ratio(*pair(usable), paired=True)))
+            def pair(chosen, path=path, arm=arm):
+                return (
+                    [pool["default"][c].medians[path] for c in chosen],
+                    [pool[arm][c].medians[path] for c in chosen],
+                )
+
+            levels.append(
+                Level(
+                    name,
+                    arm,
+                    truth,
+                    path,
+                    tuple(ratio(*pair(d), paired=True) for d in draws),
+                    ratio(*pair(usable), paired=True),
+                )
+            )
     default = [pool["default"][c] for c in usable]
-    covariates = {"hypervisor steal": _spearman([p.steal_share or 0 for p in default], default_fit),
-                  "NumPy probe at the start": _spearman([p.probe_s or 0 for p in default], default_fit)}
+    covariates = {
+        "hypervisor steal": _spearman([p.steal_share or 0 for p in default], default_fit),
+        "NumPy probe at the start": _spearman([p.probe_s or 0 for p in default], default_fit),
+    }
     runs = study.runs(folder)
-    return Calibration(folder, rules, cycles, usable, tuple(settings), tuple(levels), _process_wall_s(runs), covariates,
-                       runs["default"][0].provenance)
+    return Calibration(
+        folder,
+        rules,
+        cycles,
+        usable,
+        tuple(settings),
+        tuple(levels),
+        _process_wall_s(runs),
+        covariates,
+        runs["default"][0].provenance,
+    )
 
 
 def _process_wall_s(runs: dict) -> float:
@@ -274,39 +316,79 @@ def fit_levels(result: Calibration) -> list[Level]:
 def calibration_headline(result: Calibration) -> str:
     by = {s.name: s for s in result.settings}
     default = by["default"]
-    others = ", ".join(f"{s.name} {_pct(s.spread['fit'])}" for s in result.settings if s.name not in ("default", "default-b"))
+    others = ", ".join(
+        f"{s.name} {_pct(s.spread['fit'])}" for s in result.settings if s.name not in ("default", "default-b")
+    )
     firsts = [s.first_cycle for s in result.settings if s.first_cycle]
-    first = f" Cycle 1 ran {min(firsts):.2f}x-{max(firsts):.2f}x the later cycles' median and is discarded." if firsts else ""
-    return (f"Between processes of identical code, the fit's spread is {_pct(default.spread['fit'])} on TensorFlow's own "
-            f"threads (default-b {_pct(by['default-b'].spread['fit'])}; {others}), and processes of one cycle correlate "
-            f"{_corr(by['default-b'].correlation)} (default against default-b).{first}")
+    first = (
+        f" Cycle 1 ran {min(firsts):.2f}x-{max(firsts):.2f}x the later cycles' median and is discarded."
+        if firsts
+        else ""
+    )
+    return (
+        f"Between processes of identical code, the fit's spread is {_pct(default.spread['fit'])} on TensorFlow's own "
+        f"threads (default-b {_pct(by['default-b'].spread['fit'])}; {others}), and processes of one cycle correlate "
+        f"{_corr(by['default-b'].correlation)} (default against default-b).{first}"
+    )
 
 
 def render_calibration(result: Calibration, *, command: str) -> str:
     from mnist_ref.reporting.tables import provenance, table
 
-    rows = [[s.name, s.label, f"{s.fit_median_s:.3f}", *(_pct(s.spread.get(p)) for p in ("fit", "evaluate", "predict")),
-             _corr(s.correlation), "" if s.first_cycle is None else f"{s.first_cycle:.2f}x"] for s in result.settings]
+    rows = [
+        [
+            s.name,
+            s.label,
+            f"{s.fit_median_s:.3f}",
+            *(_pct(s.spread.get(p)) for p in ("fit", "evaluate", "predict")),
+            _corr(s.correlation),
+            "" if s.first_cycle is None else f"{s.first_cycle:.2f}x",
+        ]
+        for s in result.settings
+    ]
     covariates = [[name, _corr(value)] for name, value in result.covariates.items()]
     lines = [
-        "# Calibration: how far processes of identical code spread", "",
-        calibration_headline(result), "",
-        f"One pool, {len(ARMS)} arms, {result.cycles} cycles; each cycle ran every arm once, one process at a time, in a "
-        f"fresh random order. Cycles {result.usable[0]}-{result.usable[-1]} are used ({len(result.usable)} a setting; "
-        f"cycle 1 warmed the machine up and is left out, as the rules fixed before the runs say). Spread: 1.4826 x the "
-        "MAD of the log process medians (about a standard deviation: 0.05 is 5%). Correlation: Spearman's, between the "
-        "setting's and default's fit over the same cycles (a high value is drift the cycles share, which pairing by "
-        "cycle cancels).", "",
-        table(rows, ["setting", "what", "fit, s a 300-step round", "spread fit", "spread evaluate", "spread predict",
-                     "correlation in a cycle", "cycle 1 / later"], label_columns=2), "",
-        "Covariates the TensorFlow version cannot change, against default's fit over its processes (Spearman):", "",
-        table(covariates, ["covariate", "correlation"], label_columns=1), "",
+        "# Calibration: how far processes of identical code spread",
+        "",
+        calibration_headline(result),
+        "",
+        f"One pool, {len(ARMS)} arms, {result.cycles} cycles; each cycle ran every arm once, one process at a time, in "
+        f"a fresh random order. Cycles {result.usable[0]}-{result.usable[-1]} are used ({len(result.usable)} a "
+        "setting; cycle 1 warmed the machine up and is left out, as the rules fixed before the runs say). Spread: "
+        "1.4826 x the MAD of the log process medians (about a standard deviation: 0.05 is 5%). Correlation: "
+        "Spearman's, between the setting's and default's fit over the same cycles (a high value is drift the cycles "
+        "share, which pairing by cycle cancels).",
+        "",
+        table(
+            rows,
+            [
+                "setting",
+                "what",
+                "fit, s a 300-step round",
+                "spread fit",
+                "spread evaluate",
+                "spread predict",
+                "correlation in a cycle",
+                "cycle 1 / later",
+            ],
+            label_columns=2,
+        ),
+        "",
+        "Covariates the TensorFlow version cannot change, against default's fit over its processes (Spearman):",
+        "",
+        table(covariates, ["covariate", "correlation"], label_columns=1),
+        "",
         "The answer stays on TensorFlow's own threads: the other settings were not validated against changes of known "
-        "size ([clock-validation.md](clock-validation.md) validates the default).", "",
+        "size ([clock-validation.md](clock-validation.md) validates the default).",
+        "",
     ]
-    return "\n".join(lines + provenance(
-        f"Generated by `{command}` from the bench JSON under `{result.folder.name}/` (collected with `python -m {PROG} "
-        f"collect`). Machine: {result.environment.machine}; Python {result.environment.python}."))
+    return "\n".join(
+        lines
+        + provenance(
+            f"Generated by `{command}` from the bench JSON under `{result.folder.name}/` (collected with `python -m "
+            f"{PROG} collect`). Machine: {result.environment.machine}; Python {result.environment.python}."
+        )
+    )
 
 
 def validation_headline(result: Calibration) -> str:
@@ -314,38 +396,74 @@ def validation_headline(result: Calibration) -> str:
     aa = next(lv for lv in fits if lv.truth == 1.0)
     known = [lv for lv in fits if lv.truth != 1.0]
     minutes = 2 * result.rules.per_arm * result.process_wall_s / 60
-    return (f"At {result.rules.per_arm} processes a side, paired by cycle (about {minutes:.0f} minutes of machine), the "
-            f"fit's 95% interval held the truth in {min(lv.coverage for lv in fits):.0%}-{max(lv.coverage for lv in fits):.0%} "
-            f"of {result.rules.comparisons} comparisons per level, called the A/A different in {aa.different:.0%}, and "
-            f"was +-{100 * statistics.median([lv.median_half_width for lv in fits]):.1f}% wide (median); it called "
-            + ", ".join(f"the {lv.name} different in {lv.different:.0%}" for lv in known) + ".")
+    return (
+        f"At {result.rules.per_arm} processes a side, paired by cycle (about {minutes:.0f} minutes of machine), the "
+        "fit's 95% interval held the truth in "
+        f"{min(lv.coverage for lv in fits):.0%}-{max(lv.coverage for lv in fits):.0%} of {result.rules.comparisons} "
+        f"comparisons per level, called the A/A different in {aa.different:.0%}, and was "
+        f"+-{100 * statistics.median([lv.median_half_width for lv in fits]):.1f}% wide (median); it called "
+        + ", ".join(f"the {lv.name} different in {lv.different:.0%}" for lv in known)
+        + "."
+    )
 
 
 def render_validation(result: Calibration, *, command: str) -> str:
     from mnist_ref.reporting.tables import provenance, table
 
     same = result.rules.same_within
-    rows = [[lv.name, lv.path, f"{lv.truth:.2f}", f"{lv.coverage:.0%}", f"{lv.different:.0%}", f"+-{100 * lv.median_half_width:.1f}%",
-             lv.whole.cell(), lv.whole.sentence(same).split(" (")[0]] for lv in result.levels]
+    rows = [
+        [
+            lv.name,
+            lv.path,
+            f"{lv.truth:.2f}",
+            f"{lv.coverage:.0%}",
+            f"{lv.different:.0%}",
+            f"+-{100 * lv.median_half_width:.1f}%",
+            lv.whole.cell(),
+            lv.whole.sentence(same).split(" (")[0],
+        ]
+        for lv in result.levels
+    ]
     lines = [
-        "# Validation: the timed ratio against slowdowns of known size", "",
-        validation_headline(result), "",
-        f"The estimator (`mnist_ref/gate/ratio.py`): per process the median round of each path; the ratio of two arms is "
-        "the Hodges-Lehmann estimate of the shift in log medians, with its exact distribution-free 95% interval, in the "
-        "paired (Wilcoxon signed-rank) form, the two arms' processes of one cycle being a pair. The truth: 1 for two "
-        "identical arms (A/A); F for an arm whose every step waits F - 1 times its own duration (`--bench-inject-wait F`, "
-        "exact over a round to within one sleep's overshoot). Each level was judged in "
+        "# Validation: the timed ratio against slowdowns of known size",
+        "",
+        validation_headline(result),
+        "",
+        "The estimator (`mnist_ref/gate/ratio.py`): per process the median round of each path; the ratio of two arms "
+        "is the Hodges-Lehmann estimate of the shift in log medians, with its exact distribution-free 95% interval, "
+        "in the paired (Wilcoxon signed-rank) form, the two arms' processes of one cycle being a pair. The truth: 1 "
+        "for two identical arms (A/A); F for an arm whose every step waits F - 1 times its own duration "
+        "(`--bench-inject-wait F`, exact over a round to within one sleep's overshoot). Each level was judged in "
         f"{result.rules.comparisons} comparisons of {result.rules.per_arm} cycles drawn at random from the "
         f"{len(result.usable)} usable ones (seed {result.rules.seed}; the pool holds one disjoint set, so the draws "
         f"overlap), and once on all {len(result.usable)}. 'Different': the interval excludes 1; 'the same': it lies "
-        f"within +-{100 * same:.0f}%. Rules fixed before the runs (`mnist_ref/validation/calibration.py`).", "",
-        table(rows, ["level", "path", "truth", "interval held the truth", "called different", "median half-width",
-                     f"all {len(result.usable)} cycles", "answer"], label_columns=2), "",
-        f"A process takes about {result.process_wall_s:.0f} s here, start-up included.", "",
+        f"within +-{100 * same:.0f}%. Rules fixed before the runs (`mnist_ref/validation/calibration.py`).",
+        "",
+        table(
+            rows,
+            [
+                "level",
+                "path",
+                "truth",
+                "interval held the truth",
+                "called different",
+                "median half-width",
+                f"all {len(result.usable)} cycles",
+                "answer",
+            ],
+            label_columns=2,
+        ),
+        "",
+        f"A process takes about {result.process_wall_s:.0f} s here, start-up included.",
+        "",
     ]
-    return "\n".join(lines + provenance(
-        f"Generated by `{command}` from the bench JSON under `{result.folder.name}/` (collected with `python -m {PROG} "
-        f"collect`). Machine: {result.environment.machine}; Python {result.environment.python}."))
+    return "\n".join(
+        lines
+        + provenance(
+            f"Generated by `{command}` from the bench JSON under `{result.folder.name}/` (collected with `python -m "
+            f"{PROG} collect`). Machine: {result.environment.machine}; Python {result.environment.python}."
+        )
+    )
 
 
 def pages(folder: Path, out: Path, *, command: str) -> dict[Path, bytes]:
@@ -356,8 +474,12 @@ def pages(folder: Path, out: Path, *, command: str) -> dict[Path, bytes]:
     validation_out = out.parent / "clock-validation.md"
     index.with_index([(out, b""), (validation_out, b"")])
     result = analyse(folder)
-    return index.with_index([(out, atomic.encode(render_calibration(result, command=command))),
-                             (validation_out, atomic.encode(render_validation(result, command=command)))])
+    return index.with_index(
+        [
+            (out, atomic.encode(render_calibration(result, command=command))),
+            (validation_out, atomic.encode(render_validation(result, command=command))),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -60,7 +60,9 @@ def pairs(n_base: int, n_new: int, *, adjacent_too: bool) -> list[tuple[int, int
 def judge_pairs(base: list[BenchFile], new: list[BenchFile], *, adjacent_too: bool = False) -> list[compare.Result]:
     """One two-file comparison per pair of processes."""
     policy = compare.Policy(table=compare.SAME_MACHINE_THRESHOLDS)
-    return [compare.compare([base[i]], [new[j]], policy) for i, j in pairs(len(base), len(new), adjacent_too=adjacent_too)]
+    return [
+        compare.compare([base[i]], [new[j]], policy) for i, j in pairs(len(base), len(new), adjacent_too=adjacent_too)
+    ]
 
 
 def judge_windows(base: list[BenchFile], new: list[BenchFile], *, width: int) -> list[compare.Result]:
@@ -69,7 +71,7 @@ def judge_windows(base: list[BenchFile], new: list[BenchFile], *, width: int) ->
     # The threshold rule this study validated (the clock of one session is now judged by gate/ratio.py's estimator,
     # validated in results/clock-validation.md); the page stays as measured.
     policy = compare.Policy(table=compare.INTERLEAVED_THRESHOLDS, clock_estimator=False)
-    return [compare.compare(base[s:s + width], new[s:s + width], policy) for s in range(0, n - width + 1)]
+    return [compare.compare(base[s : s + width], new[s : s + width], policy) for s in range(0, n - width + 1)]
 
 
 def _tally(j: Judged) -> study.Tally:
@@ -80,8 +82,13 @@ def _count_row(label: str, results: list[compare.Result], *, expect: str) -> lis
     verdicts = [_verdict(r) for r in results]
     ratios = sorted(_fit_ratio(r) for r in results)
     counts = ", ".join(f"{v} {verdicts.count(v)}" for v in dict.fromkeys(verdicts))
-    return [label, str(len(results)), study.Tally.of(label, verdicts, expect).fraction, counts,
-            f"{fmt(ratios[0], 'x')} - {fmt(ratios[-1], 'x')}" if ratios else ""]
+    return [
+        label,
+        str(len(results)),
+        study.Tally.of(label, verdicts, expect).fraction,
+        counts,
+        f"{fmt(ratios[0], 'x')} - {fmt(ratios[-1], 'x')}" if ratios else "",
+    ]
 
 
 def _per_path_row(label: str, results: list[compare.Result], *, expect: str) -> list[str]:
@@ -134,19 +141,25 @@ def analyse(folder: Path) -> GateStudy:
     arm_runs = study.runs(folder)
     same1, same2 = arm_runs["same1"], arm_runs["same2"]
     judged = [Judged("A/A", judge_pairs(same1, same2, adjacent_too=True), "no change")]
-    judged += [Judged(name, judge_pairs(same1, arm_runs[name]) + judge_pairs(same2, arm_runs[name]), "slower") for name in SLOWDOWNS]
+    judged += [
+        Judged(name, judge_pairs(same1, arm_runs[name]) + judge_pairs(same2, arm_runs[name]), "slower")
+        for name in SLOWDOWNS
+    ]
     windows = []
     for width in (1, 2, 3, 4):
         windows.append(Judged("A/A", judge_windows(same1, same2, width=width), "no change", width))
-        windows += [Judged(name, judge_windows(same1, arm_runs[name], width=width), "slower", width)
-                    for name in SLOWDOWNS]
+        windows += [
+            Judged(name, judge_windows(same1, arm_runs[name], width=width), "slower", width) for name in SLOWDOWNS
+        ]
     pinned = []
     for a, b in zip(same1, arm_runs[PINNED], strict=False):
         fa = next(m for m in a.measured if m.path == "fit").info
         fb = next(m for m in b.measured if m.path == "fit").info
         pinned.append(Pinned(compare.compare([a], [b]), fa.matmul_flops_per_s / fb.matmul_flops_per_s))
     stamps = sorted(f.datetime for files in arm_runs.values() for f in files)
-    minutes = (datetime.datetime.fromisoformat(stamps[-1]) - datetime.datetime.fromisoformat(stamps[0])).total_seconds() / 60
+    minutes = (
+        datetime.datetime.fromisoformat(stamps[-1]) - datetime.datetime.fromisoformat(stamps[0])
+    ).total_seconds() / 60
     return GateStudy(folder, compare.environment_summary(same1[0]), len(same1), minutes, judged, windows, pinned)
 
 
@@ -154,8 +167,17 @@ def _pinned_rows(pinned: list[Pinned]) -> list[list[str]]:
     rows = []
     for i, p in enumerate(pinned):
         raw = _fit_ratio(p.result)
-        rows.append([str(i + 1), fmt(raw, "x"), fmt(p.calibration, "x"), fmt(raw / p.calibration, "x"),
-                     p.result.comparison.label, _verdict(p.result), p.result.perf_policy])
+        rows.append(
+            [
+                str(i + 1),
+                fmt(raw, "x"),
+                fmt(p.calibration, "x"),
+                fmt(raw / p.calibration, "x"),
+                p.result.comparison.label,
+                _verdict(p.result),
+                p.result.perf_policy,
+            ]
+        )
     return rows
 
 
@@ -175,64 +197,82 @@ def page(result: GateStudy, *, command: str) -> str:
     path_rows = [_per_path_row(j.label, j.results, expect=j.expect) for j in result.pairs]
     window_rows = [_count_row(j.label, j.results, expect=j.expect) for j in result.windows]
     four = [_tally(j) for j in result.windows if j.width == 4]
-    return "\n".join([
-        "# Does the regression gate tell \"worse\" from noise?",
-        "",
-        f"**Seconds, two separate runs: {study.verdict_summary([_tally(j) for j in result.pairs])}; interleaved, 4 processes a side: "
-        f"{study.verdict_summary(four)}.**",
-        "",
-        "Each process is the smoke bench in book mode on the CPU "
-        "(batch 32: 4 timed fit epochs, 5 evaluate and 5 predict rounds over the test set, 30 one-image predicts).",
-        "",
-        f"Arms, interleaved one process each per cycle ({result.cycles} cycles): `same1` and `same2` identical; "
-        + ", ".join(f"`{n}` every timed Keras call really slowed {f}x (it sleeps (factor - 1) times its own "
-                    "duration inside the timed region)" for n, f in SLOWDOWNS.items())
-        + f"; `{PINNED}` the same bench under `taskset -c 0` (one core of two).",
-        "",
-        "The gate's thresholds (`mnist_ref/gate/compare.py`) were chosen from these A/A runs: the largest "
-        "ratio unchanged code showed, plus a margin. The A/A counts below are therefore a fit, not an independent "
-        "test; the checks made after the thresholds were fixed are under `independent/` and in the README "
-        "(Regression checks).",
-        "",
-        "## Two separate runs (`mnist-ref compare BASE.json NEW.json`)",
-        "",
-        f"Each comparison is one process against another; the gate sees the same machine kind and uses its "
-        f"thresholds for separate runs ({_describe(compare.SAME_MACHINE_THRESHOLDS)}) with the one-sided Mann-Whitney "
-        f"test at alpha {compare.ALPHA}. "
-        "A/A pairs: the two identical processes of a cycle, and the second against the next cycle's first. "
-        "Slowed pairs: each slowed process against both identical processes of its cycle. 'expected' counts "
-        "'no change' for A/A and 'slower' for the slowed arms. A comparison is 'slower' when any path is; fit ratios shown.",
-        "",
-        table(rows, ["comparison", "n", "expected verdict", "verdicts", "fit ratio new/base (min - max)"], label_columns=1),
-        "",
-        "Per hot path, how often that path alone gave the expected verdict:",
-        "",
-        table(path_rows, ["comparison", *PATHS], label_columns=1),
-        "",
-        "## Interleaved runs (what `mnist-ref ab` does)",
-        "",
-        f"The rounds of k consecutive cycles pooled per side (sliding windows, so windows overlap), judged with the "
-        f"interleaved thresholds ({_describe(compare.INTERLEAVED_THRESHOLDS)}); from 4 processes a side the test "
-        "compares per-process medians, below that the rounds.",
-        "",
-        table(window_rows, ["comparison", "n", "expected verdict", "verdicts", "fit ratio new/base (min - max)"], label_columns=1),
-        "",
-        "## Another machine: one core against two",
-        "",
-        "Each pinned process against the first identical process of its cycle. Raw: the fit time ratio. "
-        f"Calibration: how much the {CALIBRATION_SIZE}x{CALIBRATION_SIZE} matmul throughput fell. Normalised: raw over calibration, the "
-        "correction a matmul-based normalisation would apply (1.00x would mean it explains the slowdown).",
-        "",
-        table(_pinned_rows(result.pinned), ["cycle", "raw fit ratio", "matmul calibration ratio", "normalised",
-                                                       "gate saw", "verdict", "policy"], label_columns=1),
-        "",
-        *provenance(
-            f"Generated by `{command}` from the bench JSON under `{folder.name}/` (one folder per arm), collected with "
-            f"`python -m mnist_ref.validation.gate collect --cycles {result.cycles} --out-dir results/{folder.name}` "
-            f"({minutes:.0f} minutes from the first session to the last, the arms in the same order every cycle). Machine: "
-            f"{env['cpu']}, {env['usable cores']} usable cores; Python {env['python']}, Keras {env['keras']}, "
-            f"{env['backend']} {env['backend version']}."),
-    ])
+    return "\n".join(
+        [
+            '# Does the regression gate tell "worse" from noise?',
+            "",
+            f"**Seconds, two separate runs: {study.verdict_summary([_tally(j) for j in result.pairs])}; interleaved, 4 "
+            f"processes a side: {study.verdict_summary(four)}.**",
+            "",
+            "Each process is the smoke bench in book mode on the CPU "
+            "(batch 32: 4 timed fit epochs, 5 evaluate and 5 predict rounds over the test set, 30 one-image predicts).",
+            "",
+            f"Arms, interleaved one process each per cycle ({result.cycles} cycles): `same1` and `same2` identical; "
+            + ", ".join(
+                f"`{n}` every timed Keras call really slowed {f}x (it sleeps (factor - 1) times its own "
+                "duration inside the timed region)"
+                for n, f in SLOWDOWNS.items()
+            )
+            + f"; `{PINNED}` the same bench under `taskset -c 0` (one core of two).",
+            "",
+            "The gate's thresholds (`mnist_ref/gate/compare.py`) were chosen from these A/A runs: the largest "
+            "ratio unchanged code showed, plus a margin. The A/A counts below are therefore a fit, not an independent "
+            "test; the checks made after the thresholds were fixed are under `independent/` and in the README "
+            "(Regression checks).",
+            "",
+            "## Two separate runs (`mnist-ref compare BASE.json NEW.json`)",
+            "",
+            "Each comparison is one process against another; the gate sees the same machine kind and uses its "
+            f"thresholds for separate runs ({_describe(compare.SAME_MACHINE_THRESHOLDS)}) with the one-sided "
+            f"Mann-Whitney test at alpha {compare.ALPHA}. A/A pairs: the two identical processes of a cycle, and the "
+            "second against the next cycle's first. Slowed pairs: each slowed process against both identical "
+            "processes of its cycle. 'expected' counts 'no change' for A/A and 'slower' for the slowed arms. A "
+            "comparison is 'slower' when any path is; fit ratios shown.",
+            "",
+            table(
+                rows,
+                ["comparison", "n", "expected verdict", "verdicts", "fit ratio new/base (min - max)"],
+                label_columns=1,
+            ),
+            "",
+            "Per hot path, how often that path alone gave the expected verdict:",
+            "",
+            table(path_rows, ["comparison", *PATHS], label_columns=1),
+            "",
+            "## Interleaved runs (what `mnist-ref ab` does)",
+            "",
+            "The rounds of k consecutive cycles pooled per side (sliding windows, so windows overlap), judged with "
+            f"the interleaved thresholds ({_describe(compare.INTERLEAVED_THRESHOLDS)}); from 4 processes a side the "
+            "test compares per-process medians, below that the rounds.",
+            "",
+            table(
+                window_rows,
+                ["comparison", "n", "expected verdict", "verdicts", "fit ratio new/base (min - max)"],
+                label_columns=1,
+            ),
+            "",
+            "## Another machine: one core against two",
+            "",
+            "Each pinned process against the first identical process of its cycle. Raw: the fit time ratio. "
+            f"Calibration: how much the {CALIBRATION_SIZE}x{CALIBRATION_SIZE} matmul throughput fell. Normalised: raw "
+            "over calibration, the correction a matmul-based normalisation would apply (1.00x would mean it explains "
+            "the slowdown).",
+            "",
+            table(
+                _pinned_rows(result.pinned),
+                ["cycle", "raw fit ratio", "matmul calibration ratio", "normalised", "gate saw", "verdict", "policy"],
+                label_columns=1,
+            ),
+            "",
+            *provenance(
+                f"Generated by `{command}` from the bench JSON under `{folder.name}/` (one folder per arm), collected "
+                f"with `python -m mnist_ref.validation.gate collect --cycles {result.cycles} --out-dir "
+                f"results/{folder.name}` ({minutes:.0f} minutes from the first session to the last, the arms in the "
+                f"same order every cycle). Machine: {env['cpu']}, {env['usable cores']} usable cores; Python "
+                f"{env['python']}, Keras {env['keras']}, {env['backend']} {env['backend version']}."
+            ),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,8 +281,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         if args.command == "collect":
-            ab.run_interleaved(arms(sys.executable, CHECKOUT), repeats=args.cycles, out_dir=args.out_dir, session="gate-validation",
-                               alternate=False)
+            ab.run_interleaved(
+                arms(sys.executable, CHECKOUT),
+                repeats=args.cycles,
+                out_dir=args.out_dir,
+                session="gate-validation",
+                alternate=False,
+            )
         else:
             study.write_page(PROG, argv, args, render)
 

@@ -2,8 +2,10 @@
 whether an instruction count agrees with the clock on each question; and where a step's time and work go.
 
     python -m mnist_ref.validation.stacks collect --cycles 5 --out-dir results/stacks          # every arm
-    python -m mnist_ref.validation.stacks collect --cycles 20 --arms tf215 ... tfnightly --out-dir results/stacks-versions
-    python -m mnist_ref.validation.stacks analyse results/stacks --out results/validity.md --versions results/stacks-versions
+    python -m mnist_ref.validation.stacks collect --cycles 20 --arms tf215 ... tfnightly --out-dir
+    results/stacks-versions
+    python -m mnist_ref.validation.stacks analyse results/stacks --out results/validity.md --versions
+    results/stacks-versions
     mnist-ref versions results/tox --envs ... --study results/stacks-versions                   # tf-versions.md's speed
 
 collect: every arm's timed-guard bench process (`--bench-measure steps`: book mode unless the arm says otherwise, batch
@@ -51,11 +53,30 @@ class StackArm:
 ARMS = (
     StackArm("book", options=("--bench-modes", "book"), counted=True, label="TF 2.21, Keras 3, book, batch 32"),
     StackArm("tuned", options=("--bench-modes", "tuned"), counted=True, label="TF 2.21, Keras 3, tuned, batch 32"),
-    StackArm("jax", options=("--bench-modes", "book", "--bench-backend", "jax"), counted=True, label="JAX, Keras 3, book, batch 32"),
-    StackArm("torch", options=("--bench-modes", "book", "--bench-backend", "torch"), counted=True, label="torch, Keras 3, book, batch 32"),
-    StackArm("bs128", options=("--bench-modes", "book", "--bench-batch-sizes", "128"), counted=True, label="TF 2.21, Keras 3, book, batch 128"),
-    StackArm("work0.125", options=("--bench-modes", "book", "--bench-inject-work", "0.125"), counted=True,
-             label="TF 2.21, Keras 3, book, batch 32, 0.125 extra products a step"),
+    StackArm(
+        "jax",
+        options=("--bench-modes", "book", "--bench-backend", "jax"),
+        counted=True,
+        label="JAX, Keras 3, book, batch 32",
+    ),
+    StackArm(
+        "torch",
+        options=("--bench-modes", "book", "--bench-backend", "torch"),
+        counted=True,
+        label="torch, Keras 3, book, batch 32",
+    ),
+    StackArm(
+        "bs128",
+        options=("--bench-modes", "book", "--bench-batch-sizes", "128"),
+        counted=True,
+        label="TF 2.21, Keras 3, book, batch 128",
+    ),
+    StackArm(
+        "work0.125",
+        options=("--bench-modes", "book", "--bench-inject-work", "0.125"),
+        counted=True,
+        label="TF 2.21, Keras 3, book, batch 32, 0.125 extra products a step",
+    ),
     *(StackArm(env, env=env, counted=env in ("tf220", "tf221", "tfkeras221"), label=env) for env in VERSION_ENVS),
 )
 
@@ -70,7 +91,8 @@ def arms_for(names: list[str] | None) -> list[StackArm]:
 
 
 def python_of(arm: StackArm, toxworkdir: Path) -> str:
-    """The arm's interpreter: its tox env's, or this one; ConfigError naming the tox command that makes a missing env."""
+    """The arm's interpreter: its tox env's, or this one; ConfigError naming the tox command that makes a missing
+    env."""
     if arm.env is None:
         return sys.executable
     python = toxworkdir / arm.env / "bin" / "python"
@@ -81,8 +103,16 @@ def python_of(arm: StackArm, toxworkdir: Path) -> str:
 
 def bench_arms(arms: list[StackArm], *, counted: bool, toxworkdir: Path) -> list[ab.Arm]:
     base = COUNTED_ARGS if counted else TIMED_ARGS
-    return [ab.Arm(a.name, python_of(a, toxworkdir), CHECKOUT, (*base, *a.options), prefix=LEGACY if a.env == "tfkeras221" else ())
-            for a in arms]
+    return [
+        ab.Arm(
+            a.name,
+            python_of(a, toxworkdir),
+            CHECKOUT,
+            (*base, *a.options),
+            prefix=LEGACY if a.env == "tfkeras221" else (),
+        )
+        for a in arms
+    ]
 
 
 def collect(out_dir: Path, *, cycles: int, names: list[str] | None, phases: list[str], toxworkdir: Path) -> None:
@@ -97,16 +127,24 @@ def collect(out_dir: Path, *, cycles: int, names: list[str] | None, phases: list
     if "timed" in phases:
         ab.run_interleaved(timed, repeats=cycles, out_dir=out_dir / "timed", session=session, rotate=True, together=1)
     if "counted" in phases and counted:
-        ab.run_interleaved(counted, repeats=1, out_dir=out_dir / "counted", session=session, alternate=False, together=2)
+        ab.run_interleaved(
+            counted, repeats=1, out_dir=out_dir / "counted", session=session, alternate=False, together=2
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser, sub = study.parser(PROG, cycles=5)
     sub.choices["collect"].add_argument("--arms", nargs="+", default=None, help="the arms to run (default: all)")
-    sub.choices["collect"].add_argument("--phases", nargs="+", choices=("timed", "counted"), default=["timed", "counted"])
+    sub.choices["collect"].add_argument(
+        "--phases", nargs="+", choices=("timed", "counted"), default=["timed", "counted"]
+    )
     sub.choices["collect"].add_argument("--toxworkdir", type=Path, default=CHECKOUT / ".tox")
-    sub.choices["analyse"].add_argument("--versions", type=Path, default=None,
-                                        help="a versions study's folder: validity's questions between TensorFlow envs timed there")
+    sub.choices["analyse"].add_argument(
+        "--versions",
+        type=Path,
+        default=None,
+        help="a versions study's folder: validity's questions between TensorFlow envs timed there",
+    )
     args = parser.parse_args(argv)
 
     def body() -> None:

@@ -38,8 +38,17 @@ from mnist_ref.store.provenance import Provenance
 from mnist_ref.validation import study
 
 PROG = "mnist_ref.validation.steady"
-BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "test_fit and not floor",
-              "--bench-measure", "instructions")
+BENCH_ARGS = (
+    "--bench-smoke",
+    "--bench-modes",
+    "book",
+    "--bench-devices",
+    "cpu",
+    "-k",
+    "test_fit and not floor",
+    "--bench-measure",
+    "instructions",
+)
 KINDS = {"work": "--bench-inject-work", "steps": "--bench-inject-steps"}
 CALIBRATION_LEVELS = (0.125, 0.25, 0.5, 1.0, 4.0)
 SAME = ("same1", "same2")
@@ -76,18 +85,32 @@ def calibrate(levels: tuple[float, ...], *, cycles: int) -> dict:
     seconds: dict[float, list[float]] = {level: [] for level in models}
     order = list(models)
     for cycle in range(cycles):
-        for level in order[cycle % len(order):] + order[:cycle % len(order)]:
+        for level in order[cycle % len(order) :] + order[: cycle % len(order)]:
             start = time.perf_counter()
             fit_epoch(models[level], data, cfg, epoch=cycle + 1)
             seconds[level].append(time.perf_counter() - start)
-        print(f"cycle {cycle + 1}/{cycles}: " + ", ".join(f"{level:g}: {s[-1]:.2f} s" for level, s in seconds.items()), flush=True)
+        print(
+            f"cycle {cycle + 1}/{cycles}: " + ", ".join(f"{level:g}: {s[-1]:.2f} s" for level, s in seconds.items()),
+            flush=True,
+        )
     book = statistics.median(seconds[0.0])
     from mnist_ref.core import environment
 
-    return {"what": "seconds of one book epoch (60,000 images, batch 32, all cores) per level of extra products, interleaved in one process",
-            "environment": environment.capture(), "cycles": cycles,
-            "levels": [{"products": level, "seconds": s, "median_s": statistics.median(s), "time_ratio": statistics.median(s) / book}
-                       for level, s in seconds.items()]}
+    return {
+        "what": "seconds of one book epoch (60,000 images, batch 32, all cores) per level of extra products, "
+        "interleaved in one process",
+        "environment": environment.capture(),
+        "cycles": cycles,
+        "levels": [
+            {
+                "products": level,
+                "seconds": s,
+                "median_s": statistics.median(s),
+                "time_ratio": statistics.median(s) / book,
+            }
+            for level, s in seconds.items()
+        ],
+    }
 
 
 def arms(python: str, root: Path, levels: list[str]) -> list[ab.Arm]:
@@ -116,12 +139,18 @@ def comparisons(all_runs: dict[str, list[BenchFile]], *, per_side: int) -> dict[
     n = min(len(same1), len(same2))
     out: dict[str, list[compare.Result]] = {}
     if per_side == 1:
-        out["A/A"] = ([_judge([same1[i]], [same2[i]]) for i in range(n)] + [_judge([same2[i]], [same1[i + 1]]) for i in range(n - 1)]
-                      + [_judge([same1[i]], [same1[i + 1]]) for i in range(n - 1)])
+        out["A/A"] = (
+            [_judge([same1[i]], [same2[i]]) for i in range(n)]
+            + [_judge([same2[i]], [same1[i + 1]]) for i in range(n - 1)]
+            + [_judge([same1[i]], [same1[i + 1]]) for i in range(n - 1)]
+        )
         for arm, files in all_runs.items():
             if arm not in SAME:
-                out[arm] = [_judge([base], [files[i]]) for i in range(min(n, len(files)))
-                            for base in (same1[i], same2[i], *(same1[i + 1:i + 2] if i + 1 < n else []))]
+                out[arm] = [
+                    _judge([base], [files[i]])
+                    for i in range(min(n, len(files)))
+                    for base in (same1[i], same2[i], *(same1[i + 1 : i + 2] if i + 1 < n else []))
+                ]
         return out
     windows = [range(i, i + per_side) for i in range(0, n - per_side + 1)]
     out["A/A"] = [_judge([same1[j] for j in w], [same2[j] for j in w]) for w in windows]
@@ -140,7 +169,8 @@ def _tally(arm: str, results: list[compare.Result]) -> study.Tally:
 
 
 def tally(result: SteadyStudy, arm: str, *, per_side: int = 1) -> study.Tally:
-    """One arm's verdicts with per_side processes a side, as the page's count column gives them (other pages quote it)."""
+    """One arm's verdicts with per_side processes a side, as the page's count column gives them (other pages quote
+    it)."""
     return _tally(arm, result.comparisons[per_side][arm])
 
 
@@ -149,9 +179,14 @@ def _row(arm: str, results: list[compare.Result], truth: dict[str, str]) -> list
     verdicts = [_fit(r).verdict for r in results]
     ratios = [_fit(r).ratio for r in results]
     counts = ", ".join(f"{v} {verdicts.count(v)}" for v in dict.fromkeys(sorted(verdicts)))
-    return [arm, truth.get(arm, "1.00x" if arm == "A/A" else ""), str(len(results)),
-            f"{verdicts.count(expected)}/{len(verdicts)}", counts,
-            f"{min(ratios):.4f}x - {max(ratios):.4f}x" if ratios else ""]
+    return [
+        arm,
+        truth.get(arm, "1.00x" if arm == "A/A" else ""),
+        str(len(results)),
+        f"{verdicts.count(expected)}/{len(verdicts)}",
+        counts,
+        f"{min(ratios):.4f}x - {max(ratios):.4f}x" if ratios else "",
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,13 +219,19 @@ def analyse(folder: Path) -> SteadyStudy:
     unchanged_steps = _steps(all_runs["same1"][0])
     for arm, files in all_runs.items():
         if arm.startswith("steps"):
-            truth[arm] = f"{_steps(files[0]) / unchanged_steps:.3f}x ({_steps(files[0])} counted steps for {unchanged_steps})"
+            truth[arm] = (
+                f"{_steps(files[0]) / unchanged_steps:.3f}x ({_steps(files[0])} counted steps for {unchanged_steps})"
+            )
     return SteadyStudy(
-        folder, all_runs["same1"][0].provenance, calibration,
+        folder,
+        all_runs["same1"][0].provenance,
+        calibration,
         {arm: statistics.median(_median_fit(f) for f in files) for arm, files in all_runs.items()},
-        statistics.median([_median_fit(f) for f in all_runs["same1"] + all_runs["same2"]]), truth,
+        statistics.median([_median_fit(f) for f in all_runs["same1"] + all_runs["same2"]]),
+        truth,
         [_median_fit(f) for f in all_runs["same1"][:5]],
-        {per_side: comparisons(all_runs, per_side=per_side) for per_side in (1, 2)})
+        {per_side: comparisons(all_runs, per_side=per_side) for per_side in (1, 2)},
+    )
 
 
 def render(folder: Path, *, command: str) -> str:
@@ -200,22 +241,37 @@ def render(folder: Path, *, command: str) -> str:
 
 def page(result: SteadyStudy, *, command: str) -> str:
     """The study's page: a headline, what each level costs, then the verdicts with one and two processes a side."""
-    folder, env, calibration, counts, book, truth = result.folder, result.env, result.calibration, result.counts, result.book, result.truth
-    calibration_rows = [[f"{level['products']:g}", f"{level['median_s']:.3f}",
-                         f"{min(level['seconds']):.3f} - {max(level['seconds']):.3f}", f"{level['time_ratio']:.3f}x"]
-                        for level in (calibration or {}).get("levels", [])]
+    folder, env, calibration, counts, book, truth = (
+        result.folder,
+        result.env,
+        result.calibration,
+        result.counts,
+        result.book,
+        result.truth,
+    )
+    calibration_rows = [
+        [
+            f"{level['products']:g}",
+            f"{level['median_s']:.3f}",
+            f"{min(level['seconds']):.3f} - {max(level['seconds']):.3f}",
+            f"{level['time_ratio']:.3f}x",
+        ]
+        for level in (calibration or {}).get("levels", [])
+    ]
     separate = [_tally(arm, rs) for arm, rs in result.comparisons[1].items() if rs]
     lines = [
         "# Does the steady measure catch small real slowdowns?",
         "",
         f"**Instruction counts, one process a side, on the book's fit: {study.verdict_summary(separate)}.**",
         "",
-        "Each process is `pytest bench --benchmark-only " + " ".join(BENCH_ARGS) + "`: under callgrind, single-threaded, "
-        "the book's batch-32 fit counted from its second batch to its last (39 steps a round, 4 rounds after an uncounted "
-        "warm-up epoch). Arms per cycle, two processes at a time: `same1`, `same2` unchanged; `workN` with N extra products in every step "
-        "(`--bench-inject-work N`: real CPU work inside the step, weights bit-identical); `stepsF` with F more batches a round "
-        "(`--bench-inject-steps F`: more of the step's own work in its own mix; whole batches, so 0.03 of 40 batches is 1 "
-        "batch, 2.6% of the 39 counted steps, and 0.05 is 2 batches, 5.1%).",
+        "Each process is `pytest bench --benchmark-only "
+        + " ".join(BENCH_ARGS)
+        + "`: under callgrind, single-threaded, the book's batch-32 fit counted from its second batch to its last (39 "
+        "steps a round, 4 rounds after an uncounted warm-up epoch). Arms per cycle, two processes at a time: `same1`, "
+        "`same2` unchanged; `workN` with N extra products in every step (`--bench-inject-work N`: real CPU work "
+        "inside the step, weights bit-identical); `stepsF` with F more batches a round (`--bench-inject-steps F`: "
+        "more of the step's own work in its own mix; whole batches, so 0.03 of 40 batches is 1 batch, 2.6% of the 39 "
+        "counted steps, and 0.05 is 2 batches, 5.1%).",
         "",
         "The rules were fixed in code (`INSTRUCTION_THRESHOLDS` in mnist_ref/gate/compare.py, "
         + ", ".join(f"{p} {t:g}x" for p, t in compare.INSTRUCTION_THRESHOLDS.items())
@@ -225,34 +281,67 @@ def page(result: SteadyStudy, *, command: str) -> str:
         "",
     ]
     if calibration_rows:
-        lines += ["True size in time, from `calibrate` (one process, every level's model trained an epoch in turn, "
-                  f"{calibration['cycles']} cycles, all cores, as users run it):", "",
-                  table(calibration_rows, ["extra products", "median epoch (s)", "range (s)", "time / book"], label_columns=1), ""]
+        lines += [
+            "True size in time, from `calibrate` (one process, every level's model trained an epoch in turn, "
+            f"{calibration['cycles']} cycles, all cores, as users run it):",
+            "",
+            table(
+                calibration_rows, ["extra products", "median epoch (s)", "range (s)", "time / book"], label_columns=1
+            ),
+            "",
+        ]
     count_rows = [[arm, f"{counts[arm] / 1e6:.2f}", f"{counts[arm] / book:.4f}x"] for arm in counts]
-    lines += ["Counted (median over processes of each process' median round):", "",
-              table(count_rows, ["arm", "M instructions a round", "count / unchanged"], label_columns=1), ""]
+    lines += [
+        "Counted (median over processes of each process' median round):",
+        "",
+        table(count_rows, ["arm", "M instructions a round", "count / unchanged"], label_columns=1),
+        "",
+    ]
     same1 = [m / 1e6 for m in result.first_same]
-    lines += [f"The first {len(same1)} unchanged processes (`same1`), median round: " + ", ".join(f"{m:.2f}" for m in same1)
-              + f" M instructions; max / min {max(same1) / min(same1):.4f}x.", ""]
-    for per_side, title in ((1, "One process a side (`mnist-ref compare A.json B.json`, and what `mnist-ref ab` counts by default)"),
-                            (2, "Two processes a side (`mnist-ref ab --repeats 2`)")):
+    lines += [
+        f"The first {len(same1)} unchanged processes (`same1`), median round: "
+        + ", ".join(f"{m:.2f}" for m in same1)
+        + f" M instructions; max / min {max(same1) / min(same1):.4f}x.",
+        "",
+    ]
+    for per_side, title in (
+        (1, "One process a side (`mnist-ref compare A.json B.json`, and what `mnist-ref ab` counts by default)"),
+        (2, "Two processes a side (`mnist-ref ab --repeats 2`)"),
+    ):
         results = result.comparisons[per_side]
         rows = [_row(arm, rs, truth) for arm, rs in results.items() if rs]
-        how = ("A/A: same1 against same2 of a cycle, same2 against the next cycle's same1, same1 against the next same1; a "
-               "level: its process against same1 and same2 of its cycle and the next cycle's same1. "
-               if per_side == 1 else
-               "Two consecutive cycles a side: A/A same1 against same2, a level against same1, in sliding windows. ")
-        lines += [f"## {title}", "", how + "Pairs share processes, so n counts comparisons, not independent samples. "
-                  "'expected verdict' counts 'no change' for A/A and 'slower' for the levels (the book's fit).", "",
-                  table(rows, ["comparison", "true size", "n", "expected verdict", "verdicts (book fit)",
-                               "count ratio new/base"], label_columns=2), ""]
-    lines += ["## For contrast: seconds, all cores", "",
-              "[gate-validation.md](gate-validation.md) measured the timed gate on the same VM type (30 processes, 2026-11-28): "
-              "unchanged code moved by up to 1.22x in fit between two processes, two separate runs caught a 2x slowdown and "
-              "missed a third of the nominal 1.4x ones, and interleaved runs needed 4 processes a side to keep A/A windows "
-              "clean. Its slowdowns were sleeps; no fresh all-cores set was collected beside these counts.", ""]
-    lines += provenance(f"Generated by `{command}` from the bench JSON under `{folder.name}/` (one folder per arm). Machine: "
-                        f"{env.machine}; Python {env.python}, Keras {env.keras}, {env.backend} {env.backend_version}.")
+        how = (
+            "A/A: same1 against same2 of a cycle, same2 against the next cycle's same1, same1 against the next same1; "
+            "a level: its process against same1 and same2 of its cycle and the next cycle's same1. "
+            if per_side == 1
+            else "Two consecutive cycles a side: A/A same1 against same2, a level against same1, in sliding windows. "
+        )
+        lines += [
+            f"## {title}",
+            "",
+            how + "Pairs share processes, so n counts comparisons, not independent samples. "
+            "'expected verdict' counts 'no change' for A/A and 'slower' for the levels (the book's fit).",
+            "",
+            table(
+                rows,
+                ["comparison", "true size", "n", "expected verdict", "verdicts (book fit)", "count ratio new/base"],
+                label_columns=2,
+            ),
+            "",
+        ]
+    lines += [
+        "## For contrast: seconds, all cores",
+        "",
+        "[gate-validation.md](gate-validation.md) measured the timed gate on the same VM type (30 processes, "
+        "2026-11-28): unchanged code moved by up to 1.22x in fit between two processes, two separate runs caught a 2x "
+        "slowdown and missed a third of the nominal 1.4x ones, and interleaved runs needed 4 processes a side to keep "
+        "A/A windows clean. Its slowdowns were sleeps; no fresh all-cores set was collected beside these counts.",
+        "",
+    ]
+    lines += provenance(
+        f"Generated by `{command}` from the bench JSON under `{folder.name}/` (one folder per arm). Machine: "
+        f"{env.machine}; Python {env.python}, Keras {env.keras}, {env.backend} {env.backend_version}."
+    )
     return "\n".join(lines)
 
 
@@ -266,7 +355,9 @@ def _median_fit(f: BenchFile) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser, sub = study.parser(PROG, cycles=12)
-    sub.choices["collect"].add_argument("--levels", nargs="+", required=True, help="steps=FRACTION or work=PRODUCTS, each an arm")
+    sub.choices["collect"].add_argument(
+        "--levels", nargs="+", required=True, help="steps=FRACTION or work=PRODUCTS, each an arm"
+    )
     cal = sub.add_parser("calibrate")
     cal.add_argument("--levels", type=float, nargs="+", default=list(CALIBRATION_LEVELS))
     cal.add_argument("--cycles", type=int, default=8)
@@ -278,8 +369,14 @@ def main(argv: list[str] | None = None) -> int:
             atomic.write_text(args.out, json.dumps(calibrate(tuple(args.levels), cycles=args.cycles), indent=2) + "\n")
             print(f"wrote {args.out}")
         elif args.command == "collect":
-            ab.run_interleaved(arms(sys.executable, CHECKOUT, args.levels), repeats=args.cycles, out_dir=args.out_dir,
-                               session="steady-validation", alternate=False, together=2)
+            ab.run_interleaved(
+                arms(sys.executable, CHECKOUT, args.levels),
+                repeats=args.cycles,
+                out_dir=args.out_dir,
+                session="steady-validation",
+                alternate=False,
+                together=2,
+            )
         else:
             study.write_page(PROG, argv, args, render)
 

@@ -34,22 +34,42 @@ from mnist_ref.store.provenance import Provenance
 from mnist_ref.validation import steady, study
 
 PROG = "mnist_ref.validation.waiting"
-BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "fit", "--bench-measure", "steps")
+BENCH_ARGS = (
+    "--bench-smoke",
+    "--bench-modes",
+    "book",
+    "--bench-devices",
+    "cpu",
+    "-k",
+    "fit",
+    "--bench-measure",
+    "steps",
+)
 SAME = ("same1", "same2")
-LEVELS = {"wait1.2": ("--bench-inject-wait", "1.2"), "wait1.5": ("--bench-inject-wait", "1.5"),
-          "work0.125": ("--bench-inject-work", "0.125")}
+LEVELS = {
+    "wait1.2": ("--bench-inject-wait", "1.2"),
+    "wait1.5": ("--bench-inject-wait", "1.5"),
+    "work0.125": ("--bench-inject-work", "0.125"),
+}
 # What each comparison should say on wall over CPU: waiting is slower; work and A/A are not (the count sees work).
-EXPECTED = {"A/A": Verdict.NO_CHANGE, "wait1.2": Verdict.SLOWER, "wait1.5": Verdict.SLOWER, "work0.125": Verdict.NO_CHANGE}
+EXPECTED = {
+    "A/A": Verdict.NO_CHANGE,
+    "wait1.2": Verdict.SLOWER,
+    "wait1.5": Verdict.SLOWER,
+    "work0.125": Verdict.NO_CHANGE,
+}
 PER_SIDE = ab.GUARD_REPEATS
 
 
 def arms(python: str, root: Path) -> list[ab.Arm]:
-    return [ab.Arm(name, python, root, BENCH_ARGS) for name in SAME] + \
-        [ab.Arm(name, python, root, (*BENCH_ARGS, *args)) for name, args in LEVELS.items()]
+    return [ab.Arm(name, python, root, BENCH_ARGS) for name in SAME] + [
+        ab.Arm(name, python, root, (*BENCH_ARGS, *args)) for name, args in LEVELS.items()
+    ]
 
 
 def _judge(base: list[BenchFile], new: list[BenchFile]) -> compare.Result:
-    # The clock beside the guard as judged when this study was made (before gate/ratio.py's estimator): kept as measured.
+    # The clock beside the guard as judged when this study was made (before gate/ratio.py's estimator): kept as
+    # measured.
     return compare.compare(base, new, compare.Policy(only_common=True, clock_estimator=False))
 
 
@@ -105,14 +125,29 @@ def analyse(folder: Path) -> WaitingStudy:
         step[arm] = statistics.median(rounds.median(m.rounds) / m.info.steps_per_round for m in fits)
         cpu[arm] = statistics.median(m.info.cpu_per_step_s for m in fits)
         waiting[arm] = statistics.median(rounds.median(m.waiting) for m in fits)
-    flagged = [f"{arm} run {i}: {f.session.contention.describe()}" for arm, files in all_runs.items()
-               for i, f in enumerate(files, start=1) if f.session.contention.contended]
+    flagged = [
+        f"{arm} run {i}: {f.session.contention.describe()}"
+        for arm, files in all_runs.items()
+        for i, f in enumerate(files, start=1)
+        if f.session.contention.contended
+    ]
     unflagged = {arm: [_without_flag(f) for f in files] for arm, files in all_runs.items()}
-    return WaitingStudy(folder, all_runs["same1"][0].provenance, {a: len(f) for a, f in all_runs.items()}, step, cpu, waiting,
-                        comparisons(all_runs), flagged, comparisons(unflagged))
+    return WaitingStudy(
+        folder,
+        all_runs["same1"][0].provenance,
+        {a: len(f) for a, f in all_runs.items()},
+        step,
+        cpu,
+        waiting,
+        comparisons(all_runs),
+        flagged,
+        comparisons(unflagged),
+    )
 
 
-def _ratios(results: list[compare.Result], quantity: Quantity, *, floor: bool = False) -> tuple[list[Verdict], list[float]]:
+def _ratios(
+    results: list[compare.Result], quantity: Quantity, *, floor: bool = False
+) -> tuple[list[Verdict], list[float]]:
     judged = [v for v in (verdict(r, quantity, floor=floor) for r in results) if v is not None]
     return [v.verdict for v in judged], [v.ratio for v in judged]
 
@@ -144,13 +179,29 @@ def rows(result: WaitingStudy) -> list[list[str]]:
         waits, wait_ratios = _ratios(results, Quantity.WAITING)
         floors, _ = _ratios(results, Quantity.WAITING, floor=True)
         t = study.Tally.of(arm, waits, EXPECTED[arm])  # as _tally, from the verdicts at hand
-        out.append([arm, f"{size:.3f}x", f"{cpu:.3f}x", f"{len(waits)}/{len(results)}", f"{t.fraction} {t.expect}",
-                    _range(wait_ratios), f"{floors.count(Verdict.NO_CHANGE)}/{len(floors)}"])
+        out.append(
+            [
+                arm,
+                f"{size:.3f}x",
+                f"{cpu:.3f}x",
+                f"{len(waits)}/{len(results)}",
+                f"{t.fraction} {t.expect}",
+                _range(wait_ratios),
+                f"{floors.count(Verdict.NO_CHANGE)}/{len(floors)}",
+            ]
+        )
     return out
 
 
-HEADERS = ["comparison", "step seconds / unchanged", "CPU a step / unchanged", "windows judged", "expected (wall/CPU)",
-           "wall/CPU ratio", "floor no change"]
+HEADERS = [
+    "comparison",
+    "step seconds / unchanged",
+    "CPU a step / unchanged",
+    "windows judged",
+    "expected (wall/CPU)",
+    "wall/CPU ratio",
+    "floor no change",
+]
 
 
 def clock_rows(comparisons: dict[str, list[compare.Result]]) -> list[list[str]]:
@@ -167,7 +218,15 @@ def unflagged_rows(comparisons: dict[str, list[compare.Result]]) -> list[list[st
     out = []
     for arm, results in comparisons.items():
         waits, ratios = _ratios(results, Quantity.WAITING)
-        out.append([arm, str(len(results)), f"{waits.count(EXPECTED[arm])}/{len(waits)} {EXPECTED[arm]}", _counts(waits), _range(ratios)])
+        out.append(
+            [
+                arm,
+                str(len(results)),
+                f"{waits.count(EXPECTED[arm])}/{len(waits)} {EXPECTED[arm]}",
+                _counts(waits),
+                _range(ratios),
+            ]
+        )
     return out
 
 
@@ -188,43 +247,57 @@ def page(result: WaitingStudy, *, command: str, work_counted: study.Tally | None
     headline = study.verdict_summary(tallies)
     windows = sum(len(results) for results in result.comparisons.values())
     not_judged = windows - sum(t.total for t in tallies)
-    arm_rows = [[arm, str(result.processes[arm]), f"{result.step_s[arm] * 1e3:.3f}", f"{result.cpu_step_s[arm] * 1e3:.3f}",
-                 f"{result.waiting[arm]:.3f}"] for arm in result.step_s]
+    arm_rows = [
+        [
+            arm,
+            str(result.processes[arm]),
+            f"{result.step_s[arm] * 1e3:.3f}",
+            f"{result.cpu_step_s[arm] * 1e3:.3f}",
+            f"{result.waiting[arm]:.3f}",
+        ]
+        for arm in result.step_s
+    ]
     env = result.env
     lines = [
         "# Does the timed guard see a step that waits?",
         "",
-        f"**Wall over CPU seconds, {PER_SIDE} interleaved processes a side, the book's fit, in the windows judged: {headline}"
-        + (f" ({not_judged} of {windows} windows not judged: a process in them was flagged as contended)" if not_judged else "")
+        f"**Wall over CPU seconds, {PER_SIDE} interleaved processes a side, the book's fit, in the windows judged: "
+        f"{headline}"
+        + (
+            f" ({not_judged} of {windows} windows not judged: a process in them was flagged as contended)"
+            if not_judged
+            else ""
+        )
         + ".**",
         "",
-        "An instruction count sees work, not waiting: a step that sleeps, takes a lock or waits for another thread executes "
-        "about as many instructions and takes longer. `mnist-ref ab` therefore follows its counts with a timed guard: "
-        f"{PER_SIDE} short processes a side, one at a time, interleaved (`--bench-measure steps`: 300 steps a round, all "
-        "cores, each round's wall and CPU seconds). Within one stack the guard judges wall over CPU seconds a round, which "
-        "a wait raises and more work leaves alone (the count judges work); across stacks its clock decides.",
+        "An instruction count sees work, not waiting: a step that sleeps, takes a lock or waits for another thread "
+        "executes about as many instructions and takes longer. `mnist-ref ab` therefore follows its counts with a "
+        f"timed guard: {PER_SIDE} short processes a side, one at a time, interleaved (`--bench-measure steps`: 300 "
+        "steps a round, all cores, each round's wall and CPU seconds). Within one stack the guard judges wall over "
+        "CPU seconds a round, which a wait raises and more work leaves alone (the count judges work); across stacks "
+        "its clock decides.",
         "",
-        "Each process is `pytest bench --benchmark-only " + " ".join(BENCH_ARGS) + "`; arms per cycle, one process at a "
-        "time, the order reversed every other cycle: `same1`, `same2` unchanged; `wait1.2`, `wait1.5` sleeping 0.2 and 0.5 "
-        "times each batch's own duration at its end (`--bench-inject-wait`: no more CPU work); `work0.125` with 0.125 extra "
-        "products in every step (`--bench-inject-work`: about 5% more time, caught by the count in "
-        "[steady-validation.md](steady-validation.md)"
-        + (f", {work_counted.fraction})." if work_counted else ").")
-        ,
+        "Each process is `pytest bench --benchmark-only "
+        + " ".join(BENCH_ARGS)
+        + "`; arms per cycle, one process at a time, the order reversed every other cycle: `same1`, `same2` "
+        "unchanged; `wait1.2`, `wait1.5` sleeping 0.2 and 0.5 times each batch's own duration at its end "
+        "(`--bench-inject-wait`: no more CPU work); `work0.125` with 0.125 extra products in every step "
+        "(`--bench-inject-work`: about 5% more time, caught by the count in "
+        "[steady-validation.md](steady-validation.md)" + (f", {work_counted.fraction})." if work_counted else ")."),
         "",
         "The rules were fixed in code (`WAITING_THRESHOLDS` in mnist_ref/gate/compare.py, "
         + ", ".join(f"{p} {t:g}x" for p, t in compare.WAITING_THRESHOLDS.items())
-        + ", with the one-sided Mann-Whitney test at alpha 0.05 on per-process medians, and the gate's contention rule: "
-        "a window holding a contended process is not judged) and committed before these runs were collected.",
+        + ", with the one-sided Mann-Whitney test at alpha 0.05 on per-process medians, and the gate's contention "
+        "rule: a window holding a contended process is not judged) and committed before these runs were collected.",
         "",
         "## Verdicts",
         "",
-        f"Sliding windows of {PER_SIDE} consecutive cycles, {PER_SIDE} processes a side (what `mnist-ref ab` runs): A/A "
-        "same1 against same2, a level against same1. Windows overlap, so n counts comparisons, not independent samples. "
-        "'step seconds / unchanged' is each arm's true size on the clock (median over its processes of the median round, "
-        "over the unchanged arms'); 'windows judged': those without a process the contention check flagged (the gate "
-        "judges none of those: `mnist-ref ab` says \"cannot judge\", exit 2 under `--perf fail`); 'floor no change': the "
-        "NumPy floor's wall-over-CPU verdicts that said no change (no injection touches it).",
+        f"Sliding windows of {PER_SIDE} consecutive cycles, {PER_SIDE} processes a side (what `mnist-ref ab` runs): "
+        "A/A same1 against same2, a level against same1. Windows overlap, so n counts comparisons, not independent "
+        "samples. 'step seconds / unchanged' is each arm's true size on the clock (median over its processes of the "
+        "median round, over the unchanged arms'); 'windows judged': those without a process the contention check "
+        'flagged (the gate judges none of those: `mnist-ref ab` says "cannot judge", exit 2 under `--perf fail`); '
+        "'floor no change': the NumPy floor's wall-over-CPU verdicts that said no change (no injection touches it).",
         "",
         table(table_rows, HEADERS, label_columns=1),
         "",
@@ -237,18 +310,25 @@ def page(result: WaitingStudy, *, command: str, work_counted: study.Tally | None
         "For information, not the gate's rule: every window judged as if no process had been flagged "
         "(hypervisor steal moves wall and not CPU, so it moves wall over CPU by its share):",
         "",
-        table(unflagged_rows(result.unflagged), ["comparison", "n", "expected (wall/CPU)", "wall/CPU verdicts", "wall/CPU ratio"],
-              label_columns=1),
+        table(
+            unflagged_rows(result.unflagged),
+            ["comparison", "n", "expected (wall/CPU)", "wall/CPU verdicts", "wall/CPU ratio"],
+            label_columns=1,
+        ),
         "",
         "## Each arm",
         "",
         "Medians over the arm's processes of each process' median round (book fit, 300 steps a round):",
         "",
-        table(arm_rows, ["arm", "processes", "ms a step", "CPU ms a step (all threads)", "wall / CPU"], label_columns=1),
+        table(
+            arm_rows, ["arm", "processes", "ms a step", "CPU ms a step (all threads)", "wall / CPU"], label_columns=1
+        ),
         "",
     ]
-    lines += provenance(f"Generated by `{command}` from the bench JSON under `{result.folder.name}/` (one folder per arm). "
-                        f"Machine: {env.machine}; Python {env.python}, Keras {env.keras}, {env.backend} {env.backend_version}.")
+    lines += provenance(
+        f"Generated by `{command}` from the bench JSON under `{result.folder.name}/` (one folder per arm). "
+        f"Machine: {env.machine}; Python {env.python}, Keras {env.keras}, {env.backend} {env.backend_version}."
+    )
     return "\n".join(lines)
 
 
@@ -258,8 +338,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         if args.command == "collect":
-            ab.run_interleaved(arms(sys.executable, CHECKOUT), repeats=args.cycles, out_dir=args.out_dir,
-                               session="waiting-validation", alternate=True, together=1)
+            ab.run_interleaved(
+                arms(sys.executable, CHECKOUT),
+                repeats=args.cycles,
+                out_dir=args.out_dir,
+                session="waiting-validation",
+                alternate=True,
+                together=1,
+            )
         else:
             study.write_page(PROG, argv, args, render)
 
