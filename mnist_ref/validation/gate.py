@@ -134,6 +134,34 @@ class GateStudy:
     pairs: list[Judged]
     windows: list[Judged]
     pinned: list[Pinned]
+    processes: int = 0
+    started: str = ""  # the first process' date, YYYY-MM-DD
+
+
+@dataclasses.dataclass(frozen=True)
+class Contrast:
+    """What other pages quote of this study: its size and date, how far unchanged code moved between two processes
+    (the fit), what two separate runs caught of each slowdown, and the fewest processes a side that kept every
+    interleaved A/A window clean (None: no width did)."""
+
+    processes: int
+    started: str
+    widest_aa: float
+    caught: list[study.Tally]
+    clean_width: int | None
+
+
+def contrast(result: GateStudy) -> Contrast:
+    aa = next(j for j in result.pairs if j.name == "A/A")
+    ratios = [_fit_ratio(r) for r in aa.results]
+    clean = [j.width for j in result.windows if j.name == "A/A" and _tally(j).hits == _tally(j).total]
+    return Contrast(
+        result.processes,
+        result.started,
+        max(max(r, 1 / r) for r in ratios),
+        [_tally(j) for j in result.pairs if j.name != "A/A"],
+        min(clean) if clean else None,
+    )
 
 
 def analyse(folder: Path) -> GateStudy:
@@ -160,7 +188,18 @@ def analyse(folder: Path) -> GateStudy:
     minutes = (
         datetime.datetime.fromisoformat(stamps[-1]) - datetime.datetime.fromisoformat(stamps[0])
     ).total_seconds() / 60
-    return GateStudy(folder, compare.environment_summary(same1[0]), len(same1), minutes, judged, windows, pinned)
+    processes = sum(len(files) for files in arm_runs.values())
+    return GateStudy(
+        folder,
+        compare.environment_summary(same1[0]),
+        len(same1),
+        minutes,
+        judged,
+        windows,
+        pinned,
+        processes,
+        stamps[0][:10],
+    )
 
 
 def _pinned_rows(pinned: list[Pinned]) -> list[list[str]]:

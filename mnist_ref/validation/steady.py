@@ -35,6 +35,7 @@ from mnist_ref.reporting.tables import provenance, table
 from mnist_ref.store import rounds
 from mnist_ref.store.files import BenchFile
 from mnist_ref.store.provenance import Provenance
+from mnist_ref.validation import gate as gate_validation
 from mnist_ref.validation import study
 
 PROG = "mnist_ref.validation.steady"
@@ -235,11 +236,31 @@ def analyse(folder: Path) -> SteadyStudy:
 
 
 def render(folder: Path, *, command: str) -> str:
-    """results/steady-validation.md from a collected folder: analyse, then page."""
-    return page(analyse(folder), command=command)
+    """results/steady-validation.md from a collected folder: analyse, then page, quoting the timed gate's study beside
+    it (results/gate-validation/) from its data, where there is one."""
+    timed = folder.parent / "gate-validation"
+    seconds = gate_validation.contrast(gate_validation.analyse(timed)) if (timed / "same1").is_dir() else None
+    return page(analyse(folder), command=command, seconds=seconds)
 
 
-def page(result: SteadyStudy, *, command: str) -> str:
+def _contrast(c: gate_validation.Contrast | None) -> str:
+    if c is None:
+        return "No study of the timed gate lies beside this one (gate-validation/)."
+    caught = " and ".join(f"{t.fraction} {t.expect} of {t.name}" for t in c.caught)
+    clean = (
+        f"interleaved runs needed {c.clean_width} processes a side to keep every A/A window clean"
+        if c.clean_width
+        else "no interleaved window width kept every A/A window clean"
+    )
+    return (
+        f"[gate-validation.md](gate-validation.md) measured the timed gate on the same VM type ({c.processes} "
+        f"processes, {c.started}): unchanged code moved by up to {c.widest_aa:.2f}x in fit between two processes, "
+        f"two separate runs gave {caught}, and {clean}. Its slowdowns were sleeps; no fresh all-cores set was "
+        "collected beside these counts."
+    )
+
+
+def page(result: SteadyStudy, *, command: str, seconds: gate_validation.Contrast | None = None) -> str:
     """The study's page: a headline, what each level costs, then the verdicts with one and two processes a side."""
     folder, env, calibration, counts, book, truth = (
         result.folder,
@@ -332,10 +353,7 @@ def page(result: SteadyStudy, *, command: str) -> str:
     lines += [
         "## For contrast: seconds, all cores",
         "",
-        "[gate-validation.md](gate-validation.md) measured the timed gate on the same VM type (30 processes, "
-        "2026-11-28): unchanged code moved by up to 1.22x in fit between two processes, two separate runs caught a 2x "
-        "slowdown and missed a third of the nominal 1.4x ones, and interleaved runs needed 4 processes a side to keep "
-        "A/A windows clean. Its slowdowns were sleeps; no fresh all-cores set was collected beside these counts.",
+        _contrast(seconds),
         "",
     ]
     lines += provenance(
