@@ -83,7 +83,13 @@ def test_version_questions_are_timed_in_the_versions_study_and_counted_where_cou
     many = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99]
     main = stacks.StackStudy(
         Path("stacks"),
-        {"book": counted("book", few, 5e6), "tf220": counted("tf220", few, 4e6, "2.20"), "tf221": arm("tf221", few)},
+        {
+            # the same stack in tuned mode: counted, but another case, so never tf221's count
+            "tuned": dataclasses.replace(counted("tuned", few, 2.5e6), case=("tuned",)),
+            "book": counted("book", few, 5e6),
+            "tf220": counted("tf220", few, 4e6, "2.20"),
+            "tf221": arm("tf221", few),
+        },
         5,
     )
     versions = stacks.StackStudy(

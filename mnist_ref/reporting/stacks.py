@@ -76,6 +76,7 @@ class Arm:
     instructions_per_sample: float | None
     parts: dict[str, float] | None
     cycles: tuple[int, ...] = ()  # the cycle of each timed process, in the order of per_step's lists
+    case: tuple = ()  # what the bench ran: the fit's case (backend, device, batch size, mode) and the injections
 
     def medians(self, *, per_sample: bool = False) -> dict[str, list[float]]:
         """path -> per-process medians, seconds a step or a sample."""
@@ -126,7 +127,12 @@ def load_arm(name: str, timed: list[BenchFile], counted: list[BenchFile]) -> Arm
         statistics.median(m.info.instructions_per_sample for m in fits) if fits else None,
         fits[0].info.instructions_by_part if fits else None,
         tuple(int(f.path.stem.split("-")[1]) for f in timed),
+        _case((timed or counted)[0]),
     )
+
+
+def _case(f: BenchFile) -> tuple:
+    return (next((m.key for m in _keras_fit(f) if m.path == "fit"), None), f.session.injections)
 
 
 def timed_ratio(a: Arm, b: Arm, path: str, *, per_sample: bool = False) -> Ratio:
@@ -223,7 +229,8 @@ def _stack(arm: Arm) -> tuple:
 
 def counted_arm(arm: Arm, studies: list[StackStudy]) -> Arm | None:
     """The arm itself where it was counted, else a counted arm of the very same stack (Python, NumPy, Keras, the
-    backend and its version) with the same paths, the same name first, in any of the studies; None where none was."""
+    backend and its version) that ran the same case with the same injections and paths, the same name first, in any
+    of the studies; None where none was."""
     if arm.instructions_per_step:
         return arm
     candidates = [
@@ -233,6 +240,7 @@ def counted_arm(arm: Arm, studies: list[StackStudy]) -> Arm | None:
         if o.instructions_per_step
         and o is not arm
         and o.per_step.keys() == arm.per_step.keys()
+        and o.case == arm.case
         and _stack(o) == _stack(arm)
     ]
     return next((o for o in candidates if o.name == arm.name), candidates[0] if candidates else None)
