@@ -343,6 +343,22 @@ class PathVerdict:
     decides: bool = True  # False: shown beside the verdicts that decide (the clock within one stack's timed guard)
     interval: Ratio | None = None  # the clock of one interleaved session: the estimator's ratio and 95% interval
 
+    @classmethod
+    def of(cls, key: CaseKey, path: str, base: list[float], new: list[float], **judged) -> PathVerdict:
+        """The verdict on two sides' values (rounds, or per-process medians): their medians, counts and spreads from
+        the values, the rest (p values, threshold, verdict, ...) as judged."""
+        return cls(
+            key,
+            path,
+            statistics.median(base),
+            statistics.median(new),
+            len(base),
+            len(new),
+            rounds.spread(base),
+            rounds.spread(new),
+            **judged,
+        )
+
     @property
     def ratio(self) -> float:
         """new median / base median: above 1 is slower."""
@@ -371,22 +387,18 @@ def judge_path(
         verdict = Verdict.FASTER if p_faster is not None and p_faster < alpha else Verdict.NOISY
     else:
         verdict = Verdict.NO_CHANGE
-    return PathVerdict(
+    return PathVerdict.of(
         key,
         path,
-        statistics.median(base),
-        statistics.median(new),
-        len(base),
-        len(new),
-        rounds.spread(base),
-        rounds.spread(new),
-        p_slower,
-        p_faster,
-        threshold,
-        verdict,
-        unit,
-        quantity,
-        decides,
+        base,
+        new,
+        p_slower=p_slower,
+        p_faster=p_faster,
+        threshold=threshold,
+        verdict=verdict,
+        unit=unit,
+        quantity=quantity,
+        decides=decides,
     )
 
 
@@ -414,22 +426,18 @@ def judge_clock(
             decides,
             rerun=True,
         )
-    return PathVerdict(
+    return PathVerdict.of(
         key,
         path,
-        statistics.median(base),
-        statistics.median(new),
-        len(base),
-        len(new),
-        rounds.spread(base),
-        rounds.spread(new),
-        None,
-        None,
-        CLOCK_MIN_EFFECT,
-        verdict,
-        "runs",
-        Quantity.SECONDS,
-        decides,
+        base,
+        new,
+        p_slower=None,
+        p_faster=None,
+        threshold=CLOCK_MIN_EFFECT,
+        verdict=verdict,
+        unit="runs",
+        quantity=Quantity.SECONDS,
+        decides=decides,
         interval=r,
     )
 
