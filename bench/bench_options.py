@@ -54,8 +54,8 @@ def add_options(parser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="with --bench-measure steps, time N fit rounds of 300 steps instead of 4 (more of each process on the "
-        "fit, for the calibration of a timed study; default: 4)",
+        help="with --bench-measure steps, time N fit rounds of 300 steps instead of 11 (a calibration study sets it; "
+        "default: 11)",
     )
     group.addoption(
         "--bench-inject-work",
