@@ -171,10 +171,10 @@ def injected_wait(kind: str, factor: float):
 # one-sided Mann-Whitney test can reach p < 0.05.
 COUNTING = Workload(Measure.INSTRUCTIONS, rounds={"fit": 4, "evaluate": 4, "predict": 4, "predict_one": 5})
 # The timed guard: 300 batches a round (about half a second of the book's step on 2 cores), the rounds as for time but
-# the fit's: 11. About one fit call in five (up to 21% of them on TensorFlow 2.20, 1-10% on the others) stalls for a
-# fixed 250-330 ms as it returns, while TensorFlow frees the call's input pipeline; of 4 rounds two such stalls moved a
-# whole process' median by 1.3-1.6x, one process in four, while the median of 11 moves only when six of them stall
-# (1.5% of processes at 21%). A process takes about 15 s, most of it importing the framework.
+# the fit's: 11. A TensorFlow fit call sometimes stalls for a fixed 250-330 ms as it returns, in C++ while the call's
+# objects are freed (docs/limits.md; 6-23% of fit rounds per version in results/tf-versions.md). Of 4 rounds, two such
+# stalls moved a whole process' median by 1.3-1.6x; the median of 11 moves only when six of them stall. A process takes
+# about 18 s, most of it importing the framework.
 STEPS = Workload(Measure.STEPS, steps=300, rounds={"fit": 11})
 WORKLOAD_OF = {w.measure: w for w in (Workload(), COUNTING, STEPS)}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
+import dataclasses
 import json
 import os
 import shlex
@@ -761,26 +761,10 @@ def _policy(args):
 
 
 def _cmd_ab(args, outputs: Outputs) -> int:
-    request = ab.Request(
-        b=args.b,
-        a=args.a,
-        measure=args.measure,
-        repeats=args.repeats,
-        guard_repeats=args.guard_repeats,
-        out_dir=args.out_dir,
-        out=args.out,
-        bench_args=args.bench_args,
-        b_extra=args.b_extra,
-    )
-    plan = ab.plan(request)
+    plan = ab.plan(ab.Request(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ab.Request)}))
     print(plan.describe())
-    judge = functools.partial(compare.judge_ab, guard=bool(plan.guard), counting=plan.counting, policy=_policy(args))
-    try:
-        result, written = ab.run(plan, judge)
-    except KeyboardInterrupt:
-        outputs.paths = [f"{plan.out_dir} (the runs that completed, and a log per run; no comparison)"]
-        raise
-    outputs.paths = [p for phase in written for paths in phase.values() for p in paths]
+    outputs.paths = [f"{plan.out_dir} (the runs that completed, and a log per run; no comparison)"]  # if interrupted
+    result, outputs.paths = ab.run(plan, _policy(args))
     return _publish_comparison(
         result,
         outputs,

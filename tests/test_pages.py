@@ -15,7 +15,7 @@ from helpers import ROOT
 
 from mnist_ref import cli
 from mnist_ref.reporting import pages, stacks
-from mnist_ref.validation import calibration
+from mnist_ref.validation import calibration, harness
 from mnist_ref.validation import gate as gate_validation
 from mnist_ref.validation import steady as steady_validation
 from mnist_ref.validation import waiting as waiting_validation
@@ -42,6 +42,7 @@ def rendered_by(command: str) -> dict[Path, bytes]:
             return calibration.pages(Path(argv[4]), Path(argv[6]), command=command)
         module = {
             "mnist_ref.validation.gate": gate_validation,
+            "mnist_ref.validation.harness": harness,
             "mnist_ref.validation.steady": steady_validation,
             "mnist_ref.validation.waiting": waiting_validation,
         }[argv[2]]

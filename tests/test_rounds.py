@@ -40,3 +40,10 @@ def test_no_other_module_computes_a_spread():
         if OTHER_SPREADS.search(line)
     ]
     assert found == [], "compute the spread with mnist_ref.store.rounds.spread"
+
+
+def test_a_round_past_the_stall_factor_of_its_fastest_stalled():
+    # a TensorFlow fit call that stalls as it returns: 0.40 s rounds, one of 0.67 s
+    assert rounds.stalled([0.40, 0.41, 0.67, 0.39]) == 1
+    assert rounds.stalled([0.40, 0.40 * rounds.STALL]) == 0, "exactly the factor is not a stall"
+    assert rounds.stalled([1.0]) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -155,15 +156,18 @@ def test_legacy_keras_without_tf_keras_says_what_to_install(monkeypatch):
         framework.keras.__wrapped__()  # uncached: the choice is made before anything is imported
 
 
-def _study(scales: dict[str, float]) -> stacks.StackStudy:
+def _study(scales: dict[str, float], stalls: dict[str, tuple[int, int]] | None = None) -> stacks.StackStudy:
     """An interleaved study of 8 processes an env, each env's fit steps the same few values times its scale (the
-    third decimal jittered so that two envs of one scale read as the same, not as identical)."""
+    third decimal jittered so that two envs of one scale read as the same, not as identical); stalls: each env's
+    stalled and total rounds by path."""
     base = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99]
     arms = {}
     for i, (env, scale) in enumerate(scales.items()):
         steps = [x * scale * (1 + 0.001 * i * (-1) ** k) for k, x in enumerate(base)]
         env_of = Provenance.of({"framework": {"backend": "tensorflow", "tensorflow": env, "keras": "3"}})
-        arms[env] = stacks.Arm(env, env_of, {"fit": steps}, {"fit": steps}, {}, None, None, None, tuple(range(1, 9)))
+        arms[env] = stacks.Arm(
+            env, env_of, {"fit": steps}, {"fit": steps}, {}, None, None, None, tuple(range(1, 9)), stalls=stalls or {}
+        )
     return stacks.StackStudy(Path("stacks-versions"), arms, 8)
 
 
@@ -178,6 +182,15 @@ def test_with_an_interleaved_study_the_page_gives_one_speed_answer(tmp_path, mon
     assert "Keras 2 on the newer TensorFlow against 2.15 the same within +-3%" in sentence
     assert sentence.endswith("so Keras moved the speed.")
     assert "median half-width between consecutive releases: fit +-" in text
+
+
+def test_the_page_counts_each_versions_stalled_rounds(tmp_path, monkeypatch):
+    study = _study({"tf220": 1.0, "tf221": 1.0}, stalls={"fit": (17, 88), "evaluate": (2, 40)})
+    monkeypatch.setattr(stacks, "analyse", lambda folder: study)
+    _four(tmp_path, k2="a" * 64)
+    text = versions.render(tmp_path, ["tf215", "tf216", "tf221", "tfkeras221"], study=Path("stacks-versions"))
+    assert "median of its 11 fit rounds moves only when 6 of them stall" in text
+    assert re.search(r"\| tf220 +\| +17 / 88 \(19%\) +\| +2 / 40 \(5%\) +\|", text)
 
 
 def test_without_a_study_the_separate_runs_keep_their_speed_tables(tmp_path):

@@ -13,6 +13,7 @@ gate/ratio.py's estimator (results/clock-validation.md), with processes added wh
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import shutil
@@ -22,18 +23,36 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mnist_ref.gate import compare
 from mnist_ref.plumbing import interrupts
 from mnist_ref.plumbing.errors import ConfigError
 from mnist_ref.store import files
 from mnist_ref.store.measures import Measure
 
 SESSION_ENV = "MNIST_REF_AB_SESSION"  # recorded by bench/conftest.py in the JSON's mnist_ref block
+
+
+def bench_args(
+    *, mode: str | None = "book", select: str | None = "fit", measure: Measure | None = None
+) -> tuple[str, ...]:
+    """The bench options of one process of `ab` or of a study: the smoke data set on the CPU, in one mode (None: the
+    arm adds its own), one `-k` selection (None: every path), one measure (None: the bench's default, or ab's choice).
+    """
+    return (
+        "--bench-smoke",
+        *(("--bench-modes", mode) if mode else ()),
+        "--bench-devices",
+        "cpu",
+        *(("-k", select) if select else ()),
+        *(("--bench-measure", measure.value) if measure else ()),
+    )
+
+
 # The default selection: the book's batch-32 fit (one warm-up and the timed epochs per process) and the NumPy
 # floor, which no Keras change should move (a control).
-DEFAULT_BENCH_ARGS = ("--bench-smoke", "--bench-modes", "book", "--bench-devices", "cpu", "-k", "fit")
+DEFAULT_BENCH_ARGS = bench_args()
 # ab's --measure, and what each side's bench measures for it (store.measures): counts, or the clock of 300-step rounds
-# of
-# every path (about 15-20 s a process, most of it start-up, so the budget goes to more processes than longer ones).
+# of every path (about 20 s a process, most of it start-up, so the budget goes to more processes than longer ones).
 BENCH_MEASURE = {"instructions": Measure.INSTRUCTIONS, "time": Measure.STEPS}
 MEASURES = tuple(BENCH_MEASURE)
 # Processes per side by default, per measure. Counting: 1 (the count repeats to a fraction of a percent between
@@ -64,6 +83,7 @@ class Arm:
     root: Path  # the checkout whose bench/ this interpreter runs
     bench_args: tuple[str, ...] = DEFAULT_BENCH_ARGS
     prefix: tuple[str, ...] = ()  # e.g. ("taskset", "-c", "0")
+    script: str | None = None  # a script of root run instead of the bench: `python SCRIPT --json PATH BENCH_ARGS...`
 
 
 def resolve_python(spec: str) -> str:
@@ -163,6 +183,8 @@ def schedule(
 
 
 def _command(a: Arm, json_path: Path) -> list[str]:
+    if a.script:
+        return [*a.prefix, a.python, a.script, "--json", str(json_path), *a.bench_args]
     return [
         *a.prefix,
         a.python,
@@ -446,10 +468,11 @@ def collect(p: Plan, *, progress: Callable[[str], None] = print) -> list[dict[st
     ]
 
 
-def run(p: Plan, judge: Callable, *, progress: Callable[[str], None] = print):
-    """Collect the plan's runs and judge them (judge: the runs phase by phase -> a verdict with `rerun_would_tell`);
-    timed, while the clock cannot tell and the budget allows, TIME_STEP more processes a side, interleaved as before
-    (Pinpoint's way: attempts are added where a comparison is still unknown). Returns (verdict, runs)."""
+def run(p: Plan, policy: compare.Policy, *, progress: Callable[[str], None] = print):
+    """Collect the plan's runs and judge them under the policy (compare.judge_ab); timed, while the clock cannot tell
+    and the budget allows, TIME_STEP more processes a side, interleaved as before (Pinpoint's way: attempts are added
+    where a comparison is still unknown). Returns (verdict, every file written)."""
+    judge = functools.partial(compare.judge_ab, guard=bool(p.guard), counting=p.counting, policy=policy)
     written = collect(p, progress=progress)
     result = judge(written)
     while not p.counting and result.rerun_would_tell and len(written[0]["A"]) < p.budget:
@@ -461,4 +484,4 @@ def run(p: Plan, judge: Callable, *, progress: Callable[[str], None] = print):
         )
         written[0] = {name: written[0][name] + extra[name] for name in written[0]}
         result = judge(written)
-    return result, written
+    return result, [path for phase in written for paths in phase.values() for path in paths]

@@ -35,6 +35,7 @@ INDEX_ENTRIES = {
     "processes)",
     "clock-validation.md": "how often the timed ratio's 95% interval holds a slowdown of known size, and what a "
     "comparison costs",
+    "harness-cost.md": "what the harness costs a fit epoch: the bench against the book's own script in plain Keras",
     "validity.md": "per question users ask (work, mode, backend, TensorFlow version, batch size): the instruction "
     "ratio beside the timed one",
     "anatomy.md": "per stack, where a batch-32 step's wall, CPU, context switches and instructions go",

@@ -77,6 +77,7 @@ class Arm:
     parts: dict[str, float] | None
     cycles: tuple[int, ...] = ()  # the cycle of each timed process, in the order of per_step's lists
     case: tuple = ()  # what the bench ran: the fit's case (backend, device, batch size, mode) and the injections
+    stalls: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)  # path -> (stalled, rounds)
 
     def medians(self, *, per_sample: bool = False) -> dict[str, list[float]]:
         """path -> per-process medians, seconds a step or a sample."""
@@ -98,9 +99,12 @@ def load_arm(name: str, timed: list[BenchFile], counted: list[BenchFile]) -> Arm
     per_step: dict[str, list[float]] = {}
     per_sample: dict[str, list[float]] = {}
     anatomy: dict[str, list[float]] = {}
+    stalls: dict[str, tuple[int, int]] = {}
     for f in timed:
         for m in _keras_fit(f):
             median = rounds.median(m.rounds)
+            stalled, total = stalls.get(m.path, (0, 0))
+            stalls[m.path] = (stalled + rounds.stalled(m.rounds), total + len(m.rounds))
             per_step.setdefault(m.path, []).append(median / m.info.steps_per_round)
             per_sample.setdefault(m.path, []).append(median / m.info.samples_per_round)
             if m.path == "fit":
@@ -128,6 +132,7 @@ def load_arm(name: str, timed: list[BenchFile], counted: list[BenchFile]) -> Arm
         fits[0].info.instructions_by_part if fits else None,
         tuple(int(f.path.stem.split("-")[1]) for f in timed),
         _case((timed or counted)[0]),
+        stalls,
     )
 
 
@@ -373,6 +378,32 @@ WORK_HEADERS = [
     "C/C++ runtime",
     "compiled at run time",
 ]
+
+
+STALL_PATHS = ("fit", "evaluate", "predict")
+
+
+def stall_rows(result: StackStudy) -> list[list[str]]:
+    """Per tox env: of each path's rounds, how many stalled (store.rounds.stalled), with the share."""
+    rows = []
+    for env in VERSION_ENVS:
+        arm = result.arms.get(env)
+        if arm is None:
+            continue
+        cells = [env]
+        for path in STALL_PATHS:
+            stalled, total = arm.stalls.get(path, (0, 0))
+            cells.append(f"{stalled} / {total} ({100 * stalled / total:.0f}%)" if total else "")
+        rows.append(cells)
+    return rows
+
+
+def rounds_a_process(result: StackStudy, path: str) -> int | None:
+    """The most rounds of one path a process of the study timed (None where none did)."""
+    counts = {
+        total // len(arm.per_step[path]) for arm in result.arms.values() if (total := arm.stalls.get(path, (0, 0))[1])
+    }
+    return max(counts) if counts else None
 
 
 def versions_rows(result: StackStudy) -> list[list[str]]:

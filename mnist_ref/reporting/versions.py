@@ -13,6 +13,7 @@ from mnist_ref.gate.ratio import SAME_WITHIN
 from mnist_ref.plumbing.errors import ReportError
 from mnist_ref.reporting import stacks
 from mnist_ref.reporting.tables import accuracy_cell, fmt, table
+from mnist_ref.store import rounds
 from mnist_ref.store.files import cells, load_bench, load_document, load_json
 from mnist_ref.store.provenance import Provenance
 
@@ -341,6 +342,27 @@ def _interleaved_section(result: stacks.StackStudy) -> list[str]:
             changes,
             ["path", "TensorFlow", "after / before [95%]", "half-width", "processes", "answer"],
             label_columns=2,
+        ),
+        "",
+        *_stalls(result),
+    ]
+
+
+def _stalls(result: stacks.StackStudy) -> list[str]:
+    """How often each env's rounds stalled, and why a process' median stands."""
+    fit_rounds = stacks.rounds_a_process(result, "fit")
+    if fit_rounds is None:
+        return []
+    return [
+        f"Rounds that stalled (took longer than {rounds.STALL}x their process' fastest round of the path; "
+        "on TensorFlow a fit or evaluate call sometimes stalls for a fixed 250-330 ms as it returns, see "
+        f"docs/limits.md). A process' median of its {fit_rounds} fit rounds moves only when "
+        f"{fit_rounds // 2 + 1} of them stall:",
+        "",
+        table(
+            stacks.stall_rows(result),
+            ["env", *(f"{p} rounds stalled" for p in stacks.STALL_PATHS)],
+            label_columns=1,
         ),
         "",
     ]

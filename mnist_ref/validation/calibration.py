@@ -35,10 +35,11 @@ from pathlib import Path
 from mnist_ref.gate import ab
 from mnist_ref.plumbing.checkout import CHECKOUT
 from mnist_ref.store import files
+from mnist_ref.store.measures import Measure
 from mnist_ref.validation import study
 
 PROG = "mnist_ref.validation.calibration"
-TIMED_ARGS = ("--bench-smoke", "--bench-devices", "cpu", "--bench-modes", "book", "--bench-measure", "steps")
+TIMED_ARGS = ab.bench_args(select=None, measure=Measure.STEPS)
 SEED = 34  # the order of every cycle
 
 

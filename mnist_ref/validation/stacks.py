@@ -31,11 +31,12 @@ from mnist_ref.plumbing.errors import ConfigError
 from mnist_ref.reporting import stacks
 from mnist_ref.reporting.stacks import VERSION_ENVS
 from mnist_ref.store import files
+from mnist_ref.store.measures import Measure
 from mnist_ref.validation import study
 
 PROG = "mnist_ref.validation.stacks"
-TIMED_ARGS = ("--bench-smoke", "--bench-devices", "cpu", "--bench-measure", "steps")
-COUNTED_ARGS = ("--bench-smoke", "--bench-devices", "cpu", "-k", "fit", "--bench-measure", "instructions")
+TIMED_ARGS = ab.bench_args(mode=None, select=None, measure=Measure.STEPS)
+COUNTED_ARGS = ab.bench_args(mode=None, measure=Measure.INSTRUCTIONS)
 LEGACY = ("env", "TF_USE_LEGACY_KERAS=1")  # what tox.ini's tfkeras221 sets
 
 

@@ -34,22 +34,13 @@ from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting.tables import provenance, table
 from mnist_ref.store import rounds
 from mnist_ref.store.files import BenchFile
+from mnist_ref.store.measures import Measure
 from mnist_ref.store.provenance import Provenance
 from mnist_ref.validation import gate as gate_validation
 from mnist_ref.validation import study
 
 PROG = "mnist_ref.validation.steady"
-BENCH_ARGS = (
-    "--bench-smoke",
-    "--bench-modes",
-    "book",
-    "--bench-devices",
-    "cpu",
-    "-k",
-    "test_fit and not floor",
-    "--bench-measure",
-    "instructions",
-)
+BENCH_ARGS = ab.bench_args(select="test_fit and not floor", measure=Measure.INSTRUCTIONS)
 KINDS = {"work": "--bench-inject-work", "steps": "--bench-inject-steps"}
 CALIBRATION_LEVELS = (0.125, 0.25, 0.5, 1.0, 4.0)
 SAME = ("same1", "same2")

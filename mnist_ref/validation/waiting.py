@@ -30,21 +30,12 @@ from mnist_ref.plumbing.errors import MnistRefError
 from mnist_ref.reporting.tables import provenance, table
 from mnist_ref.store import rounds
 from mnist_ref.store.files import BenchFile
+from mnist_ref.store.measures import Measure
 from mnist_ref.store.provenance import Provenance
 from mnist_ref.validation import steady, study
 
 PROG = "mnist_ref.validation.waiting"
-BENCH_ARGS = (
-    "--bench-smoke",
-    "--bench-modes",
-    "book",
-    "--bench-devices",
-    "cpu",
-    "-k",
-    "fit",
-    "--bench-measure",
-    "steps",
-)
+BENCH_ARGS = ab.bench_args(measure=Measure.STEPS)
 SAME = ("same1", "same2")
 LEVELS = {
     "wait1.2": ("--bench-inject-wait", "1.2"),
