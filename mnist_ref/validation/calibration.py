@@ -2,7 +2,10 @@
 known size, from one interleaved pool of identical code.
 
     python -m mnist_ref.validation.calibration collect --cycles 16 --out-dir results/calibration
-    python -m mnist_ref.validation.calibration analyse results/calibration --out results/calibration.md
+    python -m mnist_ref.validation.calibration collect --cycles 29 --arms default default-b wait1.03 wait1.05 wait1.10 \
+        --out-dir results/clock-validation
+    python -m mnist_ref.validation.calibration analyse results/calibration --validation results/clock-validation \
+        --out results/calibration.md
 
 collect: every arm's timed-guard process (`--bench-measure steps`: the book's batch-32 fit, evaluate and predict on the
 CPU, 300 steps a round), one at a time, in rounds (cycles): each cycle runs every arm once, in a fresh random order
@@ -19,8 +22,9 @@ The rules, fixed before the runs (RULES below, committed with this file before a
 - per process, each path's median round; the ratio of two arms is gate.ratio.ratio() in its paired form (the two arms'
   processes of one cycle are a pair), exact 95%;
 - a ratio "differs" where its interval excludes 1, and is "the same" within +-3% where it lies inside [1/1.03, 1.03];
-- each level is judged in COMPARISONS comparisons of PER_ARM cycles drawn from the usable cycles at random (seeded;
-  the pool allows only one or two disjoint sets, so the draws overlap); truth is 1 for the A/A and F for waitF;
+- each level is judged at each budget (processes a side: 8, `ab`'s 16, the versions study's 20) in COMPARISONS
+  comparisons of that many cycles drawn from the usable cycles at random (seeded; the pool allows at most one or two
+  disjoint sets, so the draws overlap); truth is 1 for the A/A and F for waitF;
 - the spread of a setting is 1.4826 x the MAD of its log process medians (gate.ratio.spread), and its correlation
   within a cycle is Spearman's between that arm's and default's log medians over the usable cycles.
 """
@@ -34,6 +38,7 @@ from pathlib import Path
 
 from mnist_ref.gate import ab
 from mnist_ref.plumbing.checkout import CHECKOUT
+from mnist_ref.plumbing.errors import ConfigError
 from mnist_ref.store import files
 from mnist_ref.store.measures import Measure
 from mnist_ref.validation import study
@@ -49,7 +54,7 @@ class Rules:
 
     warmup_cycles: int = 1
     same_within: float = 0.03
-    per_arm: int = 8
+    budgets: tuple[int, ...] = (8, 16, 20)  # processes a side
     comparisons: int = 20
     seed: int = 34
     levels: tuple[tuple[str, str, float], ...] = (
@@ -96,22 +101,33 @@ def bench_arms() -> list[ab.Arm]:
     ]
 
 
-def collect(out_dir: Path, *, cycles: int) -> None:
-    """Every arm once a cycle, in a fresh random order, one process at a time, into a new folder (one session)."""
+def collect(out_dir: Path, *, cycles: int, names: list[str] | None = None) -> None:
+    """Every arm (or those named) once a cycle, in a fresh random order, one process at a time, into a new folder (one
+    session)."""
     ab.check_repeats(cycles, guard=0, option="--cycles")
     ab.check_out_dir(out_dir, default="a new folder per collection")
+    arms = bench_arms()
+    unknown = sorted(set(names or ()) - {a.name for a in arms})
+    if unknown:
+        raise ConfigError(f"--arms: no arm {', '.join(unknown)}; choose from {', '.join(a.name for a in arms)}")
     ab.run_interleaved(
-        bench_arms(), repeats=cycles, out_dir=out_dir, session=f"calibration-{files.stamp()}", shuffle=SEED, together=1
+        [a for a in arms if names is None or a.name in names],
+        repeats=cycles,
+        out_dir=out_dir,
+        session=f"calibration-{files.stamp()}",
+        shuffle=SEED,
+        together=1,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, _ = study.parser(PROG, cycles=16)
+    parser, sub = study.parser(PROG, cycles=16)
+    sub.choices["collect"].add_argument("--arms", nargs="+", default=None, help="the arms to run (default: all)")
     args = parser.parse_args(argv)
 
     def body() -> None:
         if args.command == "collect":
-            collect(args.out_dir, cycles=args.cycles)
+            collect(args.out_dir, cycles=args.cycles, names=args.arms)
         else:
             import shlex
 
