@@ -18,7 +18,7 @@ from mnist_ref.plumbing import atomic
 from mnist_ref.plumbing.checkout import portable
 from mnist_ref.store import files
 from mnist_ref.store.schema import BENCH_SCHEMA
-from mnist_ref.store.session import Contention, Injections, Session
+from mnist_ref.store.session import Contention, Injections, Oracle, Session
 
 # What a session that never reached pytest_sessionfinish counts as.
 UNFINISHED = {"partial": True, "outcome": "interrupted", "not_completed": []}
@@ -185,6 +185,6 @@ def mnist_ref_block(config, measure: dict) -> dict:
         injections=injections,
         measure=measure,
         ab_session=os.environ.get(SESSION_ENV),
-        oracle=bench.oracle,
+        oracle=Oracle.of(bench.oracle),
         contention=Contention(bench.contention),
     ).block()

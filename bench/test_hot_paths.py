@@ -51,9 +51,6 @@ def test_fit(
             else model.evaluate(mnist.x_test, mnist.y_test, batch_size=cfg.batch_size, verbose=0)
         )
     trained[case] = model
-    times = round_times(benchmark)
-    band = None if workload.bounded_work else book.band_for(cfg)
-    history = {key: [h[key][0] for h in history] for key in history[0]}
     steps = workload.counted_steps(-(-len(data.x_train) // cfg.batch_size), "fit", framework.steps_per_execution(model))
     samples = min(len(data.x_train), steps * cfg.batch_size)
     record(
@@ -66,22 +63,34 @@ def test_fit(
         workload=workload,
         flops=train_flops(samples),
         throughput=matmul_flops(case.device),
-        **(
-            {}
-            if workload.bounded_work
-            else {"warmup_s": call.inside[0], "compile_s": call.inside[0] - float(np.median(times)) if times else None}
-        ),
-        test_accuracy=finite(accuracy),
-        test_loss=finite(loss),
-        diverged=diverged(history, loss),
-        band=None if band is None else [band.low, band.high],
-        in_band=None if band is None else band.contains(float(accuracy)),
-        history=finite(history),
-        fingerprint=weight_fingerprint(model),
+        **_fit_outcome(benchmark, cfg, workload, call, model, history, loss, accuracy),
     )
     failure = None if workload.bounded_work else book.gate_failure(cfg, float(accuracy))
     if failure:
         pytest.fail(f"{failure} ({case.id})")
+
+
+def _fit_outcome(benchmark, cfg, workload, call, model, history, loss, accuracy) -> dict:
+    """What the fit left: warm-up and compile time (the book's schedule), accuracy, loss, band, divergence, history
+    and the weights' fingerprint."""
+    times = round_times(benchmark)
+    band = None if workload.bounded_work else book.band_for(cfg)
+    history = {key: [h[key][0] for h in history] for key in history[0]}
+    warmup = (
+        {}
+        if workload.bounded_work
+        else {"warmup_s": call.inside[0], "compile_s": call.inside[0] - float(np.median(times)) if times else None}
+    )
+    return {
+        **warmup,
+        "test_accuracy": finite(accuracy),
+        "test_loss": finite(loss),
+        "diverged": diverged(history, loss),
+        "band": None if band is None else [band.low, band.high],
+        "in_band": None if band is None else band.contains(float(accuracy)),
+        "history": finite(history),
+        "fingerprint": weight_fingerprint(model),
+    }
 
 
 def _model_for(case, trained):

@@ -253,6 +253,49 @@ def round_times(benchmark) -> list[float] | None:
     return None if benchmark.stats is None else list(benchmark.stats.stats.data)
 
 
+def _counted_info(data: list[float], case, *, path: str, samples: int, steps: int, workload: Workload) -> dict:
+    """A counted round's extra_info: instructions a step and a sample, and where they went."""
+    if data and min(data) <= 0:
+        raise RuntimeError(f"no instructions counted in a {path} round of {case.id}: the counted region never opened")
+    if not data:
+        return {}
+    median = float(np.median(data))
+    return {
+        "measure": workload.measure.value,
+        "round_spread": rounds.spread(data),
+        "instructions_per_step": median / steps,
+        "instructions_per_sample": median / samples,
+        "instructions_by_part": _parts_since_last(),
+    }
+
+
+def _timed_info(
+    data: list[float], call: TimedCall, *, samples: int, steps: int, flops: int, throughput: float | None
+) -> dict:
+    """A timed round's extra_info: throughput, speed of light, where the wall went and the harness overhead."""
+    info: dict = {"matmul_flops_per_s": throughput}
+    if not data:
+        return info
+    median = float(np.median(data))
+    inside = call.inside[-len(data) :]
+    cpu = float(np.median(call.cpu[-len(data) :]))
+    light = None if throughput is None else speed_of_light_s(flops, throughput)
+    info.update(call.anatomy(len(data), steps))
+    info.update(
+        # IQR over median of the rounds, and wall over CPU time: a round that waited for the CPU (other
+        # processes, steal) shows a high spread or a wall time well above its CPU time.
+        round_spread=rounds.spread(data),
+        wall_over_cpu=median / cpu if cpu > 0 else None,
+        samples_per_s=samples / median,
+        steps_per_s=steps / median,
+        speed_of_light_s=light,
+        speed_of_light_pct=None if light is None else 100 * light / median,
+        harness_overhead_pct=100 * (sum(data) - sum(inside)) / sum(data),
+        p95_s=float(np.percentile(data, 95)),
+    )
+    return info
+
+
 def record(
     benchmark,
     case,
@@ -281,39 +324,9 @@ def record(
     }
     info.update(samples_per_round=samples, steps_per_round=steps, flops_per_round=flops)
     if workload.counting:
-        if data and min(data) <= 0:
-            raise RuntimeError(
-                f"no instructions counted in a {path} round of {case.id}: the counted region never opened"
-            )
-        if data:
-            median = float(np.median(data))
-            info.update(
-                measure=workload.measure.value,
-                round_spread=rounds.spread(data),
-                instructions_per_step=median / steps,
-                instructions_per_sample=median / samples,
-                instructions_by_part=_parts_since_last(),
-            )
-        benchmark.extra_info.update(info)
-        return
-    info.update(matmul_flops_per_s=throughput)
-    if workload.bounded_work:
-        info.update(measure=workload.measure.value)
-    if data:
-        median = float(np.median(data))
-        inside = call.inside[-len(data) :]
-        cpu = float(np.median(call.cpu[-len(data) :]))
-        info.update(call.anatomy(len(data), steps))
-        info.update(
-            # IQR over median of the rounds, and wall over CPU time: a round that waited for the CPU (other
-            # processes, steal) shows a high spread or a wall time well above its CPU time.
-            round_spread=rounds.spread(data),
-            wall_over_cpu=median / cpu if cpu > 0 else None,
-            samples_per_s=samples / median,
-            steps_per_s=steps / median,
-            speed_of_light_s=None if throughput is None else speed_of_light_s(flops, throughput),
-            speed_of_light_pct=None if throughput is None else 100 * speed_of_light_s(flops, throughput) / median,
-            harness_overhead_pct=100 * (sum(data) - sum(inside)) / sum(data),
-            p95_s=float(np.percentile(data, 95)),
-        )
+        info.update(_counted_info(data, case, path=path, samples=samples, steps=steps, workload=workload))
+    else:
+        info.update(_timed_info(data, call, samples=samples, steps=steps, flops=flops, throughput=throughput))
+        if workload.bounded_work:
+            info.update(measure=workload.measure.value)
     benchmark.extra_info.update(info)

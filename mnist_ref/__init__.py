@@ -15,6 +15,7 @@ LAYERS = (
     ("scale",),
     ("reference",),
     ("gate",),
+    ("analysis",),
     ("reporting",),
     ("validation",),
 )

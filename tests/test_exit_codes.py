@@ -126,14 +126,14 @@ def test_a_study_into_a_folder_with_runs_is_refused(tmp_path, capsys):
 
 
 def test_a_study_of_one_arm_is_refused(tmp_path):
+    from mnist_ref.analysis import stacks as stack_study
     from mnist_ref.plumbing.errors import MnistRefError
-    from mnist_ref.reporting import stacks
 
     folder = tmp_path / "study" / "timed" / "book"
     folder.mkdir(parents=True)
     (folder / "run-1.json").write_text((ROOT / "results" / "stacks" / "timed" / "book" / "run-1.json").read_text())
     with pytest.raises(MnistRefError, match="one arm"):
-        stacks.analyse(tmp_path / "study")
+        stack_study.analyse(tmp_path / "study")
 
 
 def test_a_baseline_folder_that_holds_a_counted_file_is_not_replaced(capsys, tmp_path):

@@ -33,16 +33,19 @@ def guard_file(
     session: str = "s1",
     keras: str | None = None,
     jitter: float = 0.0,
+    floor: float = 1.0,
 ) -> files.BenchFile:
     """A guard file (--bench-measure steps) from the baseline: every round `wall` times as long, its CPU seconds
-    such that wall over CPU is 0.8 * wall / cpu; jitter moves the rounds a little apart."""
+    such that wall over CPU is 0.8 * wall / cpu; jitter moves the rounds a little apart; the NumPy floor's rounds
+    `floor` times as long again."""
     doc = copy.deepcopy(REAL)
     doc["mnist_ref"]["measure"] = {"name": "steps", "unit": "s", "steps_per_round": 300}
     doc["mnist_ref"]["ab_session"] = session
     if keras:
         doc["machine_info"]["mnist_ref"]["framework"]["keras"] = keras
     for bench in doc["benchmarks"]:
-        data = [t * wall * (1 + jitter * i) for i, t in enumerate(bench["stats"]["data"])]
+        scale = wall * (floor if bench["extra_info"]["mode"] == "floor" else 1.0)
+        data = [t * scale * (1 + jitter * i) for i, t in enumerate(bench["stats"]["data"])]
         bench["stats"].update(data=data, median=sorted(data)[len(data) // 2])
         bench["extra_info"].update(measure="steps", round_cpu_s=[t * cpu / (0.8 * wall) for t in data])
     return files.load_bench(write(folder, name, doc))
@@ -95,6 +98,19 @@ def test_ab_measure_time_lets_the_clock_decide_within_one_stack(tmp_path):
     assert clock.interval.low <= 1.05 + 1e-9 and clock.interval.high >= 1.05 - 1e-9
     assert not fit(result, Quantity.WAITING).decides
     assert compare.compare(base, work).exit_code == ExitCode.OK, "the timed guard after counts: wall over CPU decides"
+
+
+def test_the_floors_clock_is_shown_and_never_decides(tmp_path):
+    base = side(tmp_path, "a", n=8)
+    moved = side(tmp_path, "f", n=8, floor=1.10)  # the fit as it was, the NumPy floor 1.10x on the clock
+    written = [{"A": [f.path for f in base], "B": [f.path for f in moved]}]
+    result = compare.judge_ab(written, guard=False, counting=False, policy=compare.Policy())
+    floor = next(v for v in result.paths if v.key.floor and v.quantity is Quantity.SECONDS)
+    assert floor.verdict is Verdict.SLOWER and not floor.decides, "shown with its verdict, not deciding"
+    assert fit(result, Quantity.SECONDS).verdict is Verdict.NO_CHANGE and result.exit_code == ExitCode.OK
+    slower = side(tmp_path, "s", n=8, wall=1.10)  # the fit 1.10x as well: it decides
+    written = [{"A": [f.path for f in base], "B": [f.path for f in slower]}]
+    assert compare.judge_ab(written, guard=False, counting=False, policy=compare.Policy()).exit_code == ExitCode.SLOWER
 
 
 def test_counts_of_two_stacks_do_not_block_when_the_clock_judges_them(tmp_path):

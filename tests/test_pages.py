@@ -15,7 +15,7 @@ from helpers import ROOT
 
 from mnist_ref import cli
 from mnist_ref.reporting import pages, stacks
-from mnist_ref.validation import calibration, harness
+from mnist_ref.validation import calibration, clock, harness
 from mnist_ref.validation import gate as gate_validation
 from mnist_ref.validation import steady as steady_validation
 from mnist_ref.validation import waiting as waiting_validation
@@ -38,9 +38,9 @@ def rendered_by(command: str) -> dict[Path, bytes]:
         if argv[2] == "mnist_ref.validation.stacks":
             versions = Path(argv[8]) if argv[7:8] == ["--versions"] else None
             return stacks.pages(Path(argv[4]), Path(argv[6]), command=command, versions=versions)
-        if argv[2] == "mnist_ref.validation.calibration":
-            return calibration.pages(Path(argv[4]), Path(argv[6]), command=command)
         module = {
+            "mnist_ref.validation.calibration": calibration,
+            "mnist_ref.validation.clock": clock,
             "mnist_ref.validation.gate": gate_validation,
             "mnist_ref.validation.harness": harness,
             "mnist_ref.validation.steady": steady_validation,

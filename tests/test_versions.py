@@ -7,7 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
-from mnist_ref.reporting import stacks, versions
+from mnist_ref.analysis import stacks as stack_study
+from mnist_ref.reporting import versions
 from mnist_ref.store.provenance import Provenance
 
 SAMPLE = Path(__file__).parent / "data" / "bench-sample.json"
@@ -156,7 +157,7 @@ def test_legacy_keras_without_tf_keras_says_what_to_install(monkeypatch):
         framework.keras.__wrapped__()  # uncached: the choice is made before anything is imported
 
 
-def _study(scales: dict[str, float], stalls: dict[str, tuple[int, int]] | None = None) -> stacks.StackStudy:
+def _study(scales: dict[str, float], stalls: dict[str, tuple[int, int]] | None = None) -> stack_study.StackStudy:
     """An interleaved study of 8 processes an env, each env's fit steps the same few values times its scale (the
     third decimal jittered so that two envs of one scale read as the same, not as identical); stalls: each env's
     stalled and total rounds by path."""
@@ -165,15 +166,15 @@ def _study(scales: dict[str, float], stalls: dict[str, tuple[int, int]] | None =
     for i, (env, scale) in enumerate(scales.items()):
         steps = [x * scale * (1 + 0.001 * i * (-1) ** k) for k, x in enumerate(base)]
         env_of = Provenance.of({"framework": {"backend": "tensorflow", "tensorflow": env, "keras": "3"}})
-        arms[env] = stacks.Arm(
+        arms[env] = stack_study.Arm(
             env, env_of, {"fit": steps}, {"fit": steps}, {}, None, None, None, tuple(range(1, 9)), stalls=stalls or {}
         )
-    return stacks.StackStudy(Path("stacks-versions"), arms, 8)
+    return stack_study.StackStudy(Path("stacks-versions"), arms, 8)
 
 
 def test_with_an_interleaved_study_the_page_gives_one_speed_answer(tmp_path, monkeypatch):
     study = _study({"tf215": 1.0, "tf216": 1.3, "tfkeras221": 1.0, "tf221": 1.3})
-    monkeypatch.setattr(stacks, "analyse", lambda folder: study)
+    monkeypatch.setattr(stack_study, "analyse", lambda folder: study)
     _four(tmp_path, k2="a" * 64)
     text = versions.render(tmp_path, ["tf215", "tf216", "tf221", "tfkeras221"], study=Path("stacks-versions"))
     assert "samples/s" not in text and "## Against the newest release" not in text and "## Correctness" in text
@@ -186,7 +187,7 @@ def test_with_an_interleaved_study_the_page_gives_one_speed_answer(tmp_path, mon
 
 def test_the_page_counts_each_versions_stalled_rounds(tmp_path, monkeypatch):
     study = _study({"tf220": 1.0, "tf221": 1.0}, stalls={"fit": (17, 88), "evaluate": (2, 40)})
-    monkeypatch.setattr(stacks, "analyse", lambda folder: study)
+    monkeypatch.setattr(stack_study, "analyse", lambda folder: study)
     _four(tmp_path, k2="a" * 64)
     text = versions.render(tmp_path, ["tf215", "tf216", "tf221", "tfkeras221"], study=Path("stacks-versions"))
     assert "median of its 11 fit rounds moves only when 6 of them stall" in text

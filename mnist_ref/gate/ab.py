@@ -200,6 +200,40 @@ def _command(a: Arm, json_path: Path) -> list[str]:
     ]
 
 
+def _run_group(group: list[tuple[int, Arm]], out_dir: Path, env: dict[str, str]) -> list[tuple[str, Path]]:
+    """One group of processes at once, each writing out_dir/<arm>/run-<i>.json and .log: (arm, JSON) of each; a
+    failed process, or one that wrote no JSON, is a ConfigError naming its log."""
+    paths = []
+    for index, a in group:
+        folder = out_dir / a.name
+        folder.mkdir(parents=True, exist_ok=True)
+        paths.append((folder / f"run-{index}.json", folder / f"run-{index}.log"))
+    logs = [open(log_path, "wb") for _, log_path in paths]
+    try:
+        codes = interrupts.run_children(
+            [
+                (_command(a, json_path), log, a.root)
+                for (_, a), (json_path, _), log in zip(group, paths, logs, strict=True)
+            ],
+            env=env,
+            timeout_s=PROCESS_TIMEOUT_S,
+        )
+    finally:
+        for log in logs:
+            log.close()
+    for (index, a), (json_path, log_path), code in zip(group, paths, codes, strict=True):
+        if code != 0:
+            raise ConfigError(
+                f"{a.name} run {index} failed (exit {code}): {cause(log_path)}; full output in {log_path}"
+            )
+        if not json_path.is_file():
+            raise ConfigError(
+                f"{a.name} run {index} ended (exit 0) without writing {json_path}: do --bench-args or --b-extra "
+                f"set their own --benchmark-json? full output in {log_path}"
+            )
+    return [(a.name, json_path) for (_, a), (json_path, _) in zip(group, paths, strict=True)]
+
+
 def run_interleaved(
     arms: list[Arm],
     *,
@@ -223,35 +257,8 @@ def run_interleaved(
     groups = [plan[i : i + together] for i in range(0, len(plan), together)]
     start, done = time.perf_counter(), 0
     for group in groups:
-        paths = []
-        for index, a in group:
-            folder = out_dir / a.name
-            folder.mkdir(parents=True, exist_ok=True)
-            paths.append((folder / f"run-{index}.json", folder / f"run-{index}.log"))
-        logs = [open(log_path, "wb") for _, log_path in paths]
-        try:
-            codes = interrupts.run_children(
-                [
-                    (_command(a, json_path), log, a.root)
-                    for (_, a), (json_path, _), log in zip(group, paths, logs, strict=True)
-                ],
-                env=env,
-                timeout_s=PROCESS_TIMEOUT_S,
-            )
-        finally:
-            for log in logs:
-                log.close()
-        for (index, a), (json_path, log_path), code in zip(group, paths, codes, strict=True):
-            if code != 0:
-                raise ConfigError(
-                    f"{a.name} run {index} failed (exit {code}): {cause(log_path)}; full output in {log_path}"
-                )
-            if not json_path.is_file():
-                raise ConfigError(
-                    f"{a.name} run {index} ended (exit 0) without writing {json_path}: do --bench-args or --b-extra "
-                    f"set their own --benchmark-json? full output in {log_path}"
-                )
-            written[a.name].append(json_path)
+        for name, path in _run_group(group, out_dir, env):
+            written[name].append(path)
         done += len(group)
         elapsed = time.perf_counter() - start
         left = elapsed / done * (len(plan) - done)

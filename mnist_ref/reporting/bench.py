@@ -15,6 +15,7 @@ from mnist_ref.store.files import PATHS, BenchFile, CaseKey, case_order, cells, 
 from mnist_ref.store.measured import Info, Measured, Runs
 from mnist_ref.store.measures import Measure
 from mnist_ref.store.schema import FLOOR_MODE
+from mnist_ref.store.session import Oracle
 
 
 def case_columns(key: CaseKey) -> list[str]:
@@ -219,6 +220,29 @@ def performance_tables(files: list[BenchFile]) -> list[str]:
     ]
 
 
+def _accuracy_clause(fits) -> str:
+    info = fits[0].info
+    return f"test accuracy {accuracy_cell(info.test_accuracy, diverged=bool(info.diverged))}, " + (
+        f"{'inside' if info.in_band else 'OUTSIDE'} the band {fmt(info.band, 'band')}" if info.band else "no band"
+    )
+
+
+def _weights_clause(fits) -> str:
+    if len(fits) < 2:
+        return ""
+    same = len({b.info.fingerprint for b in fits}) == 1
+    return "; the same weights in every process" if same else "; the weights DIFFER between processes"
+
+
+def _oracle_clause(files: list[BenchFile]) -> str:
+    verdicts = [f.session.oracle for f in files if f.session.oracle is not None]
+    if not verdicts:
+        return "the oracle was not checked"
+    if all(v.matches for v in verdicts):
+        return "one SGD step matches the NumPy reference of the book's math"
+    return "one SGD step DIFFERS from the NumPy reference of the book's math"
+
+
 def headline(files: list[BenchFile]) -> str:
     """One paragraph a reader can quote, every number from the files: the book's case (the CPU first), its speed
     against the book's printed speed, tuned and floor, accuracy, the oracle."""
@@ -237,31 +261,15 @@ def headline(files: list[BenchFile]) -> str:
         if len(fits) > 1
         else f"median of {fits[0].round_count} rounds, spread {spread_cell(case)}"
     )
-    others = []
-    for key, name in (
-        (book._replace(mode="tuned"), "tuned"),
-        (CaseKey("numpy", "cpu:0", BOOK_BATCH_SIZE, FLOOR_MODE), "the NumPy floor"),
-    ):
-        if key in cases and cases[key].median("fit"):
-            others.append(f"{name} {fmt(cases[key].median('fit'), 's')} s")
-    info = fits[0].info
-    accuracy = f"test accuracy {accuracy_cell(info.test_accuracy, diverged=bool(info.diverged))}, " + (
-        f"{'inside' if info.in_band else 'OUTSIDE'} the band {fmt(info.band, 'band')}" if info.band else "no band"
-    )
-    prints = {b.info.fingerprint for b in fits}
-    weights = (
-        ""
-        if len(fits) < 2
-        else ("; the same weights in every process" if len(prints) == 1 else "; the weights DIFFER between processes")
-    )
-    verdicts = [f.session.oracle for f in files if f.session.oracle is not None]
-    oracle = (
-        "the oracle was not checked"
-        if not verdicts
-        else "one SGD step matches the NumPy reference of the book's math"
-        if all(v.get("matches") for v in verdicts)
-        else "one SGD step DIFFERS from the NumPy reference of the book's math"
-    )
+    others = [
+        f"{name} {fmt(cases[key].median('fit'), 's')} s"
+        for key, name in (
+            (book._replace(mode="tuned"), "tuned"),
+            (CaseKey("numpy", "cpu:0", BOOK_BATCH_SIZE, FLOOR_MODE), "the NumPy floor"),
+        )
+        if key in cases and cases[key].median("fit")
+    ]
+    accuracy, weights, oracle = _accuracy_clause(fits), _weights_clause(fits), _oracle_clause(files)
     first = next(f for f in files if book in cells([f]))
     env = first.provenance
     versions = " / ".join(
@@ -371,13 +379,13 @@ def environment_lines(bench_file: BenchFile) -> list[str]:
     ]
 
 
-def oracle_line(verdict: dict | None) -> str:
+def oracle_line(verdict: Oracle | None) -> str:
     """Whether the session's stack computed one SGD step of the book's math (`mnist-ref oracle`)."""
     if verdict is None:
         return "not checked in this run"
-    if verdict.get("matches"):
+    if verdict.matches:
         return "one SGD step matches the NumPy reference of the book's math"
-    return "DIFFERS from the NumPy reference in " + ", ".join(verdict.get("differs") or ["?"])
+    return "DIFFERS from the NumPy reference in " + ", ".join(verdict.differs or ["?"])
 
 
 def overhead_line(files: list[BenchFile]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mnist_ref.gate import compare
 from mnist_ref.gate.compare import ALPHA, MIN_RUNS_FOR_RUN_LEVEL, Gate, PathVerdict, Quantity, Result, Verdict
 from mnist_ref.reporting.tables import fmt, table
 from mnist_ref.store.files import case_label
@@ -93,10 +94,8 @@ def summary_line(result: Result) -> str:
 
 def environment_rows(result: Result) -> list[list[str]]:
     """Environment fields side by side, marking the ones that differ."""
-    return [
-        [k, result.base_env[k], result.new_env[k], "" if result.base_env[k] == result.new_env[k] else "differs"]
-        for k in result.base_env
-    ]
+    base, new = compare.summary(result.base_env), compare.summary(result.new_env)
+    return [[k, base[k], new[k], "" if base[k] == new[k] else "differs"] for k in base]
 
 
 def findings_rows(result: Result) -> list[list[str]]:
@@ -203,7 +202,8 @@ def render_gate_markdown(gate: Gate, *, command: str, refresh: str) -> str:
         "",
         "Each verdict says its measure: instructions (work, counted under callgrind), wall/CPU (the timed guard: "
         "a step that waits), seconds (the clock). Within one stack the counts and wall/CPU decide and the clock is "
-        "shown; across stacks the clock decides and the others are shown.",
+        "shown; across stacks the clock decides and the others are shown. The NumPy floor's clock is a control of the "
+        "machine: shown, never deciding.",
         "",
     ]
     for what, result in gate.parts:

@@ -24,7 +24,7 @@ HEADERS = [
     "the gate against the run before",
 ]
 # Fields whose change the table names (the gate's environment summary).
-WATCHED = ("python", "numpy", "keras", "backend", "backend version", "cpu", "usable cores", "gpus", "measure")
+WATCHED = ("python", "numpy", "keras", "backend", "backend_version", "cpu", "usable_cores", "gpus", "measure")
 
 
 def ordered(files: list[BenchFile]) -> list[BenchFile]:
@@ -36,8 +36,11 @@ def changes(before: BenchFile | None, after: BenchFile) -> str:
     """The environment fields that differ from the run before ('first run' for the first)."""
     if before is None:
         return "first run"
-    old, new = compare.environment_summary(before), compare.environment_summary(after)
-    moved = [f"{k} {old[k]} -> {new[k]}" for k in WATCHED if old[k] != new[k]]
+    old, new = compare.side([before]), compare.side([after])
+    moved = [
+        f"{compare.LABELS[f]} {compare.shown(old, f)} -> {compare.shown(new, f)}"
+        for f in compare.differing(old, new, WATCHED)
+    ]
     return "; ".join(moved) or "nothing (same stack and machine)"
 
 

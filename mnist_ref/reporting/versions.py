@@ -7,6 +7,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+from mnist_ref.analysis import stacks as stack_study
 from mnist_ref.core.config import BOOK_BATCH_SIZE, DEFAULT_SEED
 from mnist_ref.gate.compare import SAME_MACHINE_THRESHOLDS
 from mnist_ref.gate.ratio import SAME_WITHIN
@@ -198,7 +199,7 @@ def newest_release(present: list[EnvResult]) -> EnvResult | None:
     return max(_tensorflow_releases(present) or present, key=_version_key) if present else None
 
 
-def keras_or_tensorflow(present: list[EnvResult], *, noise: float, study: stacks.StackStudy | None = None) -> str:
+def keras_or_tensorflow(present: list[EnvResult], *, noise: float, study: stack_study.StackStudy | None = None) -> str:
     """One sentence, from the data, on the 2.15 -> 2.16 step (Keras 2 -> 3 and a new TensorFlow at once): did
     TensorFlow or Keras move the weights and the speed? Keras 2 on a newer TensorFlow (tf-keras) separates
     them. noise: the time ratio two separate runs of unchanged code reach on this machine; smaller speed
@@ -251,7 +252,7 @@ KERAS_OR_TENSORFLOW = (
 )
 
 
-def _interleaved_speed_clause(study: stacks.StackStudy, *, tf: str) -> str:
+def _interleaved_speed_clause(study: stack_study.StackStudy, *, tf: str) -> str:
     """The fit's speed on the 2.15 -> 2.16 question from the interleaved study, each ratio with its interval, and which
     of Keras and TensorFlow moved it (an interval that excludes 1)."""
     ratios = {}
@@ -262,7 +263,7 @@ def _interleaved_speed_clause(study: stacks.StackStudy, *, tf: str) -> str:
             or not (study.arms[a].per_step.get("fit") and study.arms[b].per_step.get("fit"))
         ):
             return "speed: the interleaved study lacks an env of this question (tf215, tf216, tfkeras221, tf221)"
-        ratios[what] = stacks.timed_ratio(study.arms[a], study.arms[b], "fit")
+        ratios[what] = stack_study.timed_ratio(study.arms[a], study.arms[b], "fit")
     moved = [
         name
         for name, (what, _, _) in (("Keras", KERAS_OR_TENSORFLOW[1]), ("TensorFlow", KERAS_OR_TENSORFLOW[2]))
@@ -298,7 +299,7 @@ def _speed_clause(
     )
 
 
-def _interleaved_section(result: stacks.StackStudy) -> list[str]:
+def _interleaved_section(result: stack_study.StackStudy) -> list[str]:
     """The speed of every env from the interleaved study: per path, the median time a step and the ratio to the newest
     release with its 95% interval."""
     env = next(iter(result.arms.values())).env
@@ -313,15 +314,16 @@ def _interleaved_section(result: stacks.StackStudy) -> list[str]:
             f"{c.ratio.n_a} / {c.ratio.n_b}{' paired' if c.ratio.paired else ''}",
             c.answer.value,
         ]
-        for c in stacks.consecutive_changes(result)
+        for c in stack_study.consecutive_changes(result)
     ]
     return [
         "## Speed, interleaved (95% intervals)",
         "",
-        f"`python -m mnist_ref.validation.stacks collect` ran {result.cycles} processes of every env, one at a time, "
+        f"`python -m mnist_ref.validation.stacks collect` ran {result.cycles} processes of every env"
+        f"{result.added_clause()}, one at a time, "
         f"the order rotated every cycle, on {env.machine}: `--bench-measure steps` (book mode, batch "
         f"{BOOK_BATCH_SIZE}, CPU, all cores, 300 steps a round). Each cell: the median over processes of each process' "
-        f"median time a step, and its ratio to {stacks.NEWEST}, the Hodges-Lehmann estimate with its exact 95% "
+        f"median time a step, and its ratio to {stack_study.NEWEST}, the Hodges-Lehmann estimate with its exact 95% "
         "interval (`mnist_ref/gate/ratio.py`; '~': the interval spans 1)."
         + (
             " The last column: instructions a fit step, counted under callgrind, where "
@@ -348,9 +350,9 @@ def _interleaved_section(result: stacks.StackStudy) -> list[str]:
     ]
 
 
-def _stalls(result: stacks.StackStudy) -> list[str]:
+def _stalls(result: stack_study.StackStudy) -> list[str]:
     """How often each env's rounds stalled, and why a process' median stands."""
-    fit_rounds = stacks.rounds_a_process(result, "fit")
+    fit_rounds = stack_study.rounds_a_process(result, "fit")
     if fit_rounds is None:
         return []
     return [
@@ -437,7 +439,7 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False, s
     machines = sorted(
         {f"{env.cpu} ({env.usable_cores} cores)" for env in (Provenance.of(r.run["environment"]) for r in present)}
     )
-    interleaved = stacks.analyse(study) if study is not None else None
+    interleaved = stack_study.analyse(study) if study is not None else None
     return "\n".join(
         [
             "# The book's model across TensorFlow versions",
@@ -455,7 +457,11 @@ def render(results_dir: Path, envs: list[str], *, allow_partial: bool = False, s
 
 
 def _correctness(
-    rows: list[list[str]], present: list[EnvResult], machines: list[str], newest_tf: str, interleaved: stacks.StackStudy
+    rows: list[list[str]],
+    present: list[EnvResult],
+    machines: list[str],
+    newest_tf: str,
+    interleaved: stack_study.StackStudy,
 ) -> list[str]:
     """With the interleaved study: correctness from the tox runs, and no second speed answer."""
     measured = [r for r in rows if any(r[2:])]

@@ -104,6 +104,30 @@ class Injections:
 
 
 @dataclasses.dataclass(frozen=True)
+class Oracle:
+    """What the session's oracle check said (`mnist-ref oracle`): whether one SGD step of its stack matches the NumPy
+    reference of the book's math, and in what it differs; the record as written."""
+
+    record: dict
+
+    @classmethod
+    def of(cls, block) -> Oracle | None:
+        return cls(block) if isinstance(block, dict) else None
+
+    @property
+    def matches(self) -> bool:
+        return self.record.get("matches") is True
+
+    @property
+    def failed(self) -> bool:
+        return self.record.get("matches") is False
+
+    @property
+    def differs(self) -> list[str]:
+        return list(self.record.get("differs") or [])
+
+
+@dataclasses.dataclass(frozen=True)
 class Session:
     """A bench session's block, typed."""
 
@@ -119,7 +143,7 @@ class Session:
     injections: Injections = Injections()
     measure: dict | None = None  # {name, unit, ...}; None in files written before the field: seconds
     ab_session: str | None = None
-    oracle: dict | None = None
+    oracle: Oracle | None = None
     contention: Contention = Contention()
 
     @property
@@ -130,11 +154,7 @@ class Session:
     @property
     def oracle_failed(self) -> bool:
         """Whether the session's own oracle check said its stack does not compute the book's math."""
-        return isinstance(self.oracle, dict) and self.oracle.get("matches") is False
-
-    @property
-    def oracle_differs(self) -> list[str]:
-        return list(self.oracle.get("differs") or []) if isinstance(self.oracle, dict) else []
+        return self.oracle is not None and self.oracle.failed
 
     @classmethod
     def of(cls, block: dict) -> Session:
@@ -157,7 +177,7 @@ class Session:
             injections=injections,
             measure=get("measure"),
             ab_session=get("ab_session"),
-            oracle=get("oracle"),
+            oracle=Oracle.of(get("oracle")),
             contention=Contention(get("contention")),
         )
 
@@ -176,6 +196,6 @@ class Session:
             **{key: getattr(self.injections, name) for name, key in Injections.FIELDS},
             "measure": self.measure,
             "ab_session": self.ab_session,
-            "oracle": self.oracle,
+            "oracle": None if self.oracle is None else self.oracle.record,
             "contention": self.contention.record,
         }

@@ -1,44 +1,42 @@
-"""Calibrating the clock across processes, and validating the timed-ratio estimator (gate/ratio.py) against slowdowns of
-known size, from one interleaved pool of identical code.
+"""Calibrating the clock across processes: how far processes of identical code spread in each setting, from one
+interleaved pool; the same pool's arms made slower by a known amount validate the estimator (validation/clock.py).
 
     python -m mnist_ref.validation.calibration collect --cycles 16 --out-dir results/calibration
+    python -m mnist_ref.validation.calibration analyse results/calibration --out results/calibration.md
     python -m mnist_ref.validation.calibration collect --cycles 29 --arms default default-b wait1.03 wait1.05 wait1.10 \
         --out-dir results/clock-validation
-    python -m mnist_ref.validation.calibration analyse results/calibration --validation results/clock-validation \
-        --out results/calibration.md
 
 collect: every arm's timed-guard process (`--bench-measure steps`: the book's batch-32 fit, evaluate and predict on the
-CPU, 300 steps a round), one at a time, in rounds (cycles): each cycle runs every arm once, in a fresh random order
-(seeded). The arms are one code in several settings, and the same code made slower by a known amount:
+CPU, 300 steps a round), one at a time, in rounds (cycles): each cycle runs every arm once (or those named), in a fresh
+random order (seeded). The arms are one code in several settings, and the same code made slower by a known amount:
 
 - default, default-b: TensorFlow's own threads (two identical arms: the A/A);
 - intra2: TF_NUM_INTRAOP_THREADS=2, TF_NUM_INTEROP_THREADS=1; threads1: both 1;
-- fitonly: `-k fit --bench-fit-rounds 16` (four times the fit a process measures);
+- fitonly: `-k fit --bench-fit-rounds 16` (more of the fit a process measures);
 - wait1.03, wait1.05, wait1.10: the default arm with `--bench-inject-wait F`, every step waiting F - 1 times its own
   duration (the wait owed carried from sleep to sleep, so a round is F times as long to within one sleep's overshoot).
 
 The rules, fixed before the runs (RULES below, committed with this file before any process was collected):
 - cycle 1 is a warm-up of the machine and is discarded, for every arm;
-- per process, each path's median round; the ratio of two arms is gate.ratio.ratio() in its paired form (the two arms'
-  processes of one cycle are a pair), exact 95%;
-- a ratio "differs" where its interval excludes 1, and is "the same" within +-3% where it lies inside [1/1.03, 1.03];
-- each level is judged at each budget (processes a side: 8, `ab`'s 16, the versions study's 20) in COMPARISONS
-  comparisons of that many cycles drawn from the usable cycles at random (seeded; the pool allows at most one or two
-  disjoint sets, so the draws overlap); truth is 1 for the A/A and F for waitF;
+- per process, each path's median round;
 - the spread of a setting is 1.4826 x the MAD of its log process medians (gate.ratio.spread), and its correlation
   within a cycle is Spearman's between that arm's and default's log medians over the usable cycles.
+The validation's rules (levels, budgets, the estimator) are clock.RULES.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import statistics
 import sys
 from pathlib import Path
 
 from mnist_ref.gate import ab
+from mnist_ref.gate.ratio import spread
 from mnist_ref.plumbing.checkout import CHECKOUT
-from mnist_ref.plumbing.errors import ConfigError
+from mnist_ref.plumbing.errors import ConfigError, ReportError
+from mnist_ref.reporting.tables import provenance, table
 from mnist_ref.store import files
 from mnist_ref.store.measures import Measure
 from mnist_ref.validation import study
@@ -53,16 +51,6 @@ class Rules:
     """What the analysis does, fixed before the runs."""
 
     warmup_cycles: int = 1
-    same_within: float = 0.03
-    budgets: tuple[int, ...] = (8, 16, 20)  # processes a side
-    comparisons: int = 20
-    seed: int = 34
-    levels: tuple[tuple[str, str, float], ...] = (
-        ("A/A", "default-b", 1.0),
-        ("1.03x wait", "wait1.03", 1.03),
-        ("1.05x wait", "wait1.05", 1.05),
-        ("1.10x wait", "wait1.10", 1.10),
-    )
     settings: tuple[str, ...] = ("default", "default-b", "intra2", "threads1", "fitonly")
 
 
@@ -120,25 +108,21 @@ def collect(out_dir: Path, *, cycles: int, names: list[str] | None = None) -> No
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser, sub = study.parser(PROG, cycles=16)
+def _options(sub) -> dict:
     sub.choices["collect"].add_argument("--arms", nargs="+", default=None, help="the arms to run (default: all)")
-    args = parser.parse_args(argv)
+    return {}
 
-    def body() -> None:
-        if args.command == "collect":
-            collect(args.out_dir, cycles=args.cycles, names=args.arms)
-        else:
-            import shlex
 
-            from mnist_ref.plumbing import atomic
-            from mnist_ref.plumbing.checkout import portable
-
-            command = portable(f"python -m {PROG} " + shlex.join(sys.argv[1:] if argv is None else argv))
-            for path in atomic.write_many(pages(args.folder, args.out, command=command)):
-                print(f"wrote {path}")
-
-    return study.main("calibration study", body)
+def main(argv: list[str] | None = None) -> int:
+    return study.main(
+        PROG,
+        "calibration study",
+        argv,
+        cycles=16,
+        collect=lambda args: collect(args.out_dir, cycles=args.cycles, names=args.arms),
+        pages=study.one_page(render),
+        options=_options,
+    )
 
 
 # --- analyse: the pool read back into numbers ---------------------------------------------------------------------
@@ -148,13 +132,40 @@ PATHS = ("fit", "evaluate", "predict", "predict_one")
 
 @dataclasses.dataclass(frozen=True)
 class Process:
-    """One process of the pool: its cycle, each path's median round (seconds), and its machine covariates."""
+    """One process of the pool: its cycle, each path's median round (seconds) and rounds, its machine covariates."""
 
     cycle: int
     medians: dict[str, float]
+    rounds: dict[str, int]
     steal_share: float | None
     probe_s: float | None
-    wall_s: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """A pool read back: arm -> cycle -> its process, the cycles every arm named completed after the warm-up, a
+    process's wall time and the machine."""
+
+    folder: Path
+    processes: dict[str, dict[int, Process]]
+    cycles: int
+    usable: tuple[int, ...]
+    process_wall_s: float
+    environment: object  # store.provenance.Provenance of the pool
+
+    def medians(self, arm: str, path: str, cycles) -> list[float]:
+        return [self.processes[arm][c].medians[path] for c in cycles]
+
+    def generated_by(self, command: str, *, prog: str) -> str:
+        """The page's provenance: the command that wrote it, the pool's folder and how it was collected, the machine."""
+        return (
+            f"Generated by `{command}` from the bench JSON under `{self.folder.name}/` (collected with `python -m "
+            f"{prog} collect`). Machine: {self.environment.machine}; Python {self.environment.python}."
+        )
+
+    def rounds_a_process(self, path: str, arm: str = "default") -> int:
+        """How many rounds of a path each process of an arm timed (the most, where its processes differ)."""
+        return max(p.rounds.get(path, 0) for p in self.processes[arm].values())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,49 +181,26 @@ class Setting:
 
 
 @dataclasses.dataclass(frozen=True)
-class Level:
-    """One known truth judged in repeated comparisons of PER_ARM cycles, and once on the whole pool."""
-
-    name: str
-    arm: str
-    truth: float
-    path: str
-    ratios: tuple  # gate.ratio.Ratio of each comparison
-    whole: object  # gate.ratio.Ratio on every usable cycle
-
-    @property
-    def coverage(self) -> float:
-        return sum(r.low <= self.truth <= r.high for r in self.ratios) / len(self.ratios)
-
-    @property
-    def different(self) -> float:
-        return sum(r.low > 1 or r.high < 1 for r in self.ratios) / len(self.ratios)
-
-    @property
-    def median_half_width(self) -> float:
-        return statistics.median(r.half_width for r in self.ratios)
-
-
-@dataclasses.dataclass(frozen=True)
 class Calibration:
-    folder: Path
+    pool: Pool
     rules: Rules
-    cycles: int
-    usable: tuple[int, ...]
     settings: tuple[Setting, ...]
-    levels: tuple[Level, ...]
-    process_wall_s: float
     covariates: dict[str, float | None]  # name -> Spearman with default's fit over its processes
-    environment: object  # store.provenance.Provenance of the pool
 
 
 def _process(f, cycle: int) -> Process:
-    medians = {m.path: m.median for m in f.measured if not m.key.floor}
+    timed = [m for m in f.measured if not m.key.floor]
     record = f.session.contention
-    return Process(cycle, medians, record.get("steal_share"), record.get("probe_start_s"), record.get("wall_s"))
+    return Process(
+        cycle,
+        {m.path: m.median for m in timed},
+        {m.path: m.round_count for m in timed},
+        record.get("steal_share"),
+        record.get("probe_start_s"),
+    )
 
 
-def _spearman(x, y) -> float | None:
+def spearman(x, y) -> float | None:
     from scipy.stats import spearmanr
 
     if len(x) < 4 or len(set(x)) < 2 or len(set(y)) < 2:
@@ -220,21 +208,27 @@ def _spearman(x, y) -> float | None:
     return float(spearmanr(x, y).statistic)
 
 
-def read_pool(folder: Path) -> dict[str, dict[int, Process]]:
-    """arm -> cycle -> its process."""
+def read_pool(folder: Path, arms: tuple[str, ...], *, warmup_cycles: int, least: int) -> Pool:
+    """The named arms' processes of a pool; refused in one line where an arm is missing or fewer than `least` cycles
+    are complete after the warm-up."""
     runs = study.runs(folder)
-    return {
-        arm: {int(f.path.stem.split("-")[1]): _process(f, int(f.path.stem.split("-")[1])) for f in found}
-        for arm, found in runs.items()
+    missing = [a for a in arms if a not in runs]
+    if missing:
+        raise ReportError(f"{folder}: no runs of {', '.join(missing)}; collect the pool first (the collect command)")
+    processes = {
+        arm: {int(f.path.stem.split("-")[1]): _process(f, int(f.path.stem.split("-")[1])) for f in runs[arm]}
+        for arm in arms
     }
+    cycles = max(max(c) for c in processes.values())
+    usable = tuple(c for c in range(warmup_cycles + 1, cycles + 1) if all(c in processes[a] for a in arms))
+    if len(usable) < least:
+        raise ReportError(f"{folder}: {len(usable)} complete cycles after the warm-up; the rules need {least}")
+    return Pool(folder, processes, cycles, usable, _process_wall_s(runs), runs[arms[0]][0].provenance)
 
 
-def _setting(
-    name: str, processes: dict[int, Process], usable: tuple[int, ...], default_fit: list[float], rules: Rules
-) -> Setting:
-    from mnist_ref.gate.ratio import spread
-
-    procs = [processes[c] for c in usable]
+def _setting(name: str, pool: Pool, default_fit: list[float], rules: Rules) -> Setting:
+    processes = pool.processes[name]
+    procs = [processes[c] for c in pool.usable]
     fits = [p.medians["fit"] for p in procs]
     later = statistics.median(fits)
     first = processes.get(1)
@@ -243,82 +237,35 @@ def _setting(
         next(a.label for a in ARMS if a.name == name),
         later,
         {p: spread([q.medians[p] for q in procs]) for p in PATHS if all(p in q.medians for q in procs)},
-        None if name == "default" else _spearman(default_fit, fits),
+        None if name == "default" else spearman(default_fit, fits),
         first.medians["fit"] / later if first and rules.warmup_cycles else None,
     )
 
 
 def analyse(folder: Path, rules: Rules = RULES) -> Calibration:
-    """The pool read back under the rules: every setting's spread and correlation, every level's comparisons."""
-    import random
-
-    from mnist_ref.gate.ratio import ratio
-    from mnist_ref.plumbing.errors import ReportError
-
-    pool = read_pool(folder)
-    missing = [a.name for a in ARMS if a.name not in pool]
-    if missing:
-        raise ReportError(f"{folder}: no runs of {', '.join(missing)}; collect the pool first (the collect command)")
-    cycles = max(max(c) for c in pool.values())
-    usable = tuple(c for c in range(rules.warmup_cycles + 1, cycles + 1) if all(c in pool[a.name] for a in ARMS))
-    if len(usable) < rules.per_arm:
-        raise ReportError(f"{folder}: {len(usable)} complete cycles after the warm-up; the rules need {rules.per_arm}")
-    default_fit = [pool["default"][c].medians["fit"] for c in usable]
-    settings = [_setting(name, pool[name], usable, default_fit, rules) for name in rules.settings]
-    rng = random.Random(rules.seed)
-    draws = [sorted(rng.sample(usable, rules.per_arm)) for _ in range(rules.comparisons)]
-    levels = []
-    for name, arm, truth in rules.levels:
-        for path in ("fit", "evaluate", "predict"):
-
-            def pair(chosen, path=path, arm=arm):
-                return (
-                    [pool["default"][c].medians[path] for c in chosen],
-                    [pool[arm][c].medians[path] for c in chosen],
-                )
-
-            levels.append(
-                Level(
-                    name,
-                    arm,
-                    truth,
-                    path,
-                    tuple(ratio(*pair(d), paired=True) for d in draws),
-                    ratio(*pair(usable), paired=True),
-                )
-            )
-    default = [pool["default"][c] for c in usable]
+    """The pool read back under the rules: every setting's spread and correlation with default, and the covariates."""
+    pool = read_pool(folder, tuple(a.name for a in ARMS), warmup_cycles=rules.warmup_cycles, least=4)
+    default_fit = pool.medians("default", "fit", pool.usable)
+    default = [pool.processes["default"][c] for c in pool.usable]
     covariates = {
-        "hypervisor steal": _spearman([p.steal_share or 0 for p in default], default_fit),
-        "NumPy probe at the start": _spearman([p.probe_s or 0 for p in default], default_fit),
+        "hypervisor steal": spearman([p.steal_share or 0 for p in default], default_fit),
+        "NumPy probe at the start": spearman([p.probe_s or 0 for p in default], default_fit),
     }
-    runs = study.runs(folder)
-    return Calibration(
-        folder,
-        rules,
-        cycles,
-        usable,
-        tuple(settings),
-        tuple(levels),
-        _process_wall_s(runs),
-        covariates,
-        runs["default"][0].provenance,
-    )
+    settings = tuple(_setting(name, pool, default_fit, rules) for name in rules.settings)
+    return Calibration(pool, rules, settings, covariates)
 
 
 def _process_wall_s(runs: dict) -> float:
     """A process's wall time, start-up included: the median gap between consecutive processes' end times (datetime)."""
-    import datetime
-
     ends = sorted(datetime.datetime.fromisoformat(f.datetime) for found in runs.values() for f in found if f.datetime)
     gaps = [(b - a).total_seconds() for a, b in zip(ends, ends[1:], strict=False)]
     return statistics.median(gaps) if gaps else float("nan")
 
 
-# --- render: the two pages, from the numbers ------------------------------------------------------------------------
+# --- render: the page, from the numbers -----------------------------------------------------------------------------
 
 
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
     return "" if x is None else f"{100 * x:.1f}%"
 
 
@@ -326,15 +273,11 @@ def _corr(x: float | None) -> str:
     return "" if x is None else f"{x:+.2f}"
 
 
-def fit_levels(result: Calibration) -> list[Level]:
-    return [lv for lv in result.levels if lv.path == "fit"]
-
-
-def calibration_headline(result: Calibration) -> str:
+def headline(result: Calibration) -> str:
     by = {s.name: s for s in result.settings}
     default = by["default"]
     others = ", ".join(
-        f"{s.name} {_pct(s.spread['fit'])}" for s in result.settings if s.name not in ("default", "default-b")
+        f"{s.name} {pct(s.spread['fit'])}" for s in result.settings if s.name not in ("default", "default-b")
     )
     firsts = [s.first_cycle for s in result.settings if s.first_cycle]
     first = (
@@ -343,21 +286,21 @@ def calibration_headline(result: Calibration) -> str:
         else ""
     )
     return (
-        f"Between processes of identical code, the fit's spread is {_pct(default.spread['fit'])} on TensorFlow's own "
-        f"threads (default-b {_pct(by['default-b'].spread['fit'])}; {others}), and processes of one cycle correlate "
+        f"Between processes of identical code, the fit's spread is {pct(default.spread['fit'])} on TensorFlow's own "
+        f"threads (default-b {pct(by['default-b'].spread['fit'])}; {others}), and processes of one cycle correlate "
         f"{_corr(by['default-b'].correlation)} (default against default-b).{first}"
     )
 
 
-def render_calibration(result: Calibration, *, command: str) -> str:
-    from mnist_ref.reporting.tables import provenance, table
-
+def render(folder: Path, *, command: str) -> str:
+    result = analyse(folder)
+    pool = result.pool
     rows = [
         [
             s.name,
             s.label,
             f"{s.fit_median_s:.3f}",
-            *(_pct(s.spread.get(p)) for p in ("fit", "evaluate", "predict")),
+            *(pct(s.spread.get(p)) for p in ("fit", "evaluate", "predict")),
             _corr(s.correlation),
             "" if s.first_cycle is None else f"{s.first_cycle:.2f}x",
         ]
@@ -367,11 +310,12 @@ def render_calibration(result: Calibration, *, command: str) -> str:
     lines = [
         "# Calibration: how far processes of identical code spread",
         "",
-        calibration_headline(result),
+        headline(result),
         "",
-        f"One pool, {len(ARMS)} arms, {result.cycles} cycles; each cycle ran every arm once, one process at a time, in "
-        f"a fresh random order. Cycles {result.usable[0]}-{result.usable[-1]} are used ({len(result.usable)} a "
-        "setting; cycle 1 warmed the machine up and is left out, as the rules fixed before the runs say). Spread: "
+        f"One pool, {len(ARMS)} arms, {pool.cycles} cycles; each cycle ran every arm once, one process at a time, in "
+        f"a fresh random order. Cycles {pool.usable[0]}-{pool.usable[-1]} are used ({len(pool.usable)} a "
+        "setting; cycle 1 warmed the machine up and is left out, as the rules fixed before the runs say). A process "
+        f"timed {pool.rounds_a_process('fit')} fit rounds. Spread: "
         "1.4826 x the MAD of the log process medians (about a standard deviation: 0.05 is 5%). Correlation: "
         "Spearman's, between the setting's and default's fit over the same cycles (a high value is drift the cycles "
         "share, which pairing by cycle cancels).",
@@ -399,104 +343,7 @@ def render_calibration(result: Calibration, *, command: str) -> str:
         "size ([clock-validation.md](clock-validation.md) validates the default).",
         "",
     ]
-    return "\n".join(
-        lines
-        + provenance(
-            f"Generated by `{command}` from the bench JSON under `{result.folder.name}/` (collected with `python -m "
-            f"{PROG} collect`). Machine: {result.environment.machine}; Python {result.environment.python}."
-        )
-    )
-
-
-def validation_headline(result: Calibration) -> str:
-    fits = fit_levels(result)
-    aa = next(lv for lv in fits if lv.truth == 1.0)
-    known = [lv for lv in fits if lv.truth != 1.0]
-    minutes = 2 * result.rules.per_arm * result.process_wall_s / 60
-    return (
-        f"At {result.rules.per_arm} processes a side, paired by cycle (about {minutes:.0f} minutes of machine), the "
-        "fit's 95% interval held the truth in "
-        f"{min(lv.coverage for lv in fits):.0%}-{max(lv.coverage for lv in fits):.0%} of {result.rules.comparisons} "
-        f"comparisons per level, called the A/A different in {aa.different:.0%}, and was "
-        f"+-{100 * statistics.median([lv.median_half_width for lv in fits]):.1f}% wide (median); it called "
-        + ", ".join(f"the {lv.name} different in {lv.different:.0%}" for lv in known)
-        + "."
-    )
-
-
-def render_validation(result: Calibration, *, command: str) -> str:
-    from mnist_ref.reporting.tables import provenance, table
-
-    same = result.rules.same_within
-    rows = [
-        [
-            lv.name,
-            lv.path,
-            f"{lv.truth:.2f}",
-            f"{lv.coverage:.0%}",
-            f"{lv.different:.0%}",
-            f"+-{100 * lv.median_half_width:.1f}%",
-            lv.whole.cell(),
-            lv.whole.sentence(same).split(" (")[0],
-        ]
-        for lv in result.levels
-    ]
-    lines = [
-        "# Validation: the timed ratio against slowdowns of known size",
-        "",
-        validation_headline(result),
-        "",
-        "The estimator (`mnist_ref/gate/ratio.py`): per process the median round of each path; the ratio of two arms "
-        "is the Hodges-Lehmann estimate of the shift in log medians, with its exact distribution-free 95% interval, "
-        "in the paired (Wilcoxon signed-rank) form, the two arms' processes of one cycle being a pair. The truth: 1 "
-        "for two identical arms (A/A); F for an arm whose every step waits F - 1 times its own duration "
-        "(`--bench-inject-wait F`, exact over a round to within one sleep's overshoot). Each level was judged in "
-        f"{result.rules.comparisons} comparisons of {result.rules.per_arm} cycles drawn at random from the "
-        f"{len(result.usable)} usable ones (seed {result.rules.seed}; the pool holds one disjoint set, so the draws "
-        f"overlap), and once on all {len(result.usable)}. 'Different': the interval excludes 1; 'the same': it lies "
-        f"within +-{100 * same:.0f}%. Rules fixed before the runs (`mnist_ref/validation/calibration.py`).",
-        "",
-        table(
-            rows,
-            [
-                "level",
-                "path",
-                "truth",
-                "interval held the truth",
-                "called different",
-                "median half-width",
-                f"all {len(result.usable)} cycles",
-                "answer",
-            ],
-            label_columns=2,
-        ),
-        "",
-        f"A process takes about {result.process_wall_s:.0f} s here, start-up included.",
-        "",
-    ]
-    return "\n".join(
-        lines
-        + provenance(
-            f"Generated by `{command}` from the bench JSON under `{result.folder.name}/` (collected with `python -m "
-            f"{PROG} collect`). Machine: {result.environment.machine}; Python {result.environment.python}."
-        )
-    )
-
-
-def pages(folder: Path, out: Path, *, command: str) -> dict[Path, bytes]:
-    """calibration.md at out and clock-validation.md beside it, with the index."""
-    from mnist_ref.plumbing import atomic
-    from mnist_ref.reporting import index
-
-    validation_out = out.parent / "clock-validation.md"
-    index.with_index([(out, b""), (validation_out, b"")])
-    result = analyse(folder)
-    return index.with_index(
-        [
-            (out, atomic.encode(render_calibration(result, command=command))),
-            (validation_out, atomic.encode(render_validation(result, command=command))),
-        ]
-    )
+    return "\n".join(lines + provenance(pool.generated_by(command, prog=PROG)))
 
 
 if __name__ == "__main__":

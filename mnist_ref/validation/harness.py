@@ -165,16 +165,14 @@ def render(folder: Path, *, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, _ = study.parser(PROG, cycles=10)
-    args = parser.parse_args(argv)
-
-    def body() -> None:
-        if args.command == "collect":
-            collect(args.out_dir, cycles=args.cycles)
-        else:
-            study.write_page(PROG, argv, args, render)
-
-    return study.main("harness-cost study", body)
+    return study.main(
+        PROG,
+        "harness-cost study",
+        argv,
+        cycles=10,
+        collect=lambda args: collect(args.out_dir, cycles=args.cycles),
+        pages=study.one_page(render),
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ whether an instruction count agrees with the clock on each question; and where a
     python -m mnist_ref.validation.stacks collect --cycles 5 --out-dir results/stacks          # every arm
     python -m mnist_ref.validation.stacks collect --cycles 20 --arms tf215 ... tfnightly --out-dir
     results/stacks-versions
+    python -m mnist_ref.validation.stacks add results/stacks-versions --arms tf215 tf216 --cycles 20
     python -m mnist_ref.validation.stacks analyse results/stacks --out results/validity.md --versions
     results/stacks-versions
     mnist-ref versions results/tox --envs ... --study results/stacks-versions                   # tf-versions.md's speed
@@ -21,16 +22,16 @@ questions between two TensorFlow envs are timed in that study (more processes a 
 from __future__ import annotations
 
 import dataclasses
-import shlex
 import sys
 from pathlib import Path
 
+from mnist_ref.analysis.stacks import VERSION_ENVS
 from mnist_ref.gate import ab
-from mnist_ref.plumbing.checkout import CHECKOUT, portable
+from mnist_ref.plumbing.checkout import CHECKOUT
 from mnist_ref.plumbing.errors import ConfigError
 from mnist_ref.reporting import stacks
-from mnist_ref.reporting.stacks import VERSION_ENVS
 from mnist_ref.store import files
+from mnist_ref.store.files import runs_by_arm
 from mnist_ref.store.measures import Measure
 from mnist_ref.validation import study
 
@@ -133,8 +134,30 @@ def collect(out_dir: Path, *, cycles: int, names: list[str] | None, phases: list
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser, sub = study.parser(PROG, cycles=5)
+def add(folder: Path, *, cycles: int, names: list[str], toxworkdir: Path) -> None:
+    """More cycles of some arms of a collected study, into its folder under its session, numbered on from its last
+    cycle (Pinpoint's way: processes added where an interval is still too wide); those arms interleave with each other
+    only, so a ratio between one of them and another arm pairs on the cycles both ran."""
+    ab.check_repeats(cycles, guard=0, option="--cycles")
+    timed = folder / "timed"
+    found = runs_by_arm(timed) if timed.is_dir() else {}
+    missing = [n for n in names if n not in found]
+    if not found or missing:
+        raise ConfigError(
+            f"{folder}: no timed runs of {', '.join(missing or names)}; add cycles to arms the study collected "
+            f"({', '.join(found) or 'none'})"
+        )
+    sessions = {str(f.session.ab_session) for files in found.values() for f in files}
+    if len(sessions) != 1:
+        raise ConfigError(f"{folder}: its runs come from {len(sessions)} collections; add cycles to one study's folder")
+    last = max(int(f.path.stem.split("-")[1]) for files in found.values() for f in files)
+    arms = bench_arms(arms_for(names), counted=False, toxworkdir=toxworkdir)
+    ab.run_interleaved(
+        arms, repeats=cycles, first=last + 1, out_dir=timed, session=sessions.pop(), rotate=True, together=1
+    )
+
+
+def _options(sub) -> dict:
     sub.choices["collect"].add_argument("--arms", nargs="+", default=None, help="the arms to run (default: all)")
     sub.choices["collect"].add_argument(
         "--phases", nargs="+", choices=("timed", "counted"), default=["timed", "counted"]
@@ -146,17 +169,30 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="a versions study's folder: validity's questions between TensorFlow envs timed there",
     )
-    args = parser.parse_args(argv)
+    more = sub.add_parser("add", help="more cycles of some arms, into a collected study's folder")
+    more.add_argument("folder", type=Path)
+    more.add_argument("--arms", nargs="+", required=True)
+    more.add_argument("--cycles", type=int, required=True)
+    more.add_argument("--toxworkdir", type=Path, default=CHECKOUT / ".tox")
 
-    def body() -> None:
-        if args.command == "collect":
-            collect(args.out_dir, cycles=args.cycles, names=args.arms, phases=args.phases, toxworkdir=args.toxworkdir)
-        else:
-            command = portable(f"python -m {PROG} " + shlex.join(sys.argv[1:] if argv is None else argv))
-            for path in stacks.write_pages(args.folder, args.out, command=command, versions=args.versions):
-                print(f"wrote {path}")
+    def add_command(args) -> None:
+        add(args.folder, cycles=args.cycles, names=args.arms, toxworkdir=args.toxworkdir)
 
-    return study.main("stacks study", body)
+    return {"add": add_command}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return study.main(
+        PROG,
+        "stacks study",
+        argv,
+        cycles=5,
+        collect=lambda args: collect(
+            args.out_dir, cycles=args.cycles, names=args.arms, phases=args.phases, toxworkdir=args.toxworkdir
+        ),
+        pages=lambda args, command: stacks.pages(args.folder, args.out, command=command, versions=args.versions),
+        options=_options,
+    )
 
 
 if __name__ == "__main__":

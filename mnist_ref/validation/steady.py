@@ -362,8 +362,18 @@ def _median_fit(f: BenchFile) -> float:
     return next(rounds.median(m.rounds) for m in f.measured if m.path == "fit" and not m.key.floor)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser, sub = study.parser(PROG, cycles=12)
+def collect(out_dir: Path, *, cycles: int, levels: list[str]) -> None:
+    ab.run_interleaved(
+        arms(sys.executable, CHECKOUT, levels),
+        repeats=cycles,
+        out_dir=out_dir,
+        session="steady-validation",
+        alternate=False,
+        together=2,
+    )
+
+
+def _options(sub) -> dict:
     sub.choices["collect"].add_argument(
         "--levels", nargs="+", required=True, help="steps=FRACTION or work=PRODUCTS, each an arm"
     )
@@ -371,25 +381,24 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("--levels", type=float, nargs="+", default=list(CALIBRATION_LEVELS))
     cal.add_argument("--cycles", type=int, default=8)
     cal.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
 
-    def body() -> None:
-        if args.command == "calibrate":
-            atomic.write_text(args.out, json.dumps(calibrate(tuple(args.levels), cycles=args.cycles), indent=2) + "\n")
-            print(f"wrote {args.out}")
-        elif args.command == "collect":
-            ab.run_interleaved(
-                arms(sys.executable, CHECKOUT, args.levels),
-                repeats=args.cycles,
-                out_dir=args.out_dir,
-                session="steady-validation",
-                alternate=False,
-                together=2,
-            )
-        else:
-            study.write_page(PROG, argv, args, render)
+    def calibrate_command(args) -> None:
+        atomic.write_text(args.out, json.dumps(calibrate(tuple(args.levels), cycles=args.cycles), indent=2) + "\n")
+        print(f"wrote {args.out}")
 
-    return study.main("steady validation", body)
+    return {"calibrate": calibrate_command}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return study.main(
+        PROG,
+        "steady validation",
+        argv,
+        cycles=12,
+        collect=lambda args: collect(args.out_dir, cycles=args.cycles, levels=args.levels),
+        pages=study.one_page(render),
+        options=_options,
+    )
 
 
 if __name__ == "__main__":

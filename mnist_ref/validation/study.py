@@ -1,5 +1,5 @@
-"""What the validation studies share: their command line (collect the runs, analyse them into a page), the checkout
-their bench runs come from, and writing the page with the results folder's index."""
+"""What the validation studies share: their command line (collect the runs, analyse them into pages written with the
+results folder's index, all or none), reading a pool back by arm, and counting verdicts."""
 
 from __future__ import annotations
 
@@ -60,14 +60,49 @@ def verdict_summary(tallies: list[Tally]) -> str:
     return ", ".join(f"{t.name} {t.fraction} {t.expect}" for t in tallies)
 
 
-def write_page(prog: str, argv: list[str] | None, args, render: Callable[..., str]) -> None:
-    """analyse: the page rendered from args.folder, written with the index of its folder, all or none."""
-    command = portable(f"python -m {prog} " + shlex.join(sys.argv[1:] if argv is None else argv))
-    index.with_index([(args.out, b"")])  # a name it may not have is refused before the study is read
-    atomic.write_many(index.with_index([(args.out, atomic.encode(render(args.folder, command=command)))]))
-    print(f"wrote {args.out}")
+Pages = Callable[[argparse.Namespace, str], dict[Path, bytes]]  # (parsed analyse args, command) -> path -> bytes
 
 
-def main(name: str, body: Callable[[], None]) -> int:
-    """Run a study's body with one line for bad input or an interrupt (interrupts.script_main)."""
+def one_page(render: Callable[..., str]) -> Pages:
+    """The pages of a study with one page: render(folder, command=...) at --out, with the index of its folder."""
+
+    def pages(args: argparse.Namespace, command: str) -> dict[Path, bytes]:
+        index.with_index([(args.out, b"")])  # a name it may not have is refused before the study is read
+        return index.with_index([(args.out, atomic.encode(render(args.folder, command=command)))])
+
+    return pages
+
+
+def main(
+    prog: str,
+    name: str,
+    argv: list[str] | None,
+    *,
+    cycles: int,
+    collect: Callable[[argparse.Namespace], None],
+    pages: Pages,
+    options: Callable[[argparse._SubParsersAction], dict[str, Callable[[argparse.Namespace], None]]] | None = None,
+) -> int:
+    """A study's command line: `collect` runs collect(args), `analyse` writes pages(args, command) all or none, and
+    options(subparsers) may add arguments and return more commands (name -> handler). One line for bad input or an
+    interrupt (interrupts.script_main)."""
+    top, sub = parser(prog, cycles=cycles)
+    handlers = options(sub) if options else {}
+    args = top.parse_args(argv)
+
+    def analyse() -> None:
+        command = portable(f"python -m {prog} " + shlex.join(sys.argv[1:] if argv is None else argv))
+        written = pages(args, command)
+        atomic.write_many(written)
+        for path in written:
+            print(f"wrote {path}")
+
+    def body() -> None:
+        if args.command == "collect":
+            collect(args)
+        elif args.command == "analyse":
+            analyse()
+        else:
+            handlers[args.command](args)
+
     return interrupts.script_main(name, body)

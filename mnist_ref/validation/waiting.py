@@ -323,24 +323,26 @@ def page(result: WaitingStudy, *, command: str, work_counted: study.Tally | None
     return "\n".join(lines)
 
 
+def collect(out_dir: Path, *, cycles: int) -> None:
+    ab.run_interleaved(
+        arms(sys.executable, CHECKOUT),
+        repeats=cycles,
+        out_dir=out_dir,
+        session="waiting-validation",
+        alternate=True,
+        together=1,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser, _ = study.parser(PROG, cycles=13)
-    args = parser.parse_args(argv)
-
-    def body() -> None:
-        if args.command == "collect":
-            ab.run_interleaved(
-                arms(sys.executable, CHECKOUT),
-                repeats=args.cycles,
-                out_dir=args.out_dir,
-                session="waiting-validation",
-                alternate=True,
-                together=1,
-            )
-        else:
-            study.write_page(PROG, argv, args, render)
-
-    return study.main("waiting validation", body)
+    return study.main(
+        PROG,
+        "waiting validation",
+        argv,
+        cycles=13,
+        collect=lambda args: collect(args.out_dir, cycles=args.cycles),
+        pages=study.one_page(render),
+    )
 
 
 if __name__ == "__main__":
