@@ -58,8 +58,8 @@ MEASURES = tuple(BENCH_MEASURE)
 # Processes per side by default, per measure. Counting: 1 (the count repeats to a fraction of a percent between
 # processes: one a side called every A/A and every level right in results/steady-validation.md; 2-4 minutes a process
 # under callgrind, both sides at once). Timing: 8 a side, paired by repeat (the estimator's paired interval needs 6;
-# results/clock-validation.md measures its width and coverage at 8), one process at a time; where the clock still
-# cannot tell, TIME_STEP more a side, up to TIME_BUDGET.
+# results/clock-validation.md measures its width and coverage at 8, 16 and 20), one process at a time; where the
+# clock still cannot tell, TIME_STEP more a side, up to TIME_BUDGET.
 DEFAULT_REPEATS = {"instructions": 1, "time": 8}
 TIME_STEP = 4
 TIME_BUDGET = 16
