@@ -70,8 +70,14 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_sessionstart(session):
-    """Note what the machine is doing (contention.snapshot), unless counting: a count does not move with the load."""
+    """Wrap pytest's own unraisable hook, and note what the machine is doing (contention.snapshot), unless counting: a
+    count does not move with the load."""
     from mnist_ref.measure import contention
+
+    # pytest's unraisableexception plugin replaced sys.unraisablehook after pytest_configure above installed the
+    # redelivering one; an interrupt dropped in a gc callback (JAX's, XLA's) would become a test error and the session
+    # would go on. Installed again, the redelivering hook wraps pytest's.
+    interrupts.raise_on_sigterm()
 
     if not bench_options.counting(session.config):
         bench_record.bench_session(session.config).machine_start = contention.snapshot()

@@ -64,6 +64,49 @@ def test_an_interrupt_python_drops_is_raised_again(tmp_path, where, signum, code
     assert "Exception ignored" not in proc.stderr
 
 
+# The same inside a bench session: pytest replaces sys.unraisablehook when it configures itself (its
+# unraisableexception plugin), after the bench's conftest installed the redelivering hook; this plugin drops an
+# interrupt once collection is over and then spins for 5 s.
+DROPPED_IN_PYTEST = """
+import gc, os, time
+import pytest
+armed = [1]
+def callback(phase, info):
+    if phase == "start" and armed:
+        armed.clear()
+        os.kill(os.getpid(), {signum})
+        for _ in range(10000):
+            pass
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    gc.callbacks.append(callback)
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        pass
+    print("the interrupt was lost")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.signals
+def test_an_interrupt_dropped_in_a_bench_session_ends_it(tmp_path):
+    """pytest's own unraisable hook would turn the dropped interrupt into a test error and let the session go on (the
+    session then ends 1, not interrupted); the bench's hook wraps it, so the session ends interrupted (2). SIGTERM
+    only: Ctrl-C takes the same hook (test_an_interrupt_python_drops_is_raised_again covers both signals)."""
+    signum = signal.SIGTERM
+    import subprocess
+
+    (tmp_path / "dropper.py").write_text(DROPPED_IN_PYTEST.format(signum=int(signum)))
+    command = [sys.executable, "-m", "pytest", "bench", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    command += ["-p", "dropper"]
+    env = process_env({"PYTHONPATH": str(tmp_path)})
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "the interrupt was lost" not in proc.stdout
+    assert "Exception ignored" not in proc.stdout + proc.stderr
+
+
 PREVIOUS = '{"previous": "complete results"}\n'
 
 
