@@ -246,3 +246,38 @@ def test_a_tuned_count_starts_at_its_second_execution(monkeypatch):
     assert counting.counted_steps(30, "fit", 100) == 30, "fewer than two executions: the whole call is counted"
     assert timing.STEPS.steps_for(100) == 300 and timing.STEPS.bounded_work and not timing.STEPS.counting
     assert timing.Workload().rounds_for("fit", 4) == 4 and not timing.Workload().bounded_work
+
+
+@pytest.mark.parametrize("contended", [False, True])
+def test_ab_adds_processes_only_where_more_could_tell(tmp_path, monkeypatch, capsys, contended):
+    """A timed `ab` whose B side swings 0.8x-1.25x between processes cannot tell: it adds TIME_STEP a side up to the
+    budget. With one run flagged contended it stops at once (more processes cannot judge it) and says so; exit 5."""
+    fake_ab(monkeypatch)
+    ran = []
+
+    def run_interleaved(arms, *, repeats, out_dir, first=1, **_):
+        ran.append(repeats)
+        written = {}
+        for a in arms:
+            written[a.name] = []
+            for i in range(first, first + repeats):
+                wall = (0.8 if i % 2 else 1.25) if a.name == "B" else 1.0
+                f = guard_file(out_dir / a.name, f"run-{i}.json", wall=wall, jitter=0.001 * i)
+                if contended and a.name == "A" and i == 1:
+                    doc = json.loads(f.path.read_text())
+                    doc["mnist_ref"]["contention"] = {"verdict": "contended", "reasons": ["the hypervisor stole 5%"]}
+                    f.path.write_text(json.dumps(doc))
+                written[a.name].append(f.path)
+        return written
+
+    monkeypatch.setattr(ab, "run_interleaved", run_interleaved)
+    code = cli.main(["ab", "--b", sys.executable, "--measure", "time", "--out-dir", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == ExitCode.NOT_JUDGED, out
+    if contended:
+        assert ran == [ab.DEFAULT_REPEATS["time"]]
+        assert "more processes cannot judge this comparison" in out and "1 of 16 runs" not in out
+        assert "measuring A/run-1.json (contended: the hypervisor stole 5%)" in out
+    else:
+        assert ran == [8, 4, 4] and sum(ran) == ab.TIME_BUDGET
+        assert "more processes cannot judge" not in out

@@ -478,11 +478,12 @@ def collect(p: Plan, *, progress: Callable[[str], None] = print) -> list[dict[st
 def run(p: Plan, policy: compare.Policy, *, progress: Callable[[str], None] = print):
     """Collect the plan's runs and judge them under the policy (compare.judge_ab); timed, while the clock cannot tell
     and the budget allows, TIME_STEP more processes a side, interleaved as before (Pinpoint's way: attempts are added
-    where a comparison is still unknown). Returns (verdict, every file written)."""
+    where a comparison is still unknown), unless a run was contended: that run stays in, so no number of added ones
+    could judge it. Returns (verdict, every file written)."""
     judge = functools.partial(compare.judge_ab, guard=bool(p.guard), counting=p.counting, policy=policy)
     written = collect(p, progress=progress)
     result = judge(written)
-    while not p.counting and result.rerun_would_tell and len(written[0]["A"]) < p.budget:
+    while not p.counting and result.more_processes_would_tell and len(written[0]["A"]) < p.budget:
         done = len(written[0]["A"])
         more = min(TIME_STEP, p.budget - done)
         progress(f"the clock cannot tell yet with {done} processes a side: {more} more a side (budget {p.budget})")
@@ -491,4 +492,6 @@ def run(p: Plan, policy: compare.Policy, *, progress: Callable[[str], None] = pr
         )
         written[0] = {name: written[0][name] + extra[name] for name in written[0]}
         result = judge(written)
+    if not p.counting and result.rerun_would_tell and not result.more_processes_would_tell:
+        progress("a run was contended: more processes cannot judge this comparison; rerun on a quiet machine")
     return result, [path for phase in written for paths in phase.values() for path in paths]

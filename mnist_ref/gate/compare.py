@@ -300,17 +300,14 @@ def classify(base: list[BenchFile], new: list[BenchFile], *, threshold: float | 
         return _counted(comparison, _named(b, n, stacks) if stacks else None, threshold=threshold)
     guard = all(f.measure is Measure.STEPS for f in base + new)
     comparison = dataclasses.replace(comparison, guard=guard, stacks_differ=bool(stacks))
-    contended = [
-        f"{f.path.name} ({f.session.contention.describe()})" for f in base + new if f.session.contention.contended
-    ]
+    contended = [f for f in base + new if f.session.contention.contended]
     if contended:
         return dataclasses.replace(
             comparison,
             thresholds=None,
             contended=True,
-            why="the machine was busy with other work while measuring "
-            + ", ".join(contended)
-            + "; speed is not judged from a contended run: rerun the bench on a quiet machine",
+            why=f"the machine was busy with other work while measuring {_runs_named(contended, among=base + new)}; "
+            "speed is not judged from a contended run: rerun the bench on a quiet machine",
         )
     if guard and stacks:
         return dataclasses.replace(
@@ -617,6 +614,26 @@ def oracle_findings(new: list[BenchFile]) -> list[Finding]:
     ]
 
 
+# How many contended runs the comparison line names with their reasons; the rest are counted.
+CONTENDED_NAMED = 3
+
+
+def _runs_named(files: list[BenchFile], *, among: list[BenchFile]) -> str:
+    """'run-1.json (contended: ...)' for one file; for several, how many of those compared (among) and the first
+    CONTENDED_NAMED with their reasons; each named with its folder where two compared files share a name (A/run-1.json,
+    B/run-1.json)."""
+    names = [f.path.name for f in among]
+    shown = [
+        f"{f.path.parent.name + '/' if names.count(f.path.name) > 1 else ''}{f.path.name} "
+        f"({f.session.contention.describe()})"
+        for f in files[:CONTENDED_NAMED]
+    ]
+    if len(files) == 1:
+        return shown[0]
+    more = f" and {len(files) - CONTENDED_NAMED} more" if len(files) > CONTENDED_NAMED else ""
+    return f"{len(files)} of {len(among)} runs: " + ", ".join(shown) + more
+
+
 @dataclasses.dataclass(frozen=True)
 class Result:
     """Everything `mnist-ref compare` found."""
@@ -648,6 +665,12 @@ class Result:
     def rerun_would_tell(self) -> bool:
         """Whether what blocks a pass is only what more processes could judge (not correctness, not a missing path)."""
         return bool(self.unchecked) and all(n.rerun for n in self.unchecked) and not self.correctness_failed
+
+    @property
+    def more_processes_would_tell(self) -> bool:
+        """Whether adding processes to these could judge it: a rerun would, and no run already in it was contended
+        (a contended run stays in the comparison, so only a rerun on a quiet machine can judge)."""
+        return self.rerun_would_tell and not self.comparison.contended
 
     @property
     def exit_code(self) -> ExitCode:
@@ -895,6 +918,10 @@ class Gate:
     @property
     def rerun_would_tell(self) -> bool:
         return any(result.rerun_would_tell for _, result in self.parts)
+
+    @property
+    def more_processes_would_tell(self) -> bool:
+        return any(result.more_processes_would_tell for _, result in self.parts)
 
     @property
     def deciding(self) -> list[PathVerdict]:
