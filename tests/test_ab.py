@@ -82,9 +82,18 @@ def test_ab_b_extra_goes_to_the_b_side_only(monkeypatch, tmp_path):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ab, "run_interleaved", fake_run)
+    monkeypatch.setattr(ab, "check_bench_args", lambda arms: None)  # a real bench collection each: test below
     assert (
         cli.main(["ab", "--b", sys.executable, "--b-extra", "--bench-inject-steps 0.05", "--out-dir", str(tmp_path)])
         == 130
     )
     assert seen["B"][-2:] == ("--bench-inject-steps", "0.05") and "--bench-inject-steps" not in seen["A"]
     assert ("--bench-measure", "instructions") == seen["A"][-2:] and seen["together"] == 2
+
+
+@pytest.mark.slow
+def test_bench_arguments_that_select_no_case_are_refused_before_any_run():
+    """Each side's bench is collected once before anything runs: arguments that select nothing are one ConfigError."""
+    arm = ab.arm("B", sys.executable, bench_args=(*ab.DEFAULT_BENCH_ARGS, "-k", "no_such_case"))
+    with pytest.raises(ConfigError, match="select no case"):
+        ab.check_bench_args([arm])

@@ -827,12 +827,8 @@ WARN_ONLY = Policy(
 )  # history and `report`: shown, never failed
 
 
-def compare(base: list[BenchFile], new: list[BenchFile], policy: Policy = Policy()) -> Result:  # noqa: B008 (frozen)
-    """Match cases of the two sides and judge each under the policy; nothing is dropped: what is not judged is listed
-    as not compared, and blocks a pass where the gate was asked to check it (a baseline case missing from the new run,
-    unless only_common; a path whose speed could not be tested under a failing policy). Timed-guard files
-    (--bench-measure steps) get two verdicts a path: wall over CPU (waiting), which decides within one stack, and the
-    clock, which decides across stacks; the other is shown."""
+def _check_one_measure(base: list[BenchFile], new: list[BenchFile]) -> None:
+    """ReportError when the two sides' files do not all hold one measure."""
     measures = {side: sorted({f.measure for f in files}) for side, files in (("baseline", base), ("new run", new))}
     if len(set(measures["baseline"] + measures["new run"])) > 1:
         raise ReportError(
@@ -843,6 +839,15 @@ def compare(base: list[BenchFile], new: list[BenchFile], policy: Policy = Policy
             + "): seconds and instruction counts are not "
             "compared; run both sides with the same --bench-measure"
         )
+
+
+def compare(base: list[BenchFile], new: list[BenchFile], policy: Policy = Policy()) -> Result:  # noqa: B008 (frozen)
+    """Match cases of the two sides and judge each under the policy; nothing is dropped: what is not judged is listed
+    as not compared, and blocks a pass where the gate was asked to check it (a baseline case missing from the new run,
+    unless only_common; a path whose speed could not be tested under a failing policy). Timed-guard files
+    (--bench-measure steps) get two verdicts a path: wall over CPU (waiting), which decides within one stack, and the
+    clock, which decides across stacks; the other is shown."""
+    _check_one_measure(base, new)
     comparison = classify(base, new, threshold=policy.threshold)
     if policy.table is not None and comparison.thresholds is not None:
         comparison = dataclasses.replace(comparison, thresholds=dict(policy.table))

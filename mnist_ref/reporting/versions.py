@@ -199,6 +199,30 @@ def newest_release(present: list[EnvResult]) -> EnvResult | None:
     return max(_tensorflow_releases(present) or present, key=_version_key) if present else None
 
 
+def _weights_clause(fingerprint: dict[str, str], *, tf: str | None) -> str:
+    """Which of TensorFlow and Keras moved the weights of the 2.15 -> 2.16 step, from the weight fingerprints of 2.15
+    (before), 2.16 (after), and Keras 2 (k2) and Keras 3 (k3) on the tf-keras row's TensorFlow (tf)."""
+    if fingerprint["before"] == fingerprint["after"]:
+        weights = "the weights did not change from 2.15 to 2.16"
+    elif fingerprint["k2"] == fingerprint["before"] and fingerprint["k2"] != fingerprint["k3"]:
+        weights = (
+            f"Keras moved the weights: Keras 2 on TensorFlow {tf} reproduces 2.15's weights bit for bit, Keras 3 on "
+            f"the same TensorFlow does not"
+        )
+    elif fingerprint["k2"] == fingerprint["k3"]:
+        weights = (
+            f"TensorFlow moved the weights: on TensorFlow {tf} Keras 2 and Keras 3 give the same weights, unlike 2.15's"
+        )
+    else:
+        weights = (
+            f"both moved the weights: Keras 2 on TensorFlow {tf} matches neither 2.15's weights nor Keras 3's on "
+            "the same TensorFlow"
+        )
+    if fingerprint["before"] != fingerprint["after"] and fingerprint["after"] != fingerprint["k3"]:
+        weights += f" (Keras 3's own weights differ again between TensorFlow 2.16 and {tf})"
+    return weights
+
+
 def keras_or_tensorflow(present: list[EnvResult], *, noise: float, study: stack_study.StackStudy | None = None) -> str:
     """One sentence, from the data, on the 2.15 -> 2.16 step (Keras 2 -> 3 and a new TensorFlow at once): did
     TensorFlow or Keras move the weights and the speed? Keras 2 on a newer TensorFlow (tf-keras) separates
@@ -218,24 +242,7 @@ def keras_or_tensorflow(present: list[EnvResult], *, noise: float, study: stack_
     fingerprint = {
         name: r.run["fingerprint"] for name, r in (("before", before), ("after", after), ("k2", keras2), ("k3", keras3))
     }
-    if fingerprint["before"] == fingerprint["after"]:
-        weights = "the weights did not change from 2.15 to 2.16"
-    elif fingerprint["k2"] == fingerprint["before"] and fingerprint["k2"] != fingerprint["k3"]:
-        weights = (
-            f"Keras moved the weights: Keras 2 on TensorFlow {tf} reproduces 2.15's weights bit for bit, Keras 3 on "
-            f"the same TensorFlow does not"
-        )
-    elif fingerprint["k2"] == fingerprint["k3"]:
-        weights = (
-            f"TensorFlow moved the weights: on TensorFlow {tf} Keras 2 and Keras 3 give the same weights, unlike 2.15's"
-        )
-    else:
-        weights = (
-            f"both moved the weights: Keras 2 on TensorFlow {tf} matches neither 2.15's weights nor Keras 3's on "
-            "the same TensorFlow"
-        )
-    if fingerprint["before"] != fingerprint["after"] and fingerprint["after"] != fingerprint["k3"]:
-        weights += f" (Keras 3's own weights differ again between TensorFlow 2.16 and {tf})"
+    weights = _weights_clause(fingerprint, tf=tf)
     speed = (
         _interleaved_speed_clause(study, tf=tf)
         if study is not None

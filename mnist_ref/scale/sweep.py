@@ -251,13 +251,7 @@ def run(
     check_seed_count(len(seeds))
     execute.check(cells)
     heads = {cell: header(cell, raw) for cell in cells}
-    done = {cell: completed_seeds(checkpoint_path(cell.out), heads[cell]) if resume else {} for cell in cells}
-    for cell in cells:
-        if done[cell]:
-            progress(
-                f"resuming from {checkpoint_path(cell.out)}: {cell.describe()}, seeds "
-                f"{', '.join(map(str, sorted(done[cell])))} already done"
-            )
+    done = _resumed(heads, progress) if resume else {cell: {} for cell in cells}
     failures: dict[Cell, dict[int, dict]] = {cell: {} for cell in cells}
     jobs = [(cell, seed) for cell in cells for seed in seeds if seed not in done[cell]]
     tracker = Progress(len(jobs), progress)
@@ -279,6 +273,18 @@ def run(
         )
         for cell in cells
     ]
+
+
+def _resumed(heads: dict[Cell, dict], progress: Callable[[str], None]) -> dict[Cell, dict[int, dict]]:
+    """Per cell, the seeds an interrupted sweep of the same configuration saved in its checkpoint, each said."""
+    done = {cell: completed_seeds(checkpoint_path(cell.out), head) for cell, head in heads.items()}
+    for cell, seeds in done.items():
+        if seeds:
+            progress(
+                f"resuming from {checkpoint_path(cell.out)}: {cell.describe()}, seeds "
+                f"{', '.join(map(str, sorted(seeds)))} already done"
+            )
+    return done
 
 
 def _outcome(cell: Cell, head: dict, runs: list[dict]) -> Outcome:
