@@ -31,8 +31,17 @@ def cli_command(*args: str) -> list[str]:
 def run(
     command: list[str], *, env: dict | None = None, cwd: Path = ROOT, timeout: float = 300
 ) -> subprocess.CompletedProcess:
-    """Run command in a fresh process to the end, output captured as text."""
-    return subprocess.run(command, capture_output=True, text=True, env=process_env(env), cwd=cwd, timeout=timeout)
+    """Run command in a fresh process to the end, output captured as text, with Ctrl-C (SIGINT) at its default
+    whatever this process inherited."""
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=process_env(env),
+        cwd=cwd,
+        timeout=timeout,
+        preexec_fn=_default_sigint,
+    )
 
 
 def _default_sigint() -> None:

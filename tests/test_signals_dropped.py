@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from helpers import ROOT, cli_command, process_env, start
+from helpers import cli_command, run, start
 
 from mnist_ref.plumbing.interrupts import EXIT_SIGINT, EXIT_SIGTERM
 
@@ -54,12 +54,9 @@ sys.exit(1)
 @pytest.mark.parametrize("where", ["gc", "del"])
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, EXIT_SIGTERM), (signal.SIGINT, EXIT_SIGINT)])
 def test_an_interrupt_python_drops_is_raised_again(tmp_path, where, signum, code):
-    import subprocess
-
     script = DROPPED_INSIDE.format(signum=int(signum), where=where)
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=process_env(), cwd=ROOT, timeout=60
-    )
+    # helpers.run: SIGINT at its default, as a suite started in the background would otherwise leave it ignored.
+    proc = run([sys.executable, "-c", script], timeout=60)
     assert proc.stdout.strip() == f"raised {code}", proc.stdout + proc.stderr
     assert "Exception ignored" not in proc.stderr
 
@@ -95,13 +92,10 @@ def test_an_interrupt_dropped_in_a_bench_session_ends_it(tmp_path):
     session then ends 1, not interrupted); the bench's hook wraps it, so the session ends interrupted (2). SIGTERM
     only: Ctrl-C takes the same hook (test_an_interrupt_python_drops_is_raised_again covers both signals)."""
     signum = signal.SIGTERM
-    import subprocess
-
     (tmp_path / "dropper.py").write_text(DROPPED_IN_PYTEST.format(signum=int(signum)))
     command = [sys.executable, "-m", "pytest", "bench", "--collect-only", "-q", "-p", "no:cacheprovider"]
     command += ["-p", "dropper"]
-    env = process_env({"PYTHONPATH": str(tmp_path)})
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    proc = run(command, env={"PYTHONPATH": str(tmp_path)}, timeout=120)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "the interrupt was lost" not in proc.stdout
     assert "Exception ignored" not in proc.stdout + proc.stderr
